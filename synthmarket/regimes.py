@@ -1,0 +1,120 @@
+"""Market regimes: a label per bar, and schedules of regimes for stress scenarios.
+
+A :class:`RegimeScheme` is fitted on the training bars (its thresholds are the training
+set's terciles) and stored in the model directory, so the same definition labels new data.
+
+- ``volatility``: trailing realized volatility of log returns -> calm / normal / turbulent;
+- ``trend``: trailing sum of log returns -> bear / flat / bull;
+- any other name: a column of the data holding a label per bar (its distinct values, sorted).
+
+A schedule says which regime each step of a path is in: ``"calm:200,turbulent:40,calm:200"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError
+
+BUILT_IN = {
+    "volatility": (("calm", "normal", "turbulent"), 20),
+    "trend": (("bear", "flat", "bull"), 60),
+}
+
+
+@dataclass(frozen=True)
+class RegimeScheme:
+    """How bars are labelled with regimes; plain data, stored as JSON."""
+
+    kind: str
+    names: tuple[str, ...]
+    window: int = 0
+    thresholds: tuple[float, ...] = ()
+
+    @property
+    def column(self) -> str | None:
+        return None if self.kind in BUILT_IN else self.kind
+
+    def label(self, bars: pd.DataFrame) -> np.ndarray:
+        """An integer label (index into ``names``) for every bar of ``bars``."""
+        if self.column is not None:
+            if self.column not in bars.columns:
+                raise DataError(f"The data have no column {self.column!r} to read regimes from.")
+            values = bars[self.column].astype(str).to_numpy()
+            unknown = sorted(set(values) - set(self.names))
+            if unknown:
+                raise DataError(f"Column {self.column!r} holds regimes {unknown} that the model does not know ({list(self.names)}).")
+            lookup = {n: i for i, n in enumerate(self.names)}
+            return np.array([lookup[v] for v in values], dtype=np.int64)
+        stat = _statistic(bars, self.kind, self.window)
+        labels = np.searchsorted(np.asarray(self.thresholds), stat, side="right").astype(np.int64)
+        first = self.window  # the first bar whose trailing window is complete
+        if len(labels) > first:
+            labels[:first] = labels[first]
+        return labels
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ConfigError(f"Unknown regime {name!r}; this model knows {', '.join(self.names)}.") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RegimeScheme":
+        return cls(data["kind"], tuple(data["names"]), int(data["window"]), tuple(data["thresholds"]))
+
+
+def _statistic(bars: pd.DataFrame, kind: str, window: int) -> np.ndarray:
+    r = np.log(bars["close"]).diff()
+    rolled = r.rolling(window, min_periods=2)
+    stat = rolled.std() if kind == "volatility" else rolled.sum()
+    return stat.bfill().to_numpy()
+
+
+def fit_regimes(bars: pd.DataFrame, by: str, window: int | None = None) -> RegimeScheme:
+    """Fit a regime scheme on training bars: ``volatility``, ``trend`` or a column name."""
+    if by in BUILT_IN:
+        names, default_window = BUILT_IN[by]
+        window = window or default_window
+        if len(bars) < 3 * window:
+            raise DataError(f"{len(bars)} bars are too few for {by} regimes over {window}-bar windows; give at least {3 * window}.")
+        stat = _statistic(bars, by, window)[window:]
+        thresholds = tuple(float(q) for q in np.quantile(stat, [1 / 3, 2 / 3]))
+        return RegimeScheme(by, names, window, thresholds)
+    if by not in bars.columns:
+        raise ConfigError(
+            f"Unknown regimes {by!r}: use 'volatility', 'trend', or the name of a column of the data "
+            f"(columns: {', '.join(map(str, bars.columns))})."
+        )
+    names = tuple(sorted(bars[by].astype(str).unique()))
+    if len(names) < 2:
+        raise DataError(f"Column {by!r} holds a single regime ({names[0]!r}); conditioning needs at least two.")
+    return RegimeScheme(by, names)
+
+
+def parse_schedule(spec: str, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """``"calm:200,turbulent:40"`` -> an array of 240 labels (indices into ``names``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError("A schedule is a list of regime:steps pairs, e.g. 'calm:200,turbulent:40,calm:200'.")
+    parts = []
+    for item in spec.split(","):
+        name, sep, steps = item.strip().partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"Schedule item {item.strip()!r} is not regime:steps (e.g. 'turbulent:40').")
+        name = name.strip()
+        if name not in names:
+            raise ConfigError(f"Schedule names regime {name!r}; the model knows {', '.join(names)}.")
+        try:
+            n = int(steps)
+        except ValueError:
+            raise ConfigError(f"Schedule item {item.strip()!r}: {steps.strip()!r} is not a whole number of steps.") from None
+        if n <= 0:
+            raise ConfigError(f"Schedule item {item.strip()!r}: the number of steps must be positive.")
+        parts.append(np.full(n, list(names).index(name), dtype=np.int64))
+    return np.concatenate(parts)
