@@ -39,11 +39,13 @@ LOG_PRICE_LIMIT = 600.0
 
 
 def channels(with_volume: bool) -> tuple[str, ...]:
+    """The channel names: ``ret, gap, upper, lower`` and ``volume`` when ``with_volume``."""
     return PRICE_CHANNELS + ((VOLUME_CHANNEL,) if with_volume else ())
 
 
 def has_volume(df: pd.DataFrame) -> bool:
-    return "volume" in df.columns and df["volume"].notna().all()
+    """Whether ``df`` has a complete ``volume`` column (and so a fifth feature channel)."""
+    return "volume" in df.columns and bool(df["volume"].notna().all())
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class Anchor:
     close: float
     volume_level: float | None = None
     date: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.close) and self.close > 0):
+            raise DataError(f"An anchor close must be a positive finite price; got {self.close!r}.")
+        if self.volume_level is not None and not np.isfinite(self.volume_level):
+            raise DataError(f"An anchor volume level must be finite; got {self.volume_level!r}.")
 
     @classmethod
     def after(cls, bars: pd.DataFrame) -> "Anchor":
@@ -82,7 +90,19 @@ def to_features(bars: pd.DataFrame) -> np.ndarray:
 
     ``to_bars(to_features(df), Anchor.after(df.iloc[:1]), index=df.index[1:])`` gives back
     ``df.iloc[1:]`` to float precision.
+
+    Parameters
+    ----------
+    bars : DataFrame
+        Valid bars (as :func:`synthmarket.data.load_ohlcv` returns them), at least one.
+
+    Returns
+    -------
+    np.ndarray
+        Float64 array (T - 1, 4), or (T - 1, 5) when the bars have volume.
     """
+    if len(bars) == 0:
+        raise DataError("Cannot make features from an empty set of bars.")
     o, h, l, c = (np.log(bars[k].to_numpy(dtype=float)) for k in ("open", "high", "low", "close"))
     prev_c = c[:-1]
     o, h, l, c = o[1:], h[1:], l[1:], c[1:]
@@ -99,13 +119,22 @@ def to_features(bars: pd.DataFrame) -> np.ndarray:
 
 
 def ohlcv_arrays(features: np.ndarray, anchor: Anchor) -> dict[str, np.ndarray]:
-    """Bars from features of shape (..., S, C) as arrays of shape (..., S), always valid."""
-    f = np.clip(np.nan_to_num(np.asarray(features, dtype=float)), -FEATURE_LIMIT, FEATURE_LIMIT)
-    if f.shape[-1] not in (4, 5):
-        raise DataError(f"Features need 4 or 5 channels (ret, gap, upper, lower[, volume]); got {f.shape[-1]}.")
+    """Bars from features of shape (..., S, C) as arrays of shape (..., S), always valid.
+
+    Whatever the features (NaN and infinities included), every bar has positive finite
+    prices with ``low <= min(open, close) <= max(open, close) <= high`` and ``volume >= 0``.
+    Without a volume channel, ``volume`` is zero.
+    """
+    f = np.asarray(features, dtype=float)
+    if f.ndim < 2 or f.shape[-1] not in (4, 5):
+        raise DataError(
+            f"Features need shape (..., steps, channels) with 4 or 5 channels (ret, gap, upper, lower[, volume]); "
+            f"got shape {f.shape}."
+        )
+    f = np.clip(np.nan_to_num(f), -FEATURE_LIMIT, FEATURE_LIMIT)
     log_anchor = np.log(anchor.close)
     log_c = log_anchor + np.cumsum(f[..., 0], axis=-1)
-    prev_c = np.concatenate([np.full(log_c.shape[:-1] + (1,), log_anchor), log_c[..., :-1]], axis=-1)
+    prev_c = np.concatenate([np.full(log_c.shape[:-1] + (1,), log_anchor), log_c[..., :-1]], axis=-1)[..., : log_c.shape[-1]]
     log_o = prev_c + f[..., 1]
     log_h = np.maximum(log_o, log_c) + np.abs(f[..., 2])
     log_l = np.minimum(log_o, log_c) - np.abs(f[..., 3])
@@ -124,11 +153,16 @@ def ohlcv_arrays(features: np.ndarray, anchor: Anchor) -> dict[str, np.ndarray]:
 
 
 def business_days(start, n: int) -> pd.DatetimeIndex:
-    """``n`` business days from ``start`` (rolled forward to a business day)."""
-    return pd.bdate_range(pd.Timestamp(start), periods=n, name="date")
+    """``n`` business days from ``start`` (rolled forward to a business day), nanosecond unit."""
+    try:
+        first = pd.Timestamp(start)
+    except (ValueError, TypeError):
+        raise DataError(f"Could not read the start date {start!r}; write it as YYYY-MM-DD.") from None
+    return pd.bdate_range(first, periods=int(n), name="date").as_unit("ns")
 
 
 def default_start(anchor: Anchor) -> pd.Timestamp:
+    """The business day after the anchor's date (2000-01-03 when the anchor has none)."""
     if anchor.date is None:
         return pd.Timestamp("2000-01-03")
     return pd.Timestamp(anchor.date) + pd.offsets.BDay(1)
@@ -146,6 +180,8 @@ def to_bars(features: np.ndarray, anchor: Anchor, *, start=None, index: pd.Index
     arrays = ohlcv_arrays(features, anchor)
     if index is None:
         index = business_days(start if start is not None else default_start(anchor), features.shape[0])
+    elif len(index) != features.shape[0]:
+        raise DataError(f"The index has {len(index)} dates for {features.shape[0]} steps of features; make them agree.")
     return pd.DataFrame(arrays, index=index)
 
 
@@ -159,16 +195,22 @@ class FeatureScaler:
 
     @classmethod
     def fit(cls, features: np.ndarray, channel_names: tuple[str, ...] | None = None) -> "FeatureScaler":
-        flat = np.asarray(features, dtype=float).reshape(-1, features.shape[-1])
+        """Mean and standard deviation of each channel of ``features`` (..., C)."""
+        features = np.asarray(features, dtype=float)
+        flat = features.reshape(-1, features.shape[-1])
+        if len(flat) == 0 or not np.isfinite(flat).all():
+            raise DataError("A feature scaler needs at least one row of finite features.")
         std = flat.std(axis=0)
         std[std < 1e-12] = 1.0
         names = channel_names or channels(features.shape[-1] == 5)
         return cls(tuple(names), tuple(map(float, flat.mean(axis=0))), tuple(map(float, std)))
 
     def transform(self, features: np.ndarray) -> np.ndarray:
+        """Standardised features: ``(features - mean) / std`` per channel."""
         return (features - np.asarray(self.mean)) / np.asarray(self.std)
 
     def inverse_transform(self, scaled: np.ndarray) -> np.ndarray:
+        """Undo :meth:`transform`."""
         return scaled * np.asarray(self.std) + np.asarray(self.mean)
 
     def to_dict(self) -> dict:

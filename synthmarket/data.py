@@ -1,15 +1,19 @@
 """Load and validate OHLCV data: CSV, Parquet, DataFrames, and bundled real samples.
 
 Every loader returns the same shape: a DataFrame indexed by a sorted, unique
-``DatetimeIndex`` named ``date`` with float columns ``open, high, low, close`` and, when the
-source has it, ``volume``. Anything else is a :class:`~synthmarket.errors.DataError` that
-names the offending rows and says what to do.
+``DatetimeIndex`` (nanosecond unit, no time zone) named ``date`` with float columns
+``open, high, low, close`` and, when the source has it, ``volume``, followed by any other
+columns of the source (a regime label column, say). Anything else is a
+:class:`~synthmarket.errors.DataError` that names the offending rows and says what to do.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +23,19 @@ from .errors import DataError
 
 PRICES = ("open", "high", "low", "close")
 MISSING_POLICIES = ("error", "drop", "ffill")
+TRADING_DAYS_PER_YEAR = 252
 
 _ALIASES = {
-    "date": "date", "datetime": "date", "time": "date", "timestamp": "date", "day": "date",
+    "date": "date", "datetime": "date", "timestamp": "date", "day": "date",
     "open": "open", "high": "high", "low": "low", "close": "close",
     "adjclose": "adj_close", "adjustedclose": "adj_close",
     "volume": "volume", "vol": "volume",
+    "openinterest": "openinterest",
 }
+_DROPPED = ("adj_close", "openinterest")  # read, used or checked, then not returned
+_NOT_TABULAR = {".xlsx", ".xls", ".xlsm", ".ods", ".json", ".feather", ".h5", ".hdf5", ".pkl", ".pickle", ".zip"}
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst"}
+_EXPECTED = "Expected a header row like Date,Open,High,Low,Close,Adj Close,Volume (any case; Adj Close and Volume optional)."
 
 
 def _sp500() -> pd.DataFrame:
@@ -46,8 +56,23 @@ SAMPLES = {
 }
 
 
+@lru_cache(maxsize=len(SAMPLES))
+def _sample(name: str) -> pd.DataFrame:
+    return load_ohlcv(SAMPLES[name][1](), where=f"bundled data set {name!r}")
+
+
 def sample_data(name: str = "sp500") -> pd.DataFrame:
     """A bundled real data set by name (see :data:`SAMPLES`), validated.
+
+    Parameters
+    ----------
+    name : str
+        ``"sp500"`` (default) or ``"nasdaq"``, any case.
+
+    Returns
+    -------
+    DataFrame
+        A fresh copy of the bars; changing it does not change later calls.
 
     Examples
     --------
@@ -55,208 +80,462 @@ def sample_data(name: str = "sp500") -> pd.DataFrame:
     >>> len(bars)
     5031
     """
-    if name not in SAMPLES:
-        raise DataError(f"Unknown data set {name!r}. Bundled sets: {', '.join(SAMPLES)}; or give a CSV/Parquet path.")
-    return load_ohlcv(SAMPLES[name][1]())
+    key = str(name).strip().lower()
+    if key not in SAMPLES:
+        raise DataError(f"Unknown data set {name!r}.{_did_you_mean(key)} {_data_hint()}")
+    return _sample(key).copy()
+
+
+def _data_hint() -> str:
+    return f"Bundled sets: {', '.join(SAMPLES)}; or give the path of a CSV or Parquet file of OHLCV bars."
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, list(SAMPLES), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: bool = True) -> pd.DataFrame:
-    """What ``--data`` accepts: a bundled set's name, a file path or a DataFrame, cut to [start, end]."""
-    if isinstance(spec, str) and spec in SAMPLES:
+    """What ``--data`` accepts: a bundled set's name, a file path or a DataFrame, cut to [start, end].
+
+    Parameters
+    ----------
+    spec : str, Path or DataFrame
+        ``"sp500"``, ``"nasdaq"``, a ``.csv``/``.parquet`` path, or a DataFrame.
+    start, end : str or Timestamp, optional
+        Inclusive date range (``YYYY-MM-DD``).
+    missing, adjust
+        As in :func:`load_ohlcv`.
+
+    Raises
+    ------
+    DataError
+        Unknown name, unreadable or inconsistent file, or a range holding fewer than 2 bars.
+    """
+    _check_policy(missing)
+    if isinstance(spec, str) and spec.strip().lower() in SAMPLES:
         bars = sample_data(spec)
     else:
-        if isinstance(spec, str) and not Path(spec).suffix and not Path(spec).exists():
-            raise DataError(
-                f"Unknown data set {spec!r}: not a bundled set ({', '.join(SAMPLES)}) and no such file."
-            )
+        if isinstance(spec, str) and _looks_like_a_name(spec):
+            raise DataError(f"Unknown data set {spec!r}: no such bundled set and no such file.{_did_you_mean(spec.lower())} {_data_hint()}")
         bars = load_ohlcv(spec, missing=missing, adjust=adjust)
     return select_dates(bars, start, end)
 
 
+def _looks_like_a_name(spec: str) -> bool:
+    path = Path(spec).expanduser()
+    return not path.exists() and not path.suffix and "/" not in spec and "\\" not in spec
+
+
 def select_dates(bars: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
-    """Bars between ``start`` and ``end`` (inclusive); an empty selection is an error."""
+    """Bars between ``start`` and ``end`` (inclusive); fewer than 2 bars is an error."""
     try:
         lo = pd.Timestamp(start) if start is not None else None
         hi = pd.Timestamp(end) if end is not None else None
     except (ValueError, TypeError) as exc:
-        raise DataError(f"Could not read the date range {start!r}..{end!r}: {exc}. Use YYYY-MM-DD.") from None
+        raise DataError(f"Could not read the date range {start!r}..{end!r} ({exc}). Write dates as YYYY-MM-DD.") from None
+    if lo is not None and hi is not None and lo > hi:
+        raise DataError(f"The start date {lo.date()} is after the end date {hi.date()}; swap them.")
     out = bars.loc[lo:hi]
     if len(out) < 2:
         first, last = bars.index[0].date(), bars.index[-1].date()
         raise DataError(
             f"The range {start or 'start'}..{end or 'end'} holds {len(out)} bar(s); the data run from "
-            f"{first} to {last}. Choose a range inside it."
+            f"{first} to {last}. Choose a range inside it that holds at least 2 bars."
         )
     return out
 
 
-def load_ohlcv(source, *, missing: str = "error", adjust: bool = True) -> pd.DataFrame:
+def _check_policy(missing: str) -> None:
+    if missing not in MISSING_POLICIES:
+        raise DataError(f"Unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}.")
+
+
+def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: str | None = None) -> pd.DataFrame:
     """Read OHLCV bars from a CSV or Parquet file or a DataFrame, and validate them.
 
     Parameters
     ----------
     source : str, Path or DataFrame
-        A ``.csv`` (Yahoo- or backtrader-style headers, any case) or ``.parquet`` file, or a
-        DataFrame. The dates come from a ``date``/``datetime`` column or the index.
+        A CSV file (Yahoo-style ``Date,Open,High,Low,Close,Adj Close,Volume`` or
+        backtrader-style ``Date,Open,High,Low,Close,Volume,OpenInterest`` headers, any case,
+        any of ``, ; tab |`` as separator), a Parquet file, or a DataFrame. The dates come from
+        a ``date``/``datetime`` column, else from a date index. Volume is optional.
     missing : {"error", "drop", "ffill"}
-        What to do with missing values: raise (default), drop those rows, or carry the last
-        valid value forward.
+        What to do with rows that miss a price or the volume: raise (default), drop those
+        rows, or fill them: the close (and volume) carry the last value forward, a missing
+        open takes the close, and a missing high or low takes the larger or smaller of open
+        and close, so that the filled bar stays consistent.
     adjust : bool
         When an ``Adj Close`` column exists, scale open, high, low and close by
         ``adj_close / close`` so that splits and dividends do not show as returns.
+    where : str, optional
+        How messages name the source (default: the path, or "the DataFrame").
 
     Returns
     -------
     DataFrame
         Indexed by ``date``; columns ``open, high, low, close`` and ``volume`` when present,
-        then any other columns of the source unchanged (a regime label column, say).
+        then any other columns of the source unchanged. ``Adj Close`` and ``OpenInterest``
+        are not returned. A volume column that is empty throughout is dropped.
 
     Raises
     ------
     DataError
-        When the source cannot be read or the bars are inconsistent.
+        When the source cannot be read or the bars are inconsistent; the message names
+        the rows and says what to do.
     """
-    if missing not in MISSING_POLICIES:
-        raise DataError(f"Unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}.")
-    where = "the DataFrame"
+    _check_policy(missing)
     if isinstance(source, pd.DataFrame):
-        raw = source.copy()
+        raw, line_offset = source.copy(), None
+        where = where or "the DataFrame"
     else:
         path = Path(source).expanduser()
-        where = str(path)
-        raw = _read_file(path)
-    frame = _standardise(raw, where)
+        raw, is_csv = _read_file(path)
+        line_offset = 2 if is_csv else None  # header is line 1, data row 0 is line 2
+        where = where or str(path)
+    frame = _standardise(raw, where, line_offset)
     frame = _apply_missing(frame, missing, where)
     if adjust and "adj_close" in frame.columns:
         ratio = frame["adj_close"] / frame["close"]
+        bad = ~np.isfinite(ratio.to_numpy()) | (ratio.to_numpy() <= 0)
+        if bad.any():
+            raise DataError(
+                f"{where}: Adj Close must be positive and finite to adjust the prices; not so at "
+                f"{_rows(frame.index[bad])}. Fix those rows, or pass adjust=False to use the raw prices."
+            )
         for col in PRICES:
             frame[col] = frame[col] * ratio
     core = [c for c in (*PRICES, "volume") if c in frame.columns]
-    extra = [c for c in frame.columns if c not in (*core, "adj_close")]  # e.g. a regime label column
+    extra = [c for c in frame.columns if c not in core and c not in _DROPPED]
     frame = frame[core + extra]
     _validate(frame, where)
+    # Repair float rounding (from the adjustment, say) so that every bar is exactly ordered.
+    o, c = frame["open"].to_numpy(), frame["close"].to_numpy()
+    frame["high"] = np.maximum(frame["high"].to_numpy(), np.maximum(o, c))
+    frame["low"] = np.minimum(frame["low"].to_numpy(), np.minimum(o, c))
     return frame
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The raw table of ``path`` and whether it was read as CSV."""
     if not path.exists():
-        raise DataError(f"No such file: {str(path)!r}. Give a CSV or Parquet file, or a bundled set ({', '.join(SAMPLES)}).")
+        raise DataError(f"No such file: {str(path)!r}. {_data_hint()}")
     if path.is_dir():
-        raise DataError(f"{str(path)!r} is a directory, not a data file. Give the CSV or Parquet file itself.")
+        raise DataError(f"{str(path)!r} is a directory, not a data file. Give the CSV or Parquet file inside it.")
     if path.stat().st_size == 0:
-        raise DataError(f"{str(path)!r} is empty. It should hold OHLCV bars with a header row.")
+        raise DataError(f"{str(path)!r} is empty. It should hold OHLCV bars under a header row. {_EXPECTED}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
     suffix = path.suffix.lower()
+    if magic == b"PAR1" or suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path), False
+        except Exception as exc:
+            raise DataError(f"Could not read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}). Is it a Parquet file?") from None
+    if suffix in _NOT_TABULAR:
+        raise DataError(f"{str(path)!r}: {suffix} files are not read. Save the bars as CSV or Parquet.")
+    if path.stat().st_size <= 4096 and not path.read_bytes().strip():
+        raise DataError(f"{str(path)!r} holds no data (only blank lines). {_EXPECTED}")
     try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep=None, engine="python")
+        if suffix in _COMPRESSED:
+            return pd.read_csv(path, sep=None, engine="python"), True
+        return pd.read_csv(path, sep=_separator(path)), True
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{str(path)!r} holds no data (only blank lines). {_EXPECTED}") from None
     except Exception as exc:
-        kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
-        raise DataError(f"Could not read {str(path)!r} as {kind}: {exc}") from None
+        raise DataError(f"Could not read {str(path)!r} as CSV ({type(exc).__name__}: {exc}). {_EXPECTED}") from None
+
+
+def _separator(path: Path) -> str:
+    """The most frequent of ``, ; tab |`` in the header line (comma when none)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = next((line for line in f if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 def _key(name) -> str:
     return re.sub(r"[^a-z]", "", str(name).lower())
 
 
-def _standardise(raw: pd.DataFrame, where: str) -> pd.DataFrame:
+def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None) -> pd.DataFrame:
+    """Canonical column names, a date index and float prices; no checks of the values yet."""
     renamed = {c: _ALIASES[_key(c)] for c in raw.columns if _key(c) in _ALIASES}
     frame = raw.rename(columns=renamed)
     frame = frame.loc[:, ~frame.columns.duplicated()]
-    if "date" in frame.columns:
-        dates = frame.pop("date")
-    else:
-        dates = frame.index.to_series()
     if len(frame) == 0:
-        raise DataError(f"{where} has a header but no rows of data.")
+        raise DataError(f"{where} has a header but no rows of data. Add the bars below the header.")
     missing_cols = [c for c in PRICES if c not in frame.columns]
     if missing_cols:
+        found = ", ".join(map(str, raw.columns)) or "none"
         raise DataError(
-            f"{where} lacks column(s) {', '.join(missing_cols)}. Found: {', '.join(map(str, raw.columns))}. "
-            f"Expected Date, Open, High, Low, Close and optionally Adj Close and Volume (any case)."
+            f"{where} lacks column(s) {', '.join(c.capitalize() for c in missing_cols)} (found: {found}). {_EXPECTED}"
         )
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(dates.to_numpy(), format="mixed"), name="date")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{where}: could not read the dates ({exc}). Use a 'Date' column like 2018-12-31.") from None
-    if index.tz is not None:
-        index = index.tz_convert(None)
-    if index.isna().any():
-        rows = list(np.flatnonzero(index.isna())[:5])
-        raise DataError(f"{where}: rows {rows} have no date. Fill or remove them.")
-    frame.index = index
-    for col in [c for c in (*PRICES, "adj_close", "volume") if c in frame.columns]:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() & frame[col].notna()
+    frame = _date_index(frame, where, line_offset)
+    for col in [c for c in (*PRICES, "adj_close", "volume", "openinterest") if c in frame.columns]:
+        original = frame[col]
+        values = pd.to_numeric(original, errors="coerce")
+        bad = (values.isna() & original.notna()).to_numpy()
         if bad.any():
-            rows = _rows(frame.index[bad.to_numpy()])
-            sample = frame[col][bad].iloc[0]
-            raise DataError(f"{where}: column {col!r} holds text that is not a number ({sample!r}) at {rows}. Fix or remove those rows.")
+            sample = original[bad].iloc[0]
+            raise DataError(
+                f"{where}: column {_label(col)} holds text that is not a number ({sample!r}) at "
+                f"{_rows(frame.index[bad], np.flatnonzero(bad), line_offset)}. Fix those values (a "
+                f"missing value may be left empty), or remove the rows."
+            )
         frame[col] = values.astype(float)
     return frame
 
 
+def _label(col: str) -> str:
+    return {"adj_close": "'Adj Close'", "openinterest": "'OpenInterest'"}.get(col, repr(col.capitalize()))
+
+
+def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None) -> pd.DataFrame:
+    """Move the dates (a column or the index) to a sorted-checked ``DatetimeIndex``."""
+    first = frame.columns[0] if len(frame.columns) else None
+    if "date" in frame.columns:
+        values = frame.pop("date")
+    elif isinstance(frame.index, pd.DatetimeIndex):
+        values = frame.index.to_series()
+    elif (
+        first is not None
+        and (str(first) == "" or str(first).startswith("Unnamed"))
+        and not pd.api.types.is_numeric_dtype(frame[first].dtype)
+    ):
+        values = frame.pop(first)  # an index written by DataFrame.to_csv without a name
+    elif not isinstance(frame.index, pd.RangeIndex):
+        values = frame.index.to_series()
+    else:
+        found = ", ".join(map(str, frame.columns))
+        raise DataError(f"{where} has no date column (found: {found}). Name the column of dates 'Date'. {_EXPECTED}")
+    values = values.reset_index(drop=True)
+    present = values.notna().to_numpy()
+    parsed = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else _parse_dates(values, where)
+    unreadable = present & parsed.isna().to_numpy()
+    if unreadable.any():
+        sample = values[unreadable].iloc[0]
+        raise DataError(
+            f"{where}: could not read the date {sample!r} at {_positions(np.flatnonzero(unreadable), line_offset)}. "
+            f"Write dates as YYYY-MM-DD (e.g. 2018-12-31)."
+        )
+    if not present.all():
+        raise DataError(f"{where}: {_positions(np.flatnonzero(~present), line_offset)} have no date. Fill in or remove those rows.")
+    index = pd.DatetimeIndex(parsed, name="date")
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    try:
+        index = index.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, ValueError):
+        raise DataError(f"{where}: dates run from {index[0]} to {index[-1]}, outside the years 1678..2261.") from None
+    if index.has_duplicates:
+        dup = index.duplicated(keep=False)
+        raise DataError(
+            f"{where}: duplicated dates {_rows(index[index.duplicated()], None, None)} (at "
+            f"{_positions(np.flatnonzero(dup), line_offset)}). Keep one bar per date; synthmarket works with daily bars."
+        )
+    if not index.is_monotonic_increasing:
+        bad = np.flatnonzero(np.diff(index.asi8) < 0) + 1
+        raise DataError(
+            f"{where}: dates are not in increasing order: {_rows(index[bad], bad, line_offset)} "
+            f"comes after a later date. Sort the file by date (oldest first)."
+        )
+    frame.index = index
+    return frame
+
+
+def _parse_dates(values: pd.Series, where: str) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all() and len(values):
+        ints = numeric.to_numpy(dtype=float)
+        if np.all((ints >= 1_000_01_01) & (ints <= 2_999_12_31) & (ints == np.round(ints))):
+            return pd.to_datetime(pd.Series(ints.astype(np.int64).astype(str)), format="%Y%m%d", errors="coerce")
+        raise DataError(f"{where}: the dates are plain numbers ({values.iloc[0]}, ...). Write them as YYYY-MM-DD.")
+    try:
+        return pd.to_datetime(values, format="mixed", errors="coerce")
+    except (ValueError, TypeError) as exc:  # mixed time zones, say
+        try:
+            return pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
+        except (ValueError, TypeError):
+            raise DataError(f"{where}: could not read the dates ({exc}). Write them as YYYY-MM-DD.") from None
+
+
 def _apply_missing(frame: pd.DataFrame, missing: str, where: str) -> pd.DataFrame:
+    if "volume" in frame.columns and frame["volume"].isna().all():
+        frame = frame.drop(columns="volume")  # an index without volume, written as empty cells
     cols = [c for c in (*PRICES, "adj_close", "volume") if c in frame.columns]
-    holes = frame[cols].isna().any(axis=1)
-    if "volume" in cols and frame["volume"].isna().all():
-        frame = frame.drop(columns="volume")
-        return _apply_missing(frame, missing, where)
+    holes = frame[cols].isna().any(axis=1).to_numpy()
     if not holes.any():
         return frame
     if missing == "drop":
         return frame[~holes]
     if missing == "ffill":
-        filled = frame.ffill()
-        if filled[cols].isna().any().any():
-            raise DataError(f"{where}: the first rows have missing values that cannot be forward-filled; use missing='drop'.")
-        return filled
+        return _fill(frame, where)
+    empty = [c for c in cols if frame[c].isna().any()]
     raise DataError(
-        f"{where}: {int(holes.sum())} row(s) have missing values, at {_rows(frame.index[holes.to_numpy()])}. "
-        f"Fix the file, or choose a policy: missing='drop' or 'ffill' (CLI: --missing drop|ffill)."
+        f"{where}: {int(holes.sum())} row(s) miss a value (in {', '.join(map(_label, empty))}), at "
+        f"{_rows(frame.index[holes])}. Fix the file, or choose what to do with them: missing='drop' "
+        f"or missing='ffill' (CLI: --missing drop|ffill)."
     )
 
 
-def _rows(index: pd.Index, limit: int = 5) -> str:
+def _fill(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Fill holes so that each filled bar stays consistent (see :func:`load_ohlcv`)."""
+    out = frame.copy()
+    if "adj_close" in out.columns:
+        ratio = (out["adj_close"] / out["close"]).ffill()
+    close = out["close"].ffill()
+    opened = out["open"].fillna(close)
+    out["high"] = out["high"].fillna(np.maximum(opened, close))
+    out["low"] = out["low"].fillna(np.minimum(opened, close))
+    out["open"], out["close"] = opened, close
+    if "adj_close" in out.columns:
+        out["adj_close"] = out["adj_close"].fillna(close * ratio)
+    if "volume" in out.columns:
+        out["volume"] = out["volume"].ffill()
+    cols = [c for c in (*PRICES, "adj_close", "volume") if c in out.columns]
+    left = out[cols].isna().any(axis=1).to_numpy()
+    if left.any():
+        raise DataError(
+            f"{where}: the first row(s) miss values that have nothing before them to carry forward, at "
+            f"{_rows(out.index[left])}. Use missing='drop' (CLI: --missing drop), or start the data later."
+        )
+    return out
+
+
+def _positions(pos: np.ndarray, line_offset: int | None, limit: int = 5) -> str:
+    """``line 3, 7`` for files (header on line 1), ``row 0, 4`` for DataFrames."""
+    unit = "line" if line_offset is not None else "row"
+    numbers = [str(int(p) + (line_offset or 0)) for p in pos[:limit]]
+    more = f" and {len(pos) - limit} more" if len(pos) > limit else ""
+    return f"{unit}{'s' if len(pos) > 1 else ''} {', '.join(numbers)}{more}"
+
+
+def _rows(index: pd.Index, pos: np.ndarray | None = None, line_offset: int | None = None, limit: int = 5) -> str:
+    """Dates of the offending bars, with their file lines when known."""
     shown = ", ".join(str(pd.Timestamp(d).date()) if not pd.isna(d) else "NaT" for d in index[:limit])
     more = f" and {len(index) - limit} more" if len(index) > limit else ""
-    return f"{shown}{more}"
+    lines = f" ({_positions(pos, line_offset, limit)})" if pos is not None and line_offset is not None else ""
+    return f"{shown}{more}{lines}"
 
 
 def _validate(frame: pd.DataFrame, where: str) -> None:
     idx = frame.index
-    if idx.has_duplicates:
-        raise DataError(f"{where}: duplicated dates {_rows(idx[idx.duplicated()])}. Keep one bar per date.")
-    if not idx.is_monotonic_increasing:
-        bad = idx[1:][np.diff(idx.asi8) < 0]
-        raise DataError(f"{where}: dates are not in increasing order (e.g. at {_rows(bad)}). Sort the file by date.")
+    if len(frame) < 2:
+        raise DataError(f"{where} holds {len(frame)} bar(s) after removing incomplete rows; at least 2 are needed.")
     prices = frame[list(PRICES)].to_numpy()
     bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
     if bad.any():
-        raise DataError(f"{where}: prices must be positive and finite; not so at {_rows(idx[bad])}.")
+        raise DataError(
+            f"{where}: prices must be positive and finite; not so at {_rows(idx[bad])}. Fix or remove those rows."
+        )
     o, h, l, c = prices.T
     tol = 1e-9 * c
     checks = [
+        (h < l, "high is below low"),
         (h < np.maximum(o, c) - tol, "high is below open or close"),
         (l > np.minimum(o, c) + tol, "low is above open or close"),
-        (h < l, "high is below low"),
     ]
     for mask, what in checks:
         if mask.any():
-            raise DataError(f"{where}: {what} at {_rows(idx[mask])}. Check the column order and those rows.")
+            raise DataError(
+                f"{where}: {what} at {_rows(idx[mask])}. Check that the columns are in the order the header "
+                f"says, and fix those rows."
+            )
     if "volume" in frame.columns:
         v = frame["volume"].to_numpy()
-        if (~np.isfinite(v) | (v < 0)).any():
-            raise DataError(f"{where}: volume must be finite and non-negative; not so at {_rows(idx[~np.isfinite(v) | (v < 0)])}.")
-    if len(frame) < 2:
-        raise DataError(f"{where}: holds {len(frame)} bar; at least 2 are needed.")
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            raise DataError(f"{where}: volume must be finite and non-negative; not so at {_rows(idx[bad])}. Fix those rows.")
 
 
 def fingerprint(bars: pd.DataFrame) -> str:
     """A short SHA-256 of the bars' dates and values, recorded in model directories."""
     h = hashlib.sha256()
-    h.update(bars.index.asi8.tobytes())
+    h.update(pd.DatetimeIndex(bars.index).as_unit("ns").asi8.tobytes())
     core = [c for c in (*PRICES, "volume") if c in bars.columns]
     h.update(np.ascontiguousarray(bars[core].to_numpy(dtype=float)).tobytes())
     h.update(",".join(core).encode())
     return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What ``synthmarket data info`` shows about a set of bars.
+
+    Attributes
+    ----------
+    start, end : Timestamp
+        First and last bar.
+    n_bars : int
+        Number of bars.
+    n_business_days : int
+        Business days (Monday to Friday) from ``start`` to ``end``.
+    missing_business_days : int
+        Business days in that span with no bar (exchange holidays, outages, gaps in the file).
+    longest_gap : tuple of (int, Timestamp, Timestamp) or None
+        The longest run of consecutive business days without a bar: its length, first and
+        last day.
+    has_volume : bool
+        Whether the bars have a volume column.
+    extra_columns : tuple of str
+        Columns besides OHLCV (regime labels, say).
+    returns : dict of str to float
+        Daily close-to-close log returns: ``mean``, ``std``, ``annualised_vol``
+        (``std * sqrt(252)``), ``skew``, ``excess_kurtosis``, ``min``, ``max``.
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    n_bars: int
+    n_business_days: int
+    missing_business_days: int
+    longest_gap: tuple[int, pd.Timestamp, pd.Timestamp] | None
+    has_volume: bool
+    extra_columns: tuple[str, ...]
+    returns: dict[str, float]
+
+
+def summarize(bars: pd.DataFrame) -> DataSummary:
+    """Date range, calendar gaps, volume and log-return statistics of validated bars.
+
+    Parameters
+    ----------
+    bars : DataFrame
+        Bars as :func:`load_ohlcv` returns them (at least 2).
+
+    Returns
+    -------
+    DataSummary
+    """
+    index = pd.DatetimeIndex(bars.index)
+    start, end = index[0], index[-1]
+    calendar = pd.bdate_range(start.normalize(), end.normalize())
+    absent = ~calendar.isin(index.normalize())
+    longest = None
+    if absent.any():
+        pos = np.flatnonzero(absent)
+        breaks = np.flatnonzero(np.diff(pos) != 1)
+        run_starts = np.concatenate([[0], breaks + 1])
+        run_ends = np.concatenate([breaks, [len(pos) - 1]])
+        k = int(np.argmax(run_ends - run_starts))
+        longest = (int(run_ends[k] - run_starts[k] + 1), calendar[pos[run_starts[k]]], calendar[pos[run_ends[k]]])
+    r = np.log(bars["close"].astype(float)).diff().dropna()
+    std = float(r.std())
+    returns = {
+        "mean": float(r.mean()),
+        "std": std,
+        "annualised_vol": std * float(np.sqrt(TRADING_DAYS_PER_YEAR)),
+        "skew": float(r.skew()),
+        "excess_kurtosis": float(r.kurt()),
+        "min": float(r.min()),
+        "max": float(r.max()),
+    }
+    extra = tuple(str(c) for c in bars.columns if c not in (*PRICES, "volume"))
+    return DataSummary(
+        start=start, end=end, n_bars=len(bars), n_business_days=len(calendar),
+        missing_business_days=int(absent.sum()), longest_gap=longest,
+        has_volume="volume" in bars.columns, extra_columns=extra, returns=returns,
+    )

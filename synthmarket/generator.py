@@ -31,7 +31,7 @@ import pandas as pd
 
 from .bars import Anchor, FeatureScaler, channels, has_volume, to_features
 from .data import fingerprint
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, DataError, ModelFileError
 from .paths import Paths
 from .regimes import RegimeScheme, fit_regimes, parse_schedule
 
@@ -288,12 +288,17 @@ class Generator(abc.ABC):
         except Exception as exc:
             raise ModelFileError(f"{weights} is not a readable safetensors file: {exc}") from None
         model = gen_cls(**config["hyperparameters"])
-        model.scaler = FeatureScaler.from_dict(config["scaler"])
-        model.anchor = Anchor.from_dict(config["anchor"])
-        model.scheme = None if config.get("regimes") is None else RegimeScheme.from_dict(config["regimes"])
-        model.fingerprint = config.get("data_fingerprint")
-        if config.get("train_report"):
-            model.report = TrainReport(**config["train_report"])
+        try:
+            model.scaler = FeatureScaler.from_dict(config["scaler"])
+            model.anchor = Anchor.from_dict(config["anchor"])
+            model.scheme = None if config.get("regimes") is None else RegimeScheme.from_dict(config["regimes"])
+            model.fingerprint = config.get("data_fingerprint")
+            if config.get("train_report"):
+                model.report = TrainReport(**config["train_report"])
+        except (KeyError, TypeError, ValueError, DataError) as exc:
+            raise ModelFileError(
+                f"{directory / CONFIG_FILE} is damaged ({type(exc).__name__}: {exc}). Retrain, or restore it from a backup."
+            ) from None
         try:
             model._load_state(state)
         except Exception as exc:
@@ -324,11 +329,19 @@ def read_config(directory: Path) -> dict:
         raise ModelFileError(f"{path} is not valid JSON ({exc}); the model directory is damaged.") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a synthmarket model configuration.")
+    if not isinstance(config.get("format_version", 0), int):
+        raise ModelFileError(f"{path} has a format_version that is not a whole number; the model directory is damaged.")
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer synthmarket (format {config['format_version']}); upgrade synthmarket.")
     for key in ("generator", "hyperparameters", "scaler", "anchor", "weights"):
         if key not in config:
             raise ModelFileError(f"{path} lacks {key!r}; the model directory is damaged.")
+    weights = config["weights"]
+    if not (
+        isinstance(config["generator"], str) and isinstance(config["hyperparameters"], dict)
+        and isinstance(weights, dict) and isinstance(weights.get("file"), str) and isinstance(weights.get("sha256"), str)
+    ):
+        raise ModelFileError(f"{path} has malformed generator, hyperparameters or weights entries; the model directory is damaged.")
     return config
 
 

@@ -3,7 +3,13 @@
 Built-in plugins are declared in synthmarket's own ``pyproject.toml`` under the entry-point
 group ``synthmarket``, exactly as a third-party package declares its own. Third-party
 plugins load too, unless ``SYNTHMARKET_LOAD_PLUGINS`` limits them: set it to a
-comma-separated list of entry-point or distribution names (empty: none).
+comma-separated list of entry-point or distribution names (empty: none). The built-ins
+always load.
+
+A plugin that fails to import, or fails inside a hook, is reported in
+:attr:`Registry.problems` and the others still load. Two plugins that register the same
+name make that name unusable until one is left out: :meth:`Registry.get` raises a
+:class:`~synthmarket.errors.PluginError` naming both origins.
 
 A user can also name a single object directly, ``package.module:Name`` or
 ``path/to/file.py:Name`` (see :func:`load_object`).
@@ -11,16 +17,19 @@ A user can also name a single object directly, ``package.module:Name`` or
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -29,7 +38,14 @@ from .errors import PluginError
 
 GROUP = hookspecs.PROJECT
 ENV_ALLOW = "SYNTHMARKET_LOAD_PLUGINS"
+BUILTIN_DISTRIBUTION = "synthmarket"
 KINDS = {"generator": "register_generators", "strategy": "register_strategies", "fact": "register_facts"}
+_BASE_NAMES = {
+    "generator": "synthmarket.generator.Generator",
+    "strategy": "backtrader.Strategy",
+    "fact": "synthmarket.facts.StylizedFact",
+}
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -45,43 +61,75 @@ class PluginInfo:
 
 @dataclass
 class Registry:
-    """Everything the loaded plugins contributed, by kind and name."""
+    """Everything the loaded plugins contributed, by kind and name.
+
+    Attributes
+    ----------
+    items : dict
+        ``items[kind][name]`` is a :class:`PluginInfo`; ``kind`` is one of :data:`KINDS`.
+    problems : list of PluginError
+        Plugins that failed to load or to register, and name clashes.
+    conflicts : dict
+        ``conflicts[(kind, name)]`` lists the :class:`PluginInfo` of every plugin that
+        registered that name; such a name is left out of ``items``.
+    """
 
     items: dict[str, dict[str, PluginInfo]] = field(default_factory=lambda: {k: {} for k in KINDS})
     problems: list[PluginError] = field(default_factory=list)
+    conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
 
     def generators(self) -> dict[str, PluginInfo]:
+        """Registered generators by name."""
         return self.items["generator"]
 
     def strategies(self) -> dict[str, PluginInfo]:
+        """Registered strategies by name."""
         return self.items["strategy"]
 
     def facts(self) -> dict[str, PluginInfo]:
+        """Registered stylized facts by name."""
         return self.items["fact"]
 
     def get(self, kind: str, name: str) -> Any:
-        """The object registered as ``name``, or a ``module:Name`` / ``file.py:Name`` reference."""
+        """The object registered as ``name``, or a ``module:Name`` / ``file.py:Name`` reference.
+
+        Raises
+        ------
+        PluginError
+            Unknown name (with the known ones and the closest match), a name two plugins
+            registered, or a reference that does not load or is not a ``kind``.
+        """
+        if kind not in KINDS:
+            raise PluginError(f"Unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}.")
         found = self.items[kind].get(name)
         if found is not None:
             return found.obj
+        clash = self.conflicts.get((kind, name))
+        if clash:
+            raise PluginError(_clash_message(kind, name, clash))
         if ":" in name:
-            return load_object(name)
+            obj = load_object(name)
+            check_kind(kind, obj, name)
+            return obj
         known = ", ".join(sorted(self.items[kind])) or "none"
-        hint = _close_match(name, self.items[kind])
+        close = difflib.get_close_matches(name, list(self.items[kind]), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise PluginError(
             f"No {kind} named {name!r}.{hint} Known {kind}s: {known}. "
             f"A class of your own can be named as package.module:Class or path/to/file.py:Class."
         )
 
 
-def _close_match(name: str, known: dict) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+def _clash_message(kind: str, name: str, infos: list[PluginInfo]) -> str:
+    origins = " and ".join(info.origin for info in infos)
+    return (
+        f"Two plugins register a {kind} named {name!r}: {origins}. The name is unusable until one is "
+        f"left out: uninstall one, or list the plugins to load in {ENV_ALLOW}."
+    )
 
 
 def snake_case(name: str) -> str:
+    """``SmaCross`` -> ``sma_cross``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -91,87 +139,166 @@ def describe(obj: Any) -> str:
     return doc.splitlines()[0].strip() if doc else ""
 
 
+def _base_class(kind: str) -> type | None:
+    """The class every object of ``kind`` must subclass (None when it cannot be imported)."""
+    try:
+        if kind == "generator":
+            from .generator import Generator
+
+            return Generator
+        if kind == "strategy":
+            import backtrader
+
+            return backtrader.Strategy
+        return importlib.import_module("synthmarket.facts").StylizedFact
+    except (ImportError, AttributeError):
+        return None
+
+
+def check_kind(kind: str, obj: Any, origin: str) -> None:
+    """Raise :class:`PluginError` unless ``obj`` is a class of the right base for ``kind``."""
+    base = _base_class(kind)
+    if base is None:
+        return
+    if not (inspect.isclass(obj) and issubclass(obj, base)):
+        raise PluginError(f"{origin} gave {obj!r} as a {kind}, but a {kind} must be a subclass of {_BASE_NAMES[kind]}.")
+
+
 def plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager that knows synthmarket's hook specifications (and no plugin yet)."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     return pm
 
 
-def _allowed(ep: importlib.metadata.EntryPoint) -> bool:
-    dist = ep.dist.name if ep.dist else ""
-    if dist == "synthmarket":
-        return True
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def allowed_names() -> set[str] | None:
+    """The names ``SYNTHMARKET_LOAD_PLUGINS`` allows (normalised), or None when it is unset."""
     allow = os.environ.get(ENV_ALLOW)
     if allow is None:
+        return None
+    return {_normalise(n.strip()) for n in allow.split(",") if n.strip()}
+
+
+def _allowed(ep: importlib.metadata.EntryPoint, allow: set[str] | None) -> bool:
+    dist = ep.dist.name if ep.dist else ""
+    if _normalise(dist) == BUILTIN_DISTRIBUTION or allow is None:
         return True
-    names = {n.strip() for n in allow.split(",") if n.strip()}
-    return ep.name in names or dist in names
+    return _normalise(ep.name) in allow or _normalise(dist) in allow
 
 
-def load_entry_points(pm: pluggy.PluginManager, problems: list[PluginError]) -> None:
-    """Register every allowed module of the ``synthmarket`` entry-point group."""
+def load_entry_points(
+    pm: pluggy.PluginManager, problems: list[PluginError], origins: dict[str, str] | None = None
+) -> None:
+    """Register every allowed module of the ``synthmarket`` entry-point group.
+
+    Each plugin is registered under its entry-point name. A plugin that fails to import
+    becomes a :class:`PluginError` in ``problems`` naming the plugin, its package and the
+    cause; the others still load. ``origins`` (when given) receives ``name -> "name (package)"``.
+    """
+    allow = allowed_names()
+    seen: dict[str, str] = {}
     for ep in importlib.metadata.entry_points(group=GROUP):
-        if not _allowed(ep) or pm.get_plugin(ep.name) is not None:
+        if not _allowed(ep, allow):
             continue
         dist = ep.dist.name if ep.dist else "unknown package"
+        if ep.name in seen:
+            if seen[ep.name] != dist:
+                problems.append(
+                    PluginError(
+                        f"Two packages declare a synthmarket plugin named {ep.name!r}: {seen[ep.name]!r} and "
+                        f"{dist!r}; only the one from {seen[ep.name]!r} is loaded. Uninstall one, or list the "
+                        f"plugins to load in {ENV_ALLOW}."
+                    )
+                )
+            continue
+        seen[ep.name] = dist
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
-        except Exception as exc:  # a broken plugin must not stop the others
+        except (Exception, SystemExit) as exc:  # a broken plugin must not stop the others
+            if _normalise(dist) == BUILTIN_DISTRIBUTION:
+                advice = "This built-in plugin should always load: reinstall synthmarket, or report the bug."
+            else:
+                advice = f"Fix or uninstall that package, or leave it out with {ENV_ALLOW}."
             problems.append(
                 PluginError(
                     f"Plugin {ep.name!r} from package {dist!r} ({ep.value}) failed to load: "
-                    f"{type(exc).__name__}: {exc}. Fix or uninstall that package, or leave it "
-                    f"out with {ENV_ALLOW}."
+                    f"{type(exc).__name__}: {exc}. {advice}"
                 )
             )
+            continue
+        if origins is not None:
+            origins[ep.name] = f"{ep.name} ({dist})"
 
 
-def _origin(pm: pluggy.PluginManager, plugin_name: str) -> str:
-    for ep in importlib.metadata.entry_points(group=GROUP):
-        if ep.name == plugin_name and ep.dist is not None:
-            return f"{plugin_name} ({ep.dist.name})"
-    return plugin_name
+def collect(
+    pm: pluggy.PluginManager, problems: list[PluginError] | None = None, origins: dict[str, str] | None = None
+) -> Registry:
+    """Call every plugin's hooks one plugin at a time, so that each item knows its origin.
 
-
-def collect(pm: pluggy.PluginManager, problems: list[PluginError] | None = None) -> Registry:
-    """Call every plugin's hooks one plugin at a time, so each item knows its origin."""
+    Parameters
+    ----------
+    pm : pluggy.PluginManager
+        A manager from :func:`plugin_manager` with plugins registered on it.
+    problems : list of PluginError, optional
+        Problems found so far (failed imports); collection appends its own.
+    origins : dict, optional
+        Plugin name -> how to name it in messages (default: the plugin name).
+    """
     registry = Registry(problems=problems if problems is not None else [])
+    origins = origins or {}
+    claims: dict[tuple[str, str], list[PluginInfo]] = {}
     for kind, hook_name in KINDS.items():
-        hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            origin = _origin(pm, impl.plugin_name)
-
-            def register(obj: Any, name: str | None = None, *, _kind=kind, _origin=origin) -> None:
-                key = name or getattr(obj, "name", None) or snake_case(obj.__name__)
-                if not isinstance(key, str) or not key:
-                    raise PluginError(f"{_origin} registered a {_kind} without a usable name.")
-                existing = registry.items[_kind].get(key)
-                if existing is not None:
-                    raise PluginError(
-                        f"Two {_kind}s are named {key!r}: one from {existing.origin}, one from "
-                        f"{_origin}. Rename one, or leave one plugin out with {ENV_ALLOW}."
-                    )
-                registry.items[_kind][key] = PluginInfo(_kind, key, obj, describe(obj), _origin)
-
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            origin = origins.get(impl.plugin_name, impl.plugin_name)
+            register = _register_callback(kind, origin, claims)
+            arguments = {"register": register}
             try:
-                impl.function(register=register)
+                impl.function(*(arguments[a] for a in impl.argnames))
             except PluginError as exc:
                 registry.problems.append(exc)
             except Exception as exc:
                 registry.problems.append(
                     PluginError(f"Plugin {origin} failed in {hook_name}: {type(exc).__name__}: {exc}")
                 )
+    for (kind, name), infos in claims.items():
+        if len(infos) == 1:
+            registry.items[kind][name] = infos[0]
+        else:
+            registry.conflicts[(kind, name)] = infos
+            registry.problems.append(PluginError(_clash_message(kind, name, infos)))
     return registry
+
+
+def _register_callback(kind: str, origin: str, claims: dict) -> Callable[..., None]:
+    def register(obj: Any, name: str | None = None) -> None:
+        key = name or getattr(obj, "name", None) or snake_case(getattr(obj, "__name__", ""))
+        if not isinstance(key, str) or not _NAME.match(key):
+            raise PluginError(
+                f"{origin} registered a {kind} without a usable name ({key!r}); a name is letters, digits, "
+                f"'_', '.' or '-', as typed on the command line."
+            )
+        check_kind(kind, obj, origin)
+        infos = claims.setdefault((kind, key), [])
+        if any(info.obj is obj and info.origin == origin for info in infos):
+            return  # the same plugin registering the same object twice
+        infos.append(PluginInfo(kind, key, obj, describe(obj), origin))
+
+    return register
 
 
 @lru_cache(maxsize=1)
 def get_registry() -> Registry:
     """The registry of every installed (and allowed) plugin, built once per process."""
     problems: list[PluginError] = []
+    origins: dict[str, str] = {}
     pm = plugin_manager()
-    load_entry_points(pm, problems)
-    return collect(pm, problems)
+    load_entry_points(pm, problems, origins)
+    return collect(pm, problems, origins)
 
 
 def reset_registry() -> None:
@@ -182,31 +309,51 @@ def reset_registry() -> None:
 def load_object(ref: str) -> Any:
     """Load ``package.module:Name`` or ``path/to/file.py:Name``.
 
+    A file is imported once per process (under a name derived from its absolute path), so
+    naming it twice gives the same object.
+
     Raises
     ------
     PluginError
-        When the module or file cannot be imported or has no such attribute.
+        When the reference is malformed, or the module or file cannot be imported, or it
+        has no such attribute.
     """
     target, sep, attr = ref.rpartition(":")
-    if not sep or not target or not attr:
+    if not sep or not target or not attr or not attr.replace(".", "").replace("_", "").isalnum():
         raise PluginError(f"{ref!r} is not a reference: write package.module:Name or path/to/file.py:Name.")
     try:
-        if target.endswith(".py") or os.sep in target or "/" in target:
-            path = Path(target).expanduser()
-            if not path.is_file():
-                raise PluginError(f"No such file {str(path)!r} (from {ref!r}).")
-            module_name = f"synthmarket_user_{abs(hash(str(path.resolve())))}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+        if target.endswith(".py") or "/" in target or os.sep in target:
+            module = _import_file(Path(target).expanduser(), ref)
         else:
             module = importlib.import_module(target)
     except PluginError:
         raise
-    except Exception as exc:
-        raise PluginError(f"Could not import {target!r} (from {ref!r}): {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"Could not import {target!r} (from {ref!r}): {type(exc).__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise PluginError(f"{target!r} has no attribute {attr!r} (from {ref!r}).") from None
+    return obj
+
+
+def _import_file(path: Path, ref: str) -> Any:
+    if not path.is_file():
+        raise PluginError(f"No such file {str(path)!r} (from {ref!r}).")
+    resolved = str(path.resolve())
+    module_name = "synthmarket_user_" + hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{str(path)!r} is not an importable Python file (from {ref!r}).")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look the module up
     try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise PluginError(f"{target!r} has no attribute {attr!r} (from {ref!r}).") from None
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module

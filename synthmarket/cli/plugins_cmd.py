@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..registry import get_registry
+from ..registry import KINDS, get_registry
 from .common import app, console
 
 
@@ -15,9 +15,12 @@ def plugins() -> None:
     table = Table(title="synthmarket plugins")
     for column in ("kind", "name", "description", "origin"):
         table.add_column(column)
-    for kind in ("generator", "strategy", "fact"):
-        for info in sorted(registry.items[kind].values(), key=lambda i: i.name):
-            table.add_row(kind, info.name, info.description, info.origin)
+    for kind in KINDS:
+        rows = [(info, False) for info in registry.items[kind].values()]
+        rows += [(info, True) for (k, _), infos in registry.conflicts.items() if k == kind for info in infos]
+        for info, clash in sorted(rows, key=lambda row: (row[0].name, row[0].origin)):
+            name = f"[red]{info.name} (clash)[/]" if clash else info.name
+            table.add_row(kind, name, info.description, info.origin)
     console.print(table)
     for problem in registry.problems:
-        console.print(f"[yellow]Warning:[/] {problem}", highlight=False)
+        console.print(f"[yellow]Warning:[/] {problem}", highlight=False, soft_wrap=True)

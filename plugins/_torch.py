@@ -1,0 +1,502 @@
+"""Shared torch plumbing of the deep generators: devices, weights as numpy, layers, a base class.
+
+- :func:`resolve_device` (from :mod:`synthmarket.training`): ``auto`` picks cuda, then mps, then cpu.
+- :func:`module_arrays` / :func:`load_module_arrays`: ``state_dict`` <-> named numpy arrays
+  (what :meth:`synthmarket.generator.Generator.save` writes as safetensors).
+- Layers: :class:`CausalConv1d`, :class:`TemporalConvNet` (dilated causal convolutions, exact
+  streaming over time), :class:`RegimeEmbedding`, :class:`VolatilityHead` (the
+  stochastic-volatility output: return = volatility x fresh noise + drift).
+- :class:`RegimeChain`: a Markov chain of regimes fitted on the training labels, so a
+  conditional model sampled without a regime draws realistic regime paths itself.
+- :class:`TorchGenerator`: the :class:`~synthmarket.generator.Generator` subclass every deep
+  model builds on. It trains through :class:`synthmarket.training.Trainer`, saves only the
+  networks sampling needs, and samples in ``torch.inference_mode`` in batches whose size
+  keeps memory flat, with all noise drawn from the numpy generator it is given.
+- :class:`AdversarialGenerator`: the GAN recipe the two GANs share — non-saturating loss
+  with per-time-step discriminator verdicts, a lazy R1 penalty, Adam(0.5, 0.9) and an
+  exponential moving average (EMA) of the generator's weights, which is what samples.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synthmarket.errors import ConfigError
+from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.training import Batch, StepContext, TrainConfig, Trainer, resolve_device  # noqa: F401  (re-exported)
+
+#: How many (path x step) positions one sampling batch holds; bounds sampling memory.
+SAMPLE_POSITIONS = 1 << 18
+#: Longest stretch of time one network call covers when sampling very long paths.
+TIME_CHUNK = 8192
+
+
+# -- weights as numpy ---------------------------------------------------------------------------
+def module_arrays(modules: dict[str, nn.Module]) -> dict[str, np.ndarray]:
+    """Every parameter and buffer of ``modules`` as ``"<module>.<tensor>"`` numpy arrays."""
+    out = {}
+    for name, module in modules.items():
+        for key, tensor in module.state_dict().items():
+            out[f"{name}.{key}"] = tensor.detach().to("cpu").numpy().copy()
+    return out
+
+
+def load_module_arrays(modules: dict[str, nn.Module], arrays: dict[str, np.ndarray], *, strict: bool = True) -> None:
+    """Load what :func:`module_arrays` wrote; shapes, names and finiteness are checked.
+
+    Raises
+    ------
+    ValueError
+        When a tensor is missing, unexpected, of the wrong shape or not finite.
+    """
+    claimed = set()
+    for name, module in modules.items():
+        own = module.state_dict()
+        state = {}
+        for key, current in own.items():
+            full = f"{name}.{key}"
+            if full not in arrays:
+                raise ValueError(f"the weights lack {full!r}")
+            value = np.asarray(arrays[full])
+            if tuple(value.shape) != tuple(current.shape):
+                raise ValueError(f"{full!r} has shape {tuple(value.shape)}, expected {tuple(current.shape)}")
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValueError(f"{full!r} holds NaN or infinite values")
+            state[key] = torch.from_numpy(np.array(value)).to(current.dtype)
+            claimed.add(full)
+        module.load_state_dict(state, strict=True)
+    if strict:
+        extra = sorted(k for k in arrays if k.split(".", 1)[0] in modules and k not in claimed)
+        if extra:
+            raise ValueError(f"the weights hold unexpected tensors {extra[:5]}")
+
+
+def numpy_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal float32 noise drawn from ``rng`` (so a seed fixes every sample)."""
+    return torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+
+
+# -- layers ------------------------------------------------------------------------------------
+class CausalConv1d(nn.Conv1d):
+    """A 1-D convolution whose output at t sees inputs t - (kernel-1)*dilation .. t only."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
+        self.left_pad = (kernel_size - 1) * dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (self.left_pad, 0)))
+
+
+class TemporalConvNet(nn.Module):
+    """Dilated causal convolutions with residual connections (Quant GANs' TCN, slimmed).
+
+    Input and output are channel-first, (batch, channels, time). Each block is one causal
+    convolution, a leaky ReLU and a residual connection; the receptive field is
+    ``1 + (kernel - 1) * sum(dilations)``.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, dilations: tuple[int, ...], kernel_size: int = 2) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        self.skips = nn.ModuleList()
+        channels = in_channels
+        for dilation in dilations:
+            self.blocks.append(CausalConv1d(channels, hidden, kernel_size, dilation))
+            self.skips.append(nn.Conv1d(channels, hidden, 1) if channels != hidden else nn.Identity())
+            channels = hidden
+        self.receptive_field = 1 + (kernel_size - 1) * sum(dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, skip in zip(self.blocks, self.skips):
+            x = F.leaky_relu(conv(x), 0.2) + skip(x)
+        return x
+
+    def stream(self, x: torch.Tensor, chunk: int = TIME_CHUNK) -> torch.Tensor:
+        """The same as ``forward`` for any length, in time chunks with exact causal context."""
+        steps = x.shape[-1]
+        if steps <= chunk:
+            return self.forward(x)
+        context = self.receptive_field - 1
+        parts = []
+        for start in range(0, steps, chunk):
+            lo = max(0, start - context)
+            out = self.forward(x[..., lo : start + chunk])
+            parts.append(out[..., start - lo :])
+        return torch.cat(parts, dim=-1)
+
+
+class RegimeEmbedding(nn.Module):
+    """Regime index per step -> a learned vector per step; no-op without regimes."""
+
+    def __init__(self, n_regimes: int, dim: int) -> None:
+        super().__init__()
+        self.n_regimes = n_regimes
+        self.dim = dim if n_regimes else 0
+        self.table = nn.Embedding(n_regimes, dim) if n_regimes else None
+
+    def forward(self, labels: torch.Tensor | None, batch: int, steps: int) -> torch.Tensor | None:
+        """(batch, steps, dim) embeddings, or None for an unconditioned model."""
+        if self.table is None:
+            return None
+        if labels is None:
+            raise ConfigError("This model was trained with regimes; sampling it needs regime labels.")
+        return self.table(labels).expand(batch, steps, self.dim)
+
+
+def with_regimes(x: torch.Tensor, embedded: torch.Tensor | None) -> torch.Tensor:
+    """Concatenate per-step regime embeddings to channel-last features."""
+    return x if embedded is None else torch.cat([x, embedded.to(x.dtype)], dim=-1)
+
+
+class VolatilityHead(nn.Module):
+    """Stochastic-volatility output layer shared by the generators.
+
+    From a hidden state ``h_t`` (built only from the past), the return is
+    ``exp(log_vol_t) * eps_t + drift_t`` with a fresh shock ``eps_t``; the other channels
+    (gap, wicks, volume) are a small per-step network of ``h_t``, ``eps_t`` and their own
+    noise ``eta_t``, so they can depend on the size and sign of the day's return.
+    """
+
+    LOG_VOL_LIMIT = 6.0
+
+    def __init__(self, hidden: int, n_channels: int, eta_dim: int, width: int = 16) -> None:
+        super().__init__()
+        self.vol = nn.Linear(hidden, 2)
+        self.n_other = n_channels - 1
+        self.other = nn.Sequential(
+            nn.Linear(hidden + 2 + eta_dim, width), nn.LeakyReLU(0.2), nn.Linear(width, self.n_other)
+        )
+
+    def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, E) -> features (B, T, C)."""
+        log_vol, drift = self.vol(h).split(1, dim=-1)
+        log_vol = log_vol.clamp(-self.LOG_VOL_LIMIT, self.LOG_VOL_LIMIT)
+        ret = torch.exp(log_vol) * eps + drift
+        other = self.other(torch.cat([h, eps, eps.abs(), eta], dim=-1))
+        return torch.cat([ret, other], dim=-1)
+
+
+class ShockInputs(nn.Module):
+    """Splits generator noise into latent ``z``, return shocks ``eps`` and other-channel noise ``eta``.
+
+    The recurrent/convolutional core reads, at step t, ``z_t``, yesterday's shock
+    ``eps_{t-1}`` and its size, and the regime embedding of step t; all noise is drawn
+    up front, so the core never waits on its own output and runs over all steps at once.
+    """
+
+    def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int) -> None:
+        super().__init__()
+        self.z_dim, self.eta_dim = z_dim, eta_dim
+        self.noise_dim = z_dim + 1 + eta_dim
+        self.embed = RegimeEmbedding(n_regimes, embed_dim)
+        self.core_dim = z_dim + 2 + self.embed.dim
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None, warmup: int):
+        """(core (B, W+S, core_dim), eps (B, S, 1), eta (B, S, eta_dim)), channel-last."""
+        z, eps, eta = noise.split([self.z_dim, 1, self.eta_dim], dim=-1)
+        eps_prev = F.pad(eps, (0, 0, 1, 0))[:, :-1]
+        core = torch.cat([z, eps_prev, eps_prev.abs()], dim=-1)
+        core = with_regimes(core, self.embed(labels, noise.shape[0], noise.shape[1]))
+        return core, eps[:, warmup:], eta[:, warmup:]
+
+
+def discriminator_inputs(x: torch.Tensor) -> torch.Tensor:
+    """Features plus |return| (channel-last), which makes volatility easy for a critic to see."""
+    return torch.cat([x, x[..., :1].abs()], dim=-1)
+
+
+# -- regimes without a schedule ----------------------------------------------------------------
+class RegimeChain:
+    """A first-order Markov chain over regime indices, fitted on the training labels.
+
+    A conditional model asked for paths without a regime or schedule draws one regime path
+    per sample path from this chain, so its output mixes regimes as the data did.
+    """
+
+    def __init__(self, transition: np.ndarray, initial: np.ndarray) -> None:
+        self.transition = np.asarray(transition, dtype=np.float64)
+        self.initial = np.asarray(initial, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, labels: np.ndarray, n_regimes: int) -> "RegimeChain":
+        labels = np.asarray(labels, dtype=np.int64)
+        counts = np.ones((n_regimes, n_regimes))  # add-one smoothing: every move stays possible
+        np.add.at(counts, (labels[:-1], labels[1:]), 1.0)
+        initial = np.bincount(labels, minlength=n_regimes) + 1.0
+        return cls(counts / counts.sum(axis=1, keepdims=True), initial / initial.sum())
+
+    def sample(self, n_paths: int, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+        """(n_paths, n_steps) regime indices."""
+        cumulative = np.cumsum(self.transition, axis=1)
+        out = np.empty((n_paths, n_steps), dtype=np.int64)
+        out[:, 0] = rng.choice(len(self.initial), size=n_paths, p=self.initial)
+        u = rng.random((n_paths, n_steps))
+        for t in range(1, n_steps):
+            row = cumulative[out[:, t - 1]]
+            out[:, t] = np.minimum((u[:, t, None] > row).sum(axis=1), len(self.initial) - 1)
+        return out
+
+    def to_array(self) -> np.ndarray:
+        return np.vstack([self.transition, self.initial[None, :]]).astype(np.float64)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> "RegimeChain":
+        array = np.asarray(array, dtype=np.float64)
+        if array.ndim != 2 or array.shape[0] != array.shape[1] + 1 or not np.isfinite(array).all():
+            raise ValueError(f"regime chain has shape {array.shape}; expected (k + 1, k)")
+        return cls(array[:-1], array[-1])
+
+
+# -- the base class of the deep generators ------------------------------------------------------
+class TorchGenerator(Generator):
+    """A :class:`Generator` made of torch networks and trained by :class:`~synthmarket.training.Trainer`.
+
+    Subclasses implement :meth:`build` (create ``self.nets``), :meth:`make_optimizers`,
+    :meth:`train_step` and :meth:`generate`, and list in ``sampling_nets`` the networks a
+    saved model needs. Hyper-parameters ``steps``, ``batch_size`` and ``window`` set the
+    default training length, batch size and training window.
+    """
+
+    conditional = True
+    sampling_nets: tuple[str, ...] = ("generator",)
+    #: (path x step) positions per sampling batch; recurrent models like bigger batches.
+    sample_positions: int = SAMPLE_POSITIONS
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.chain: RegimeChain | None = None
+        self.n_regimes = 0
+        self.device = torch.device("cpu")
+
+    # -- what subclasses implement --------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
+        """The networks, by name (called under a fixed torch seed)."""
+
+    @abc.abstractmethod
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers over ``self.nets`` (created after the nets moved to the device)."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        """One optimisation step on a batch of real windows; returns the losses."""
+
+    @abc.abstractmethod
+    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+        """Scaled features (n, n_steps, C) on CPU; ``labels`` is None or (n, n_steps). Runs in inference mode."""
+
+    # -- Trainer protocol -------------------------------------------------------------------
+    def training_plan(self) -> dict[str, int]:
+        return {"steps": int(self.hparams["steps"]), "batch_size": int(self.hparams["batch_size"]),
+                "window": int(self.hparams["window"])}
+
+    def training_modules(self) -> dict[str, nn.Module]:
+        return self.nets
+
+    def training_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.optimizers
+
+    def prepare(self, device: torch.device) -> None:
+        self.device = device
+        for net in self.nets.values():
+            net.to(device)
+        self.optimizers = self.make_optimizers()
+
+    def checkpoint_meta(self) -> dict:
+        return {"generator": self.name, "hyperparameters": self.hparams}
+
+    def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+        return self._sample(n, labels, rng, n_steps)
+
+    # -- Generator methods ----------------------------------------------------------------------
+    def _build_all(self, n_channels: int, n_regimes: int, seed: int) -> None:
+        self.n_regimes = n_regimes
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.nets = self.build(n_channels, n_regimes)
+
+    def _fit(self, dataset: Dataset, config: Any) -> TrainReport:
+        config = TrainConfig.from_any(config)
+        n_regimes = 0 if dataset.scheme is None else len(dataset.scheme.names)
+        self._build_all(dataset.n_channels, n_regimes, config.seed)
+        self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
+        report = Trainer(config).fit(self, dataset)
+        self.prepare_for_sampling()
+        return report
+
+    def prepare_for_sampling(self) -> None:
+        """Move the networks to the CPU, in eval mode (samples are then the same on every machine)."""
+        self.device = torch.device("cpu")
+        for net in self.nets.values():
+            net.to(self.device).eval()
+        self.optimizers = {}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = module_arrays({k: self.nets[k] for k in self.sampling_nets})
+        if self.chain is not None:
+            state["regime_chain"] = self.chain.to_array()
+        return state
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        n_regimes = 0 if self.scheme is None else len(self.scheme.names)
+        self._build_all(len(self.scaler.channels), n_regimes, 0)
+        load_module_arrays({k: self.nets[k] for k in self.sampling_nets}, state)
+        known = {k for k in state if k.split(".", 1)[0] in self.sampling_nets}
+        extra = sorted(set(state) - known - {"regime_chain"})
+        if extra:
+            raise ValueError(f"unexpected tensors {extra[:5]}")
+        if n_regimes:
+            if "regime_chain" not in state:
+                raise ValueError("the weights of a conditional model lack 'regime_chain'")
+            self.chain = RegimeChain.from_array(state["regime_chain"])
+            if self.chain.initial.shape[0] != n_regimes:
+                raise ValueError("the regime chain does not match the model's regimes")
+        self.prepare_for_sampling()
+
+    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+        per_batch = max(1, self.sample_positions // (n_steps + self.warmup()))
+        out = np.empty((n, n_steps, len(self.scaler.channels)), dtype=np.float32)
+        for net in self.nets.values():
+            net.eval()
+        with torch.inference_mode():
+            for lo in range(0, n, per_batch):
+                m = min(per_batch, n - lo)
+                if labels is not None:
+                    batch_labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(self.device)[None, :]
+                elif self.chain is not None:
+                    batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, rng)).to(self.device)
+                else:
+                    batch_labels = None
+                out[lo : lo + m] = self.generate(m, batch_labels, rng, n_steps).float().cpu().numpy()
+        return out
+
+    def warmup(self) -> int:
+        """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
+        return 0
+
+
+def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
+    """Labels (B, S) -> (B, warmup + S), the warm-up steps taking the first step's regime."""
+    if labels is None or warmup == 0:
+        return labels
+    return torch.cat([labels[:, :1].expand(labels.shape[0], warmup), labels], dim=1)
+
+
+# -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
+GAN_DEFAULTS: dict[str, Any] = {
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,
+    "r1_gamma": 1.0,
+    "r1_every": 4,
+    "ema_decay": 0.995,
+}
+
+
+class AdversarialGenerator(TorchGenerator):
+    """Non-saturating GAN with per-step verdicts, lazy R1, Adam(0.5, 0.9) and an EMA generator.
+
+    Subclasses build ``generator`` and ``discriminator`` in :meth:`build_pair`; the
+    generator takes noise (B, warmup + S, noise_dim) and labels and returns (B, S, C); the
+    discriminator returns one logit per time step, (B, S).
+    """
+
+    sampling_nets = ("generator_ema",)
+
+    @abc.abstractmethod
+    def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
+        """(generator, discriminator)."""
+
+    def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
+        generator, discriminator = self.build_pair(n_channels, n_regimes)
+        ema = copy.deepcopy(generator)
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        return {"generator": generator, "discriminator": discriminator, "generator_ema": ema}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "generator": torch.optim.Adam(self.nets["generator"].parameters(), lr=float(self.hparams["lr_g"]), betas=(0.5, 0.9)),
+            "discriminator": torch.optim.Adam(self.nets["discriminator"].parameters(), lr=float(self.hparams["lr_d"]), betas=(0.5, 0.9)),
+        }
+
+    def warmup(self) -> int:
+        return self.nets["generator"].warmup
+
+    def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
+        return net(noise, pad_labels(labels, net.warmup))
+
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        G, D = self.nets["generator"], self.nets["discriminator"]
+        G.train()
+        D.train()
+        x, labels = batch.x, batch.labels
+        b, steps = x.shape[0], x.shape[1]
+        noise = torch.randn((b, G.warmup + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
+
+        with ctx.autocast():
+            fake = self._fake(G, labels, noise)
+            d_real = D(x, labels).float()
+            d_fake = D(fake.detach(), labels).float()
+            loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        losses = {"d": float(loss_d.detach())}
+        every = int(self.hparams["r1_every"])
+        if float(self.hparams["r1_gamma"]) > 0 and ctx.step % every == 0:
+            real = x.detach().float().requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(real, labels).float().sum(), real, create_graph=True)
+            r1 = grad.pow(2).sum(dim=(1, 2)).mean()
+            loss_d = loss_d + 0.5 * float(self.hparams["r1_gamma"]) * every * r1
+            losses["r1"] = float(r1.detach())
+        ctx.optimize("discriminator", loss_d, self.optimizers["discriminator"])
+
+        for p in D.parameters():
+            p.requires_grad_(False)
+        with ctx.autocast():
+            loss_g = F.softplus(-D(fake, labels).float()).mean()
+        ctx.optimize("generator", loss_g, self.optimizers["generator"])
+        for p in D.parameters():
+            p.requires_grad_(True)
+        losses["g"] = float(loss_g.detach())
+        ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
+        return losses
+
+    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+        net = self.nets["generator_ema"]
+        noise = numpy_noise(rng, (n, net.warmup + n_steps, net.noise_dim)).to(self.device)
+        if labels is not None:
+            labels = labels.expand(n, n_steps)
+        return net.sample(noise, pad_labels(labels, net.warmup))
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, source: nn.Module, decay: float) -> None:
+    """target <- decay * target + (1 - decay) * source, parameter by parameter."""
+    for t, s in zip(target.parameters(), source.parameters()):
+        t.lerp_(s.detach(), 1.0 - decay)
+    for t, s in zip(target.buffers(), source.buffers()):
+        t.copy_(s)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A hyper-parameter that must be a positive finite number."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Hyper-parameter {name} must be a number; got {value!r}.") from None
+    if not math.isfinite(out) or out <= 0:
+        raise ConfigError(f"Hyper-parameter {name} must be positive; got {value!r}.")
+    return out

@@ -1,0 +1,108 @@
+"""Recurrent GAN (RGAN; RCGAN when trained with regimes): GRU generator and GRU discriminator.
+
+After Esteban, Hyland and Rätsch (2017): a recurrent generator driven by fresh noise at
+every step, and a recurrent discriminator that gives a verdict at every step. Here the
+generator reads at step t the latent noise ``z_t``, yesterday's return shock and the
+embedded regime of step t; its GRU state sets the volatility and drift of today's return
+(``vol_t * eps_t + drift_t``) and, with today's shock, the gap, wicks and volume (the same
+output layer as the Conv1D GAN). All noise is drawn up front, so one ``nn.GRU`` call runs
+over every step; long paths roll forward in time chunks carrying the GRU state, so any
+length comes out natively. Training is the shared recipe of
+:class:`synthmarket_plugins._torch.AdversarialGenerator`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from synthmarket.hookspecs import hookimpl
+
+from ._torch import (
+    GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, VolatilityHead,
+    discriminator_inputs, with_regimes,
+)
+
+
+class GRUGenerator(nn.Module):
+    """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
+
+    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, eta_dim: int, hidden: int, layers: int,
+                 embed_dim: int, warmup: int) -> None:
+        super().__init__()
+        self.inputs = ShockInputs(z_dim, eta_dim, n_regimes, embed_dim)
+        self.noise_dim = self.inputs.noise_dim
+        self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
+        self.head = VolatilityHead(hidden, n_channels, eta_dim)
+        self.warmup = warmup
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        core, eps, eta = self.inputs(noise, labels, self.warmup)
+        h, _ = self.gru(core)
+        return self.head(h[:, self.warmup:], eps, eta)
+
+    def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """As ``forward``, rolling the GRU state across time chunks (flat memory for long paths)."""
+        core, eps, eta = self.inputs(noise, labels, self.warmup)
+        state, parts = None, []
+        for lo in range(0, core.shape[1], TIME_CHUNK):
+            h, state = self.gru(core[:, lo : lo + TIME_CHUNK], state)
+            parts.append(h)
+        h = torch.cat(parts, dim=1)[:, self.warmup:]
+        return self.head(h, eps, eta)
+
+
+class GRUDiscriminator(nn.Module):
+    """Features (B, L, C) and labels -> one logit per time step (B, L)."""
+
+    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, layers: int, embed_dim: int) -> None:
+        super().__init__()
+        self.embed = RegimeEmbedding(n_regimes, embed_dim)
+        self.gru = nn.GRU(n_channels + 1 + self.embed.dim, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        inputs = with_regimes(discriminator_inputs(x), self.embed(labels, x.shape[0], x.shape[1]))
+        h, _ = self.gru(inputs)
+        return self.out(h).squeeze(-1)
+
+
+class RGAN(AdversarialGenerator):
+    """Recurrent (conditional) GAN, RGAN/RCGAN: GRU generator and per-step GRU discriminator."""
+
+    name = "rgan"
+    conditional = True
+    sample_positions = 1 << 20
+    defaults = {
+        "steps": 1500,
+        "batch_size": 32,
+        "window": 128,
+        "hidden": 24,
+        "layers": 1,
+        "z_dim": 3,
+        "eta_dim": 2,
+        "embed_dim": 4,
+        "warmup": 64,
+        "d_hidden": 32,
+        "d_layers": 1,
+        **GAN_DEFAULTS,
+    }
+
+    def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
+        h = self.hparams
+        generator = GRUGenerator(
+            n_channels, n_regimes, z_dim=int(h["z_dim"]), eta_dim=int(h["eta_dim"]), hidden=int(h["hidden"]),
+            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]),
+        )
+        discriminator = GRUDiscriminator(
+            n_channels, n_regimes, hidden=int(h["d_hidden"]), layers=int(h["d_layers"]), embed_dim=int(h["embed_dim"]),
+        )
+        return generator, discriminator
+
+
+@hookimpl
+def register_generators(register) -> None:
+    register(RGAN)
+
+
+__all__ = ["GRUDiscriminator", "GRUGenerator", "RGAN"]

@@ -1,0 +1,150 @@
+"""(Conditional) sequence VAE with a latent variable per time step.
+
+- Encoder: a bidirectional GRU over the window (and the regime embedding) gives a Gaussian
+  posterior ``q(z_t | x)`` for every step.
+- Prior: ``z_t ~ N(0, I)``, independent over time; all temporal structure lives in the decoder.
+- Decoder: a GRU over ``(z_t, regime_t)`` whose state gives every channel's mean and
+  log-scale at step t; a bar is that mean plus scale times fresh noise. Because the decoder
+  reads only latents, it cannot ignore them (no posterior collapse), and because it is
+  recurrent it generates any number of steps, rolling its state across time chunks.
+- Loss: Gaussian negative log-likelihood + beta x KL, beta annealed linearly from 0 to
+  ``kl_weight`` over the first ``kl_warmup`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthmarket.hookspecs import hookimpl
+
+from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from synthmarket.training import Batch, StepContext
+
+LOG_SCALE_LIMIT = 5.0
+
+
+class Encoder(nn.Module):
+    """Features (B, L, C) and labels -> posterior mean and log-variance (B, L, latent)."""
+
+    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int) -> None:
+        super().__init__()
+        self.embed = RegimeEmbedding(n_regimes, embed_dim)
+        self.gru = nn.GRU(n_channels + self.embed.dim, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, 2 * latent)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        h, _ = self.gru(with_regimes(x, self.embed(labels, x.shape[0], x.shape[1])))
+        mean, log_var = self.out(h).chunk(2, dim=-1)
+        return mean, log_var.clamp(-12.0, 8.0)
+
+
+class Decoder(nn.Module):
+    """Latents (B, T, latent) and labels -> per-step mean and log-scale of every channel (B, T, C)."""
+
+    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int) -> None:
+        super().__init__()
+        self.latent, self.n_channels, self.warmup = latent, n_channels, warmup
+        self.embed = RegimeEmbedding(n_regimes, embed_dim)
+        self.gru = nn.GRU(latent + self.embed.dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 2 * n_channels)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None):
+        h, state = self.gru(with_regimes(z, self.embed(labels, z.shape[0], z.shape[1])), state)
+        mean, log_scale = self.out(h).chunk(2, dim=-1)
+        return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), state
+
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
+        """Bars for latents ``z`` (B, warmup + S, latent) and output noise ``eta`` (B, S, C)."""
+        state, means, scales = None, [], []
+        for lo in range(0, z.shape[1], TIME_CHUNK):
+            chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
+            mean, log_scale, state = self.forward(z[:, lo : lo + TIME_CHUNK], chunk_labels, state)
+            means.append(mean)
+            scales.append(log_scale)
+        mean = torch.cat(means, dim=1)[:, self.warmup:]
+        log_scale = torch.cat(scales, dim=1)[:, self.warmup:]
+        return mean + torch.exp(log_scale) * eta
+
+
+class SequenceVAE(TorchGenerator):
+    """(Conditional) sequence VAE: a latent per step, GRU encoder and recurrent decoder."""
+
+    name = "vae"
+    conditional = True
+    sampling_nets = ("decoder",)
+    sample_positions = 1 << 20
+    defaults = {
+        "steps": 3000,
+        "batch_size": 32,
+        "window": 128,
+        "hidden": 32,
+        "encoder_hidden": 32,
+        "latent": 4,
+        "embed_dim": 4,
+        "warmup": 32,
+        "lr": 2e-3,
+        "kl_weight": 1.0,
+        "kl_warmup": 1000,
+    }
+
+    def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
+        h = self.hparams
+        return {
+            "encoder": Encoder(n_channels, n_regimes, hidden=int(h["encoder_hidden"]), latent=int(h["latent"]),
+                               embed_dim=int(h["embed_dim"])),
+            "decoder": Decoder(n_channels, n_regimes, hidden=int(h["hidden"]), latent=int(h["latent"]),
+                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"])),
+        }
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = list(self.nets["encoder"].parameters()) + list(self.nets["decoder"].parameters())
+        return {"vae": torch.optim.Adam(params, lr=float(self.hparams["lr"]))}
+
+    def warmup(self) -> int:
+        return int(self.hparams["warmup"])
+
+    def kl_beta(self, step: int) -> float:
+        """The KL weight at ``step``: linear from 0 to ``kl_weight`` over ``kl_warmup`` steps."""
+        warm = int(self.hparams["kl_warmup"])
+        ramp = 1.0 if warm <= 0 else min(1.0, step / warm)
+        return float(self.hparams["kl_weight"]) * ramp
+
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        encoder, decoder = self.nets["encoder"], self.nets["decoder"]
+        encoder.train()
+        decoder.train()
+        x, labels = batch.x, batch.labels
+        with ctx.autocast():
+            mean_q, log_var_q = encoder(x, labels)
+            noise = torch.randn(mean_q.shape, generator=ctx.noise, device=ctx.device)
+            z = mean_q + torch.exp(0.5 * log_var_q) * noise
+            mean, log_scale, _ = decoder(z, labels)
+        mean, log_scale = mean.float(), log_scale.float()
+        mean_q, log_var_q = mean_q.float(), log_var_q.float()
+        nll = (0.5 * ((x - mean) * torch.exp(-log_scale)) ** 2 + log_scale + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
+        kl = (-0.5 * (1 + log_var_q - mean_q.pow(2) - log_var_q.exp())).sum(-1).mean()
+        beta = self.kl_beta(ctx.step)
+        loss = nll + beta * kl
+        ctx.optimize("vae", loss, self.optimizers["vae"])
+        return {"loss": float(loss.detach()), "nll": float(nll.detach()), "kl": float(kl.detach()), "beta": beta}
+
+    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+        decoder = self.nets["decoder"]
+        warm = decoder.warmup
+        z = numpy_noise(rng, (n, warm + n_steps, decoder.latent)).to(self.device)
+        eta = numpy_noise(rng, (n, n_steps, decoder.n_channels)).to(self.device)
+        if labels is not None:
+            labels = pad_labels(labels.expand(n, n_steps), warm)
+        return decoder.sample(z, labels, eta)
+
+
+@hookimpl
+def register_generators(register) -> None:
+    register(SequenceVAE)
+
+
+__all__ = ["Decoder", "Encoder", "SequenceVAE"]
