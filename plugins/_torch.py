@@ -277,7 +277,10 @@ class TorchGenerator(Generator):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.chain: RegimeChain | None = None
         self.n_regimes = 0
+        self.n_channels = 0
         self.device = torch.device("cpu")
+        #: ``callback(step, losses)`` functions the training loop calls after every step.
+        self.callbacks: list = []
 
     # -- what subclasses implement --------------------------------------------------------
     @abc.abstractmethod
@@ -321,7 +324,7 @@ class TorchGenerator(Generator):
 
     # -- Generator methods ----------------------------------------------------------------------
     def _build_all(self, n_channels: int, n_regimes: int, seed: int) -> None:
-        self.n_regimes = n_regimes
+        self.n_regimes, self.n_channels = n_regimes, n_channels
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.nets = self.build(n_channels, n_regimes)
@@ -331,7 +334,7 @@ class TorchGenerator(Generator):
         n_regimes = 0 if dataset.scheme is None else len(dataset.scheme.names)
         self._build_all(dataset.n_channels, n_regimes, config.seed)
         self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
-        report = Trainer(config).fit(self, dataset)
+        report = Trainer(config, callbacks=self.callbacks).fit(self, dataset)
         self.prepare_for_sampling()
         return report
 
@@ -366,7 +369,7 @@ class TorchGenerator(Generator):
 
     def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         per_batch = max(1, self.sample_positions // (n_steps + self.warmup()))
-        out = np.empty((n, n_steps, len(self.scaler.channels)), dtype=np.float32)
+        out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
         for net in self.nets.values():
             net.eval()
         with torch.inference_mode():

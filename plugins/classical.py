@@ -5,7 +5,9 @@ generators so that every comparison (stylized facts, Monte-Carlo backtests) can 
 
 - ``gbm``: i.i.d. normal log returns with the training mean and standard deviation.
 - ``garch``: a constant-mean GARCH(1,1) fitted with ``arch`` on percent log returns, normal
-  or standardised Student-t innovations, simulated here vectorised over paths.
+  or standardised Student-t innovations, simulated here vectorised over paths. Each path
+  starts in the variance of a random training day (the fitted conditional variances are a
+  sample of the stationary distribution) and runs ``burn`` steps before its first bar.
 - ``bootstrap``: Politis-Romano stationary block bootstrap of whole training bars
   (every channel at once); conditional on regimes when trained with them.
 
@@ -196,18 +198,20 @@ GARCH_DISTS = {"normal": "normal", "t": "studentst"}
 
 
 def garch_recursion(
-    mu: float, omega: float, alpha: float, beta: float, innovations: np.ndarray, burn: int = 0
+    mu: float, omega: float, alpha: float, beta: float, innovations: np.ndarray, burn: int = 0,
+    initial_variance: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run GARCH(1,1) over standardised innovations of shape (burn + S, n), all paths at once.
 
-    Starts from the unconditional variance, as ``arch``'s ``GARCH.simulate`` does, and drops
-    the first ``burn`` steps. Returns the series ``mu + eps_t`` and the variances
-    ``sigma2_t``, each of shape (S, n) (same units as ``mu``, here percent).
+    The first variance is ``initial_variance`` (a number, or one per path); by default the
+    unconditional variance, as in ``arch``'s ``GARCH.simulate``. The first ``burn`` steps
+    are dropped. Returns the series ``mu + eps_t`` and the variances ``sigma2_t``, each of
+    shape (S, n) (same units as ``mu``, here percent).
     """
     total = innovations.shape[0]
     sigma2 = np.empty(innovations.shape)
     eps = np.empty(innovations.shape)
-    sigma2[0] = omega / (1.0 - alpha - beta)
+    sigma2[0] = omega / (1.0 - alpha - beta) if initial_variance is None else initial_variance
     eps[0] = np.sqrt(sigma2[0]) * innovations[0]
     for t in range(1, total):
         s2 = sigma2[t]
@@ -224,7 +228,7 @@ class Garch(_ReturnModel):
     """GARCH(1,1) log returns fitted with arch, normal or Student-t (classical baseline)."""
 
     name = "garch"
-    defaults: dict[str, Any] = {"dist": "t", "burn": 500}
+    defaults: dict[str, Any] = {"dist": "t", "burn": 100}
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -273,9 +277,10 @@ class Garch(_ReturnModel):
 
     def _simulate(self, n, n_steps, rng):
         burn = int(self.hparams["burn"])
+        start = (100.0 * self.companion.sigma[rng.integers(0, len(self.companion.sigma), size=n)]) ** 2
         z = self.innovations((burn + n_steps, n), rng)
         p = self.params
-        returns_pct, sigma2 = garch_recursion(p["mu"], p["omega"], p["alpha"], p["beta"], z, burn)
+        returns_pct, sigma2 = garch_recursion(p["mu"], p["omega"], p["alpha"], p["beta"], z, burn, start)
         return returns_pct.T / 100.0, z[burn:].T, np.sqrt(sigma2.T) / 100.0
 
     def _state(self):

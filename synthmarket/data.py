@@ -296,8 +296,11 @@ def _label(col: str) -> str:
 def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None) -> pd.DataFrame:
     """Move the dates (a column or the index) to a sorted-checked ``DatetimeIndex``."""
     first = frame.columns[0] if len(frame.columns) else None
+    time_columns = [c for c in frame.columns if _key(c) == "time"]
     if "date" in frame.columns:
         values = frame.pop("date")
+    elif time_columns:  # "Time" names the dates only when no date column exists
+        values = frame.pop(time_columns[0])
     elif isinstance(frame.index, pd.DatetimeIndex):
         values = frame.index.to_series()
     elif (

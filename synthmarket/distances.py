@@ -190,7 +190,12 @@ def _check_lags(lags, n_real: int, n_steps: int) -> tuple[int, ...]:
 
 
 def return_distances(
-    real: np.ndarray, synthetic: np.ndarray, *, lags=DEFAULT_LAGS, max_lag: int = DEFAULT_MAX_LAG
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    *,
+    lags=DEFAULT_LAGS,
+    max_lag: int = DEFAULT_MAX_LAG,
+    curves: tuple[dict, dict] | None = None,
 ) -> dict[str, float]:
     """Distances between real log returns and synthetic return paths.
 
@@ -204,6 +209,9 @@ def return_distances(
         Horizons k of the Wasserstein distances ``w1_k``.
     max_lag : int
         Largest lag of the ACF and leverage distances, clipped to what the lengths allow.
+    curves : (dict, dict), optional
+        :func:`dependence_curves` of ``real`` and of ``synthetic`` already computed (with at
+        least the clipped ``max_lag`` lags), to reuse instead of recomputing.
 
     Returns
     -------
@@ -217,10 +225,11 @@ def return_distances(
     for k in lags:
         out[f"w1_{k}"] = wasserstein1(rolling_sums(real, k), rolling_sums(synthetic, k))
     m = _clip_max_lag(max_lag, real.size, synthetic.shape[1])
-    real_curves = dependence_curves(real, m)
-    synthetic_curves = dependence_curves(synthetic, m)
+    real_curves, synthetic_curves = curves if curves is not None else (
+        dependence_curves(real, m), dependence_curves(synthetic, m)
+    )
     for key in ("acf_r", "acf_abs", "acf_sq", "leverage"):
-        gap = real_curves[key][1:] - synthetic_curves[key][:, 1:].mean(axis=0)
+        gap = real_curves[key][1 : m + 1] - synthetic_curves[key][:, 1 : m + 1].mean(axis=0)
         out[key] = float(np.linalg.norm(gap))
     return out
 

@@ -30,8 +30,9 @@ def register_generators(register):
     """Contribute generator classes.
 
     Call ``register(cls)`` for each :class:`synthmarket.generator.Generator` subclass.
-    The class's ``name`` attribute is the name users type (``--generator NAME``);
-    the first line of its docstring is the description ``synthmarket plugins`` shows.
+    The class's ``name`` attribute is the name users type (``--generator NAME``;
+    ``register(cls, name="other")`` overrides it); the first line of its docstring is the
+    description ``synthmarket plugins`` shows.
     """
 
 
@@ -49,6 +50,7 @@ def register_strategies(register):
 def register_facts(register):
     """Contribute stylized facts.
 
-    Call ``register(fact)`` for each :class:`synthmarket.facts.StylizedFact` subclass;
-    its ``name`` attribute is its key in the scorecard.
+    Call ``register(cls)`` for each :class:`synthmarket.facts.StylizedFact` subclass;
+    its ``name`` attribute is its key in the scorecard, the first line of its docstring
+    its description.
     """

@@ -54,7 +54,7 @@ from rich.progress import ProgressColumn
 from rich.text import Text
 
 from .errors import ConfigError, DataError, PluginError, SynthmarketError
-from .executor import WorkerDied, describe_backend, map_unordered, resolve_jobs
+from .executor import BACKENDS, WorkerDied, describe_backend, map_unordered, resolve_jobs
 from .feeds import FeedArrays, PathData, date_numbers
 from .paths import FIELDS, Paths
 
@@ -923,6 +923,8 @@ def run_montecarlo(
     >>> result.summary.metrics.loc["sharpe", ["p5", "p50", "p95", "real_rank"]]             # doctest: +SKIP
     """
     started = time.perf_counter()
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
     label = strategy if isinstance(strategy, str) else strategy.__name__
     cls, ref = resolve_strategy(strategy)
     checked = coerce_params(cls, params, label=label)

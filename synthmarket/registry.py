@@ -276,7 +276,7 @@ def collect(
 
 def _register_callback(kind: str, origin: str, claims: dict) -> Callable[..., None]:
     def register(obj: Any, name: str | None = None) -> None:
-        key = name or getattr(obj, "name", None) or snake_case(getattr(obj, "__name__", ""))
+        key = name if name is not None else getattr(obj, "name", None) or snake_case(getattr(obj, "__name__", ""))
         if not isinstance(key, str) or not _NAME.match(key):
             raise PluginError(
                 f"{origin} registered a {kind} without a usable name ({key!r}); a name is letters, digits, "

@@ -110,7 +110,9 @@ class TrainConfig:
     One epoch is as many steps as it takes to draw, on average, every training window once.
     ``time_budget`` accepts seconds or text such as ``"5m"``. ``patience`` counts
     validations without improvement before stopping early (None: never stop early; the
-    best weights are still kept). Fields left None take the model's defaults.
+    best weights are still kept). ``threads`` is torch's CPU thread count while training
+    (None leaves it alone; small models train fastest on one thread, and a shared machine
+    punishes more). Fields left None take the model's defaults.
     """
 
     steps: int | None = None
@@ -131,12 +133,13 @@ class TrainConfig:
     max_loss: float = 1e6
     progress: bool = False
     deterministic: bool = True
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         self.time_budget = parse_duration(self.time_budget)
         if self.device not in DEVICES:
             raise ConfigError(f"Unknown device {self.device!r}; use one of {', '.join(DEVICES)}.")
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "validate_every", "validation_paths"):
+        for name in ("steps", "threads", "batch_size", "checkpoint_every", "log_every", "validate_every", "validation_paths"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
                 raise ConfigError(f"TrainConfig.{name} must be a positive whole number; got {value!r}.")
@@ -411,8 +414,11 @@ class Trainer:
         stopped = "finished"
         last_losses: dict[str, float] = {}
         previous_deterministic = torch.are_deterministic_algorithms_enabled()
+        previous_threads = torch.get_num_threads()
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+        if cfg.threads is not None and device.type == "cpu":
+            torch.set_num_threads(int(cfg.threads))
         started = time.perf_counter()
         base_elapsed = state.elapsed
         try:
@@ -453,6 +459,7 @@ class Trainer:
                     self._save_checkpoint(model, ctx, sampler, state, best, meta)
         finally:
             torch.use_deterministic_algorithms(previous_deterministic)
+            torch.set_num_threads(previous_threads)
         if best is not None:
             _restore(model, best)
         state.elapsed = base_elapsed + time.perf_counter() - started

@@ -20,7 +20,7 @@ class TestGbmContract(GeneratorContract):
 
 class TestGarchContract(GeneratorContract):
     def make_generator(self):
-        return Garch(burn=100)
+        return Garch(burn=20)
 
 
 class TestBootstrapContract(GeneratorContract):
@@ -78,12 +78,17 @@ def test_garch_recursion_equals_arch_simulate_on_the_same_innovations(garch_t):
     p = garch_t.params
     burn, n_obs = 50, 300
     innovations = np.random.default_rng(3).standard_normal((burn + n_obs, 4))
-    ours, ours_var = garch_recursion(p["mu"], p["omega"], p["alpha"], p["beta"], innovations, burn)
+    garch = [p["omega"], p["alpha"], p["beta"]]
+    ours, ours_var = garch_recursion(p["mu"], *garch, innovations, burn)
+    starts = np.array([0.3, 1.0, 2.5, 9.0])
+    ours_started, _ = garch_recursion(p["mu"], *garch, innovations, burn, initial_variance=starts)
     for path in range(innovations.shape[1]):
         feed = innovations[:, path]
-        data, sigma2 = GARCH().simulate([p["omega"], p["alpha"], p["beta"]], n_obs, lambda size: feed, burn=burn)
+        data, sigma2 = GARCH().simulate(garch, n_obs, lambda size: feed, burn=burn)
         np.testing.assert_allclose(ours[:, path], p["mu"] + data, rtol=1e-10)
         np.testing.assert_allclose(ours_var[:, path], sigma2, rtol=1e-10)
+        data, _ = GARCH().simulate(garch, n_obs, lambda size: feed, burn=burn, initial_value=starts[path])
+        np.testing.assert_allclose(ours_started[:, path], p["mu"] + data, rtol=1e-10)
 
 
 def _rank_acf1(x: np.ndarray) -> float:

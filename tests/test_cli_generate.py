@@ -51,7 +51,7 @@ def test_writes_valid_paths_in_long_format(gbm_dir, tmp_path, suffix):
     assert_valid_paths(paths)
     model = Generator.load(gbm_dir)
     assert paths.dates[0] == pd.Timestamp(model.anchor.date) + pd.offsets.BDay(1)
-    assert (paths.dates.dayofweek < 5).all()
+    assert (paths.dates.day_of_week < 5).all()
     expected = model.sample_paths(7, 30, seed=3)
     np.testing.assert_allclose(paths.close, expected.close, rtol=1e-12)
     np.testing.assert_allclose(paths.volume, expected.volume, rtol=1e-12)

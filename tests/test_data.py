@@ -268,6 +268,15 @@ def test_any_case_and_separator(tmp_path, header, sep):
     assert bars.index.name == "date" and len(bars) == 3 and bars["close"].iloc[-1] == 11
 
 
+def test_time_column_names_the_dates_only_without_a_date_column(tmp_path):
+    bars = load_ohlcv(csv(tmp_path, lines(*GOOD_ROWS, header="Time,Open,High,Low,Close,Volume")))
+    assert bars.index[0] == pd.Timestamp("2020-01-02")
+    intraday = lines("2020-01-02,09:30,10,11,9,10.5,100", "2020-01-02,09:31,10.5,11,10,10.8,120",
+                     header="Date,Time,Open,High,Low,Close,Volume")
+    with pytest.raises(DataError, match="duplicated dates 2020-01-02.*synthmarket works with daily bars"):
+        load_ohlcv(csv(tmp_path, intraday, "intraday.csv"))
+
+
 def test_yyyymmdd_integer_dates(tmp_path):
     bars = load_ohlcv(csv(tmp_path, lines("20200102,10,11,9,10.5,100", "20200103,10.5,11,10,10.8,120")))
     assert list(bars.index.strftime("%Y-%m-%d")) == ["2020-01-02", "2020-01-03"]

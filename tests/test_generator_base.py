@@ -255,7 +255,7 @@ def test_read_config_returns_the_checked_config(model_dir):
 def test_unknown_hyperparameters_are_config_errors(model_dir):
     with pytest.raises(ConfigError, match=r"gbm: unknown hyper-parameter\(s\) drift"):
         Gbm(drift=0.1)
-    with pytest.raises(ConfigError, match="Known: dist='t', burn=500"):
+    with pytest.raises(ConfigError, match="Known: dist='t', burn=100"):
         Garch(p=2)
     config = _config(model_dir)
     config["hyperparameters"]["layers"] = 3

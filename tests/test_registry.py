@@ -183,6 +183,19 @@ def test_third_party_strategy_is_usable(installed, sp500):
     assert cerebro.broker.getvalue() != 10_000.0  # it held the index for two months
 
 
+def test_third_party_fact_is_usable(installed, sp500):
+    registry = installed("sample")
+    fact = registry.get("fact", "sample_max_drawdown")()
+    returns = np.diff(np.log(sp500["close"].to_numpy()))
+    real = fact.compute(returns)
+    peak_to_trough = np.log(sp500["close"].loc["2007-10-01":"2007-10-31"].max() / sp500["close"].loc["2009-03"].min())
+    assert real["max_drawdown"] == pytest.approx(peak_to_trough)  # the 2007-2009 bear market
+    halves = fact.compute_paths(returns[: 2 * 2500].reshape(2, 2500))
+    assert halves["max_drawdown"].shape == (2,)
+    assert fact.passes(real, {"max_drawdown": np.array([real["max_drawdown"]] * 3)})
+    assert not fact.passes(real, {"max_drawdown": np.array([0.01, 0.02, 0.03])})
+
+
 # -- (c) two plugins, one name --------------------------------------------------------------
 
 
@@ -436,3 +449,37 @@ def test_every_hook_is_exercised(installed):
         assert contributed[kind], f"the sample plugin's {hook} registered nothing"
         for info in contributed[kind]:
             assert info.description, f"{kind} {info.name} has no docstring"
+
+
+# -- the wheel ships the built-in plugins and their entry points -----------------------------
+
+
+def test_wheel_holds_every_module_and_the_entry_points(tmp_path):
+    import configparser
+    import zipfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    for folder in set(mapping.values()):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "-w", str(tmp_path / "dist"), str(source)],
+        check=True, capture_output=True, text=True,
+    )
+    [wheel] = (tmp_path / "dist").glob("synthmarket-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for package, folder in mapping.items():
+        for module in (ROOT / folder).rglob("*.py"):
+            if "__pycache__" not in module.parts:
+                inside = f"{package}/{module.relative_to(ROOT / folder).as_posix()}"
+                assert inside in names, f"{inside} is missing from the wheel (list its package in pyproject.toml)"
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    parser = configparser.ConfigParser()
+    parser.read_string(zipfile.ZipFile(wheel).read(entry_points).decode())
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][GROUP]
+    assert dict(parser[GROUP]) == declared
+    assert parser["console_scripts"]["synthmarket"] == "synthmarket.cli:main"

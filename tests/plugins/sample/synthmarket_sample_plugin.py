@@ -14,7 +14,10 @@ from __future__ import annotations
 import backtrader as bt
 import numpy as np
 
+import pandas as pd
+
 from synthmarket import hookimpl
+from synthmarket.facts import StylizedFact
 from synthmarket.generator import Dataset, Generator, TrainReport
 
 
@@ -58,6 +61,27 @@ class HoldFromStart(bt.Strategy):
             self.buy(size=self.p.size)
 
 
+class MaxDrawdown(StylizedFact):
+    """Deep drawdowns: the synthetic paths fall from their peaks about as far as the market did.
+
+    Statistics: the largest fall of the cumulative log return from its running peak.
+
+    Pass rule: the median path's deepest drawdown is between half and twice the real one.
+    """
+
+    name = "sample_max_drawdown"
+    statistics = {"max_drawdown": "largest fall from a running peak (log)"}
+    reference = "synthmarket sample plugin"
+
+    def compute(self, returns: np.ndarray, bars: pd.DataFrame | None = None) -> dict[str, float]:
+        level = np.concatenate([[0.0], np.cumsum(returns)])
+        return {"max_drawdown": float(np.max(np.maximum.accumulate(level) - level))}
+
+    def passes(self, real: dict[str, float], synthetic: dict[str, np.ndarray]) -> bool:
+        median = float(np.median(synthetic["max_drawdown"]))
+        return 0.5 * real["max_drawdown"] <= median <= 2.0 * real["max_drawdown"]
+
+
 @hookimpl
 def register_generators(register):
     register(RandomWalk)
@@ -66,3 +90,8 @@ def register_generators(register):
 @hookimpl
 def register_strategies(register):
     register(HoldFromStart, name="sample_hold")
+
+
+@hookimpl
+def register_facts(register):
+    register(MaxDrawdown)

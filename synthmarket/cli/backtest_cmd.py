@@ -1,0 +1,129 @@
+"""``synthmarket backtest``: one strategy over many paths (and the real history), in parallel.
+
+Paths come from a scenario file (``--scenarios``, as ``synthmarket generate`` writes) or are
+sampled from a model directory on the fly (``--model --paths --steps``). Results go to
+``OUT/results.parquet`` (appended as batches finish; ``--resume`` continues a killed run)
+and ``OUT/summary.json``; the summary table is printed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ..data import load_data
+from ..errors import ConfigError
+from ..montecarlo import (
+    GeneratedScenarios, MonteCarloResult, RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo,
+)
+from ..paths import Paths
+from .common import DATA_HELP, app, console
+
+PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
+SHOWN = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
+
+
+@app.command()
+def backtest(
+    strategy: str = typer.Option(
+        ..., "--strategy", "-s",
+        help="A strategy name (see `synthmarket strategies`), package.module:Class or path/to/file.py:Class.",
+    ),
+    param: list[str] = typer.Option([], "--param", "-p", help="A strategy parameter, key=value (repeatable)."),
+    scenarios: Path | None = typer.Option(None, "--scenarios", help="A scenario file from `synthmarket generate`."),
+    model: Path | None = typer.Option(None, "--model", help="A model directory to sample paths from."),
+    paths: int | None = typer.Option(None, "--paths", help="With --model: how many paths."),
+    steps: int | None = typer.Option(None, "--steps", help="With --model: bars per path."),
+    regime: str | None = typer.Option(None, "--regime", help="With --model: sample in this regime."),
+    seed: int = typer.Option(0, "--seed", help="With --model: seed of the sampled paths."),
+    data: str | None = typer.Option(None, "--data", help=f"The real history to compare with. {DATA_HELP}"),
+    start: str | None = typer.Option(None, "--start", help="First date of the real history (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last date of the real history (YYYY-MM-DD)."),
+    cash: float = typer.Option(100_000.0, "--cash", help="Starting cash of every path."),
+    commission: float = typer.Option(0.001, "--commission", help="Commission, a fraction of traded value."),
+    slippage: float = typer.Option(0.0, "--slippage", help="Slippage, a fraction of the price."),
+    jobs: int = typer.Option(-1, "--jobs", "-j", help="Worker processes (-1: every core; 1: no extra process)."),
+    backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or ray."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="A running Ray cluster (default: start a local one)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Paths per task (default: automatic)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out, skipping the paths done."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first path that raises."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (results.parquet, summary.json)."),
+) -> None:
+    """Backtest a strategy on every synthetic path and on the real history; print the distribution."""
+    source = _scenarios(scenarios, model, paths, steps, regime, seed)
+    real = load_data(data, start=start, end=end) if data is not None else None
+    if data is None and (start or end):
+        raise ConfigError("--start and --end cut the real history; give it with --data.")
+    result = run_montecarlo(
+        strategy, source, params=parse_param_items(param), cash=cash, commission=commission, slippage=slippage,
+        jobs=jobs, backend=backend, ray_address=ray_address, real=real, out=out, resume=resume,
+        fail_fast=fail_fast, batch_size=batch_size,
+    )
+    print_summary(result)
+    console.print(f"Wrote {out / RESULTS_FILE} and {out / SUMMARY_FILE} in {result.seconds:.1f} s.", highlight=False)
+
+
+def _scenarios(scenarios, model, n_paths, steps, regime, seed):
+    sampling = {"--model": model, "--paths": n_paths, "--steps": steps, "--regime": regime}
+    if scenarios is not None:
+        given = [name for name, value in sampling.items() if value is not None]
+        if given:
+            raise ConfigError(f"Give --scenarios, or --model with --paths and --steps; not both ({', '.join(given)}).")
+        return Paths.load(scenarios)
+    if model is None:
+        raise ConfigError("Say which paths to test: --scenarios FILE, or --model DIR --paths N --steps S.")
+    missing = [name for name in ("--paths", "--steps") if sampling[name] is None]
+    if missing:
+        raise ConfigError(f"--model needs {' and '.join(missing)} (how many paths, and bars per path).")
+    from ..generator import Generator
+
+    return GeneratedScenarios(Generator.load(model), n_paths, steps, regime=regime, seed=seed)
+
+
+def print_summary(result: MonteCarloResult) -> None:
+    """The summary as a rich table: percentiles of each metric and the real history's rank."""
+    summary = result.summary
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "default parameters"
+    table = Table(
+        title=f"{result.strategy} ({params}) on {summary.n_paths} paths", title_justify="left",
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
+    )
+    table.add_column("metric", no_wrap=True)
+    for column in SHOWN:
+        table.add_column("rank %" if column == "real_rank" else column, justify="right", no_wrap=True, min_width=6)
+    for metric, row in summary.metrics.iterrows():
+        table.add_row(metric, *(_cell(metric, column, row[column]) for column in SHOWN))
+    console.print(table)
+    tail = f"{summary.alpha:.0%}"
+    console.print(
+        f"P(loss) {_percent(summary.prob_loss)} | expected shortfall ({tail} worst paths): return "
+        f"{_percent(summary.es_return)}, max drawdown {_percent(summary.es_drawdown)} | failed paths: "
+        f"{summary.n_failed}",
+        highlight=False,
+    )
+    if summary.n_failed:
+        first = result.errors.iloc[0]
+        console.print(f"[yellow]First failure[/] (path {first['path']}): {first['error']}", highlight=False)
+
+
+def _cell(metric: str, column: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if column == "real_rank":
+        return f"{value:.0f}"
+    if metric in PERCENT_METRICS:
+        return _percent(value)
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _percent(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}%"

@@ -1,0 +1,146 @@
+"""``synthmarket train``: fit any registered generator on real bars and write a model directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ..data import load_data
+from ..errors import ConfigError
+from ..generator import CONFIG_FILE, WEIGHTS_FILE, Dataset
+from ..registry import get_registry
+from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
+from .common import DATA_HELP, app, console
+
+#: What a training run writes into ``--out``; only these are removed by ``--force``.
+OWNED = (CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, LOG_FILE)
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``["lr_g=1e-4", "hidden=32"]`` -> typed values (the type of each default).
+
+    Raises
+    ------
+    ConfigError
+        For an item that is not key=value, an unknown key or a value of the wrong type.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -h lr_g=1e-4).")
+        if key not in defaults:
+            known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
+        out[key] = _coerce(key, text, defaults[key])
+    return out
+
+
+def _coerce(key: str, text: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, str) or default is None:
+            return text
+    except ValueError:
+        kind = type(default).__name__
+        raise ConfigError(f"Hyper-parameter {key}={text!r}: expected a {kind} like {default!r}.") from None
+    return json.loads(text)
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+    if resume and force:
+        raise ConfigError("--resume continues a run and --force starts afresh; give one of them.")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a directory for the model.")
+    present = [name for name in OWNED if (out / name).exists()]
+    if not present or resume:
+        return
+    if not force:
+        raise ConfigError(
+            f"{str(out)!r} already holds a model or a training run ({', '.join(present)}). "
+            f"Continue it with --resume, overwrite it with --force, or choose another --out."
+        )
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+@app.command()
+def train(
+    generator: str = typer.Option(..., "--generator", "-g", help="Generator name (see `synthmarket plugins`) or module:Class."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (config.json, weights, checkpoints/, train_log.jsonl)."),
+    data: str = typer.Option("sp500", "--data", "-d", help=DATA_HELP),
+    start: Optional[str] = typer.Option(None, "--start", help="First date of the training data (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date of the training data (YYYY-MM-DD)."),
+    regimes: Optional[str] = typer.Option(None, "--regimes", help="Condition on regimes: volatility, trend, or a column of the data."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Training length in epochs (deep generators)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training length in optimiser steps (wins over --epochs)."),
+    time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Stop after this long, e.g. 90s, 5m, 1h."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights, batches and noise."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoints are in --out."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a model or run already in --out."),
+    hparam: list[str] = typer.Option([], "--hparam", "-h", help="A hyper-parameter, key=value (repeatable)."),
+    validation_fraction: float = typer.Option(0.15, "--validation-fraction", help="Share of the bars (the latest) held out for model selection."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimiser step (default: the generator's)."),
+    validate_every: int = typer.Option(100, "--validate-every", help="Steps between validation scores."),
+    patience: Optional[int] = typer.Option(10, "--patience", help="Validations without improvement before stopping early."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch while training."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress bar."),
+) -> None:
+    """Train a generator on real OHLCV bars and save it as a model directory."""
+    gen_cls = get_registry().get("generator", generator)
+    hparams = parse_hparams(hparam, gen_cls.defaults)
+    _prepare_out(out, resume, force)
+    if resume:
+        record, _ = read_checkpoint(out)
+        saved = record.get("model", {})
+        if saved.get("generator") != gen_cls.name:
+            raise ConfigError(f"The run in {str(out)!r} trains {saved.get('generator')!r}, not {gen_cls.name!r}.")
+        stored = saved.get("hyperparameters", {})
+        clashing = [k for k, v in hparams.items() if stored.get(k) != v]
+        if clashing:
+            raise ConfigError(
+                f"Cannot resume with other hyper-parameters ({', '.join(clashing)}); drop those -h options or start afresh with --force."
+            )
+        hparams = stored
+    bars = load_data(data, start=start, end=end)
+    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction)
+    config = TrainConfig(
+        steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
+        checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
+        patience=patience, progress=progress, threads=threads,
+    )
+    model = gen_cls(**hparams)
+    console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
+                  f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out)")
+    report = model.fit(dataset, config)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / LOG_FILE).exists():  # generators that do not use the training loop
+        (out / LOG_FILE).write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
+    model.save(out)
+    console.print(report.summary(), highlight=False)
+    console.print(f"Saved the model to {out}", highlight=False)
+    if report.stopped == "interrupted":
+        console.print(f"Interrupted: a checkpoint is in {out / CHECKPOINT_DIR}; run the same command with --resume to continue.")
+        raise typer.Exit(130)

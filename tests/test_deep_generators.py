@@ -1,0 +1,194 @@
+"""The three deep generators: the Generator contract, exact streaming, weights, regimes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from synthmarket.errors import ConfigError, ModelFileError
+from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, _sha256
+from synthmarket.registry import get_registry
+from synthmarket.testing import GeneratorContract
+from synthmarket.training import TrainConfig
+from synthmarket_plugins._torch import RegimeChain, TemporalConvNet
+from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
+from synthmarket_plugins.rgan import RGAN, GRUGenerator
+from synthmarket_plugins.vae import SequenceVAE
+
+torch.set_num_threads(1)
+
+SMALL = {
+    "conv1d_cgan": dict(hidden=8, d_hidden=8, dilations="1,2,4", d_dilations="1,2,4", window=48, batch_size=8),
+    "rgan": dict(hidden=8, d_hidden=8, window=48, batch_size=8, warmup=8),
+    "vae": dict(hidden=8, encoder_hidden=8, window=48, batch_size=8, warmup=8, kl_warmup=10),
+}
+SHORT = TrainConfig(steps=12, validate_every=6, seed=0)
+
+
+class TestConv1DCGANContract(GeneratorContract):
+    def make_generator(self):
+        return Conv1DCGAN(**SMALL["conv1d_cgan"])
+
+    def train_config(self):
+        return SHORT
+
+
+class TestRGANContract(GeneratorContract):
+    def make_generator(self):
+        return RGAN(**SMALL["rgan"])
+
+    def train_config(self):
+        return SHORT
+
+
+class TestVAEContract(GeneratorContract):
+    def make_generator(self):
+        return SequenceVAE(**SMALL["vae"])
+
+    def train_config(self):
+        return SHORT
+
+
+@pytest.fixture(scope="module")
+def fitted(sp500_recent):
+    """Each deep generator, trained briefly with volatility regimes."""
+    bars = sp500_recent.loc["2014-01-01":"2016-12-31"]
+    models = {}
+    for name, hparams in SMALL.items():
+        model = get_registry().get("generator", name)(**hparams)
+        model.fit(bars, SHORT, regimes="volatility")
+        models[name] = model
+    return models
+
+
+def test_registered_through_the_entry_point_group():
+    generators = get_registry().generators()
+    for name, cls in (("conv1d_cgan", Conv1DCGAN), ("rgan", RGAN), ("vae", SequenceVAE)):
+        assert generators[name].obj is cls
+        assert cls.conditional
+        assert "synthmarket" in generators[name].origin
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_long_paths_are_streamed_not_stitched(fitted, name, monkeypatch):
+    """Sampling in short time chunks gives the same numbers as one pass over the whole path."""
+    model = fitted[name]
+    whole = model.sample(2, 700, regime="turbulent", seed=3)
+    import synthmarket_plugins._torch as shared
+    import synthmarket_plugins.rgan as rgan
+    import synthmarket_plugins.vae as vae
+
+    for module in (shared, rgan, vae):
+        monkeypatch.setattr(module, "TIME_CHUNK", 64)
+    chunked = model.sample(2, 700, regime="turbulent", seed=3)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_tcn_stream_equals_forward():
+    torch.manual_seed(0)
+    net = TemporalConvNet(3, 6, parse_dilations("1,3,9"), kernel_size=3).eval()
+    x = torch.randn(2, 3, 500)
+    with torch.no_grad():
+        np.testing.assert_allclose(net.stream(x, chunk=37).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert net.receptive_field == 1 + 2 * 13
+
+
+def test_gru_generator_carries_its_state_across_chunks():
+    torch.manual_seed(0)
+    net = GRUGenerator(5, 0, z_dim=2, eta_dim=1, hidden=6, layers=2, embed_dim=2, warmup=4).eval()
+    noise = torch.randn(3, 4 + 300, net.noise_dim)
+    with torch.no_grad():
+        np.testing.assert_allclose(net.sample(noise, None).numpy(), net(noise, None).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_unconditioned_sampling_of_a_conditional_model_draws_regimes_from_the_chain(fitted):
+    model = fitted["conv1d_cgan"]
+    assert model.chain is not None
+    labels = model.chain.sample(200, 300, np.random.default_rng(0))
+    assert set(np.unique(labels)) == {0, 1, 2}
+    stay = (labels[:, 1:] == labels[:, :-1]).mean()
+    assert stay > 0.8  # regimes persist, as in the data
+    assert np.isfinite(model.sample(5, 100, seed=1)).all()
+
+
+def test_regime_chain_round_trip_and_checks():
+    chain = RegimeChain.fit(np.array([0, 0, 1, 1, 1, 2, 2, 0]), 3)
+    np.testing.assert_allclose(chain.transition.sum(axis=1), 1.0)
+    again = RegimeChain.from_array(chain.to_array())
+    np.testing.assert_array_equal(again.transition, chain.transition)
+    with pytest.raises(ValueError):
+        RegimeChain.from_array(np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_weights_that_do_not_fit_are_refused(fitted, name, tmp_path):
+    directory = fitted[name].save(tmp_path / "model")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config["hyperparameters"]["hidden"] = 12  # the weights were trained with 8
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="does not fit"):
+        Generator.load(directory)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_non_finite_weights_are_refused_even_with_a_matching_checksum(fitted, name, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    directory = fitted[name].save(tmp_path / "model")
+    weights = directory / WEIGHTS_FILE
+    state = load_file(str(weights))
+    key = sorted(k for k in state if k != "regime_chain")[0]
+    state[key] = np.full_like(state[key], np.nan)
+    save_file(state, str(weights))
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config["weights"]["sha256"] = _sha256(weights)
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="NaN"):
+        Generator.load(directory)
+
+
+def test_dilations_are_checked():
+    assert parse_dilations("1, 2,4") == (1, 2, 4)
+    with pytest.raises(ConfigError):
+        parse_dilations("1,two")
+    with pytest.raises(ConfigError):
+        parse_dilations("0,1")
+
+
+def test_vae_kl_weight_is_annealed():
+    vae = SequenceVAE(kl_warmup=100, kl_weight=0.5)
+    assert vae.kl_beta(0) == 0.0
+    assert vae.kl_beta(50) == pytest.approx(0.25)
+    assert vae.kl_beta(500) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_a_huge_learning_rate_diverges_with_a_clear_message(sp500_recent, name, tmp_path):
+    from synthmarket.errors import TrainingDiverged
+
+    lr = {"vae": {"lr": 1e9}, "rgan": {"lr_g": 1e9, "lr_d": 1e9}, "conv1d_cgan": {"lr_g": 1e9, "lr_d": 1e9}}[name]
+    model = get_registry().get("generator", name)(**SMALL[name], **lr)
+    config = TrainConfig(steps=300, validate_every=1000, checkpoint_every=1, out_dir=tmp_path, max_loss=1e3)
+    with pytest.raises(TrainingDiverged, match="diverged at step") as caught:
+        model.fit(sp500_recent.loc["2014-01-01":"2016-12-31"], config)
+    if "no checkpoint was written yet" not in str(caught.value):  # it may blow up on the very first step
+        assert (tmp_path / "checkpoints" / "last.json").is_file()
+
+
+def realized_vol(model, regime: str) -> float:
+    returns = model.sample(200, 120, regime=regime, seed=0)[..., 0]
+    return float(returns.std(axis=1).mean())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, steps", [("conv1d_cgan", 250), ("rgan", 250), ("vae", 400)])
+def test_regimes_order_volatility(sp500_recent, name, steps):
+    """After brief training, turbulent paths are wilder than normal ones, and normal than calm."""
+    hparams = {"conv1d_cgan": dict(window=128), "rgan": dict(window=96), "vae": dict(window=96)}[name]
+    model = get_registry().get("generator", name)(**hparams)
+    model.fit(sp500_recent, TrainConfig(steps=steps, validate_every=steps, seed=0), regimes="volatility")
+    calm, normal, turbulent = (realized_vol(model, r) for r in ("calm", "normal", "turbulent"))
+    assert turbulent > normal > calm, (calm, normal, turbulent)

@@ -1,0 +1,269 @@
+"""The shared training loop: config, seeds, checkpoints and resume, divergence, selection, logs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
+from synthmarket.generator import Dataset
+from synthmarket.testing import corrupt
+from synthmarket.training import (
+    CHECKPOINT_DIR, LAST_FILE, LOG_FILE, Batch, StepContext, TrainConfig, Trainer, ValidationScore, parse_duration,
+    read_checkpoint, resolve_device,
+)
+from synthmarket_plugins.conv1d_cgan import Conv1DCGAN
+
+torch.set_num_threads(1)
+
+TINY_GAN = dict(hidden=8, d_hidden=8, dilations="1,2", d_dilations="1,2", window=32, batch_size=8)
+
+
+class GaussianModel:
+    """A real (if tiny) trainable: per-channel mean and log-scale fitted by Gaussian likelihood."""
+
+    name = "gaussian"
+
+    def __init__(self, n_channels: int, lr: float = 0.05, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        self.net = nn.Linear(1, 2 * n_channels)
+        self.lr = lr
+        self.optimizers = {}
+
+    def training_plan(self):
+        return {"steps": 20, "batch_size": 8, "window": 16}
+
+    def prepare(self, device):
+        self.net.to(device)
+        self.optimizers = {"adam": torch.optim.Adam(self.net.parameters(), lr=self.lr)}
+
+    def training_modules(self):
+        return {"net": self.net}
+
+    def training_optimizers(self):
+        return self.optimizers
+
+    def params(self):
+        mean, log_scale = self.net(torch.ones(1, 1)).chunk(2, dim=-1)
+        return mean, log_scale
+
+    def train_step(self, batch: Batch, ctx: StepContext):
+        mean, log_scale = self.params()
+        nll = (0.5 * ((batch.x - mean) * torch.exp(-log_scale)) ** 2 + log_scale).mean()
+        ctx.optimize("adam", nll, self.optimizers["adam"])
+        return {"nll": float(nll.detach())}
+
+    def sample_scaled(self, n, labels, rng, n_steps):
+        with torch.no_grad():
+            mean, log_scale = (p.numpy()[0] for p in self.params())
+        return mean + np.exp(log_scale) * rng.standard_normal((n, n_steps, mean.shape[0]))
+
+    def checkpoint_meta(self):
+        return {"generator": self.name, "hyperparameters": {"lr": self.lr}}
+
+
+@pytest.fixture(scope="module")
+def dataset(sp500_recent):
+    return Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"])
+
+
+@pytest.fixture(scope="module")
+def regime_dataset(sp500_recent):
+    return Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], regimes="volatility")
+
+
+def weights(model) -> dict[str, np.ndarray]:
+    return {f"{n}.{k}": v.detach().numpy().copy() for n, m in model.training_modules().items() for k, v in m.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
+
+
+# -- configuration ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("1.5h", 5400), ("2 min", 120), (45, 45), ("30", 30)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "5 days", "-3m", "0s", ""])
+def test_parse_duration_rejects_nonsense(text):
+    with pytest.raises(ConfigError, match="duration|positive"):
+        parse_duration(text)
+
+
+def test_config_checks_its_fields(tmp_path):
+    assert TrainConfig(time_budget="2m").time_budget == 120
+    with pytest.raises(ConfigError, match="device"):
+        TrainConfig(device="tpu")
+    with pytest.raises(ConfigError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ConfigError, match="out_dir"):
+        TrainConfig(resume=True)
+    with pytest.raises(ConfigError, match="Unknown training option"):
+        TrainConfig.from_any({"stpes": 3})
+    assert TrainConfig(out_dir=tmp_path).log_file == tmp_path / LOG_FILE
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(ConfigError, match="Unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def test_training_lowers_the_loss_and_logs_jsonl(dataset, tmp_path):
+    model = GaussianModel(dataset.n_channels)
+    report = Trainer(TrainConfig(steps=60, validate_every=20, out_dir=tmp_path, log_every=5)).fit(model, dataset)
+    assert report.steps == 60 and report.stopped == "finished"
+    rows = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    events = [r["event"] for r in rows]
+    assert events[0] == "start" and events[-1] == "stop"
+    losses = [r["nll"] for r in rows if r["event"] == "step"]
+    assert losses[-1] < losses[0]
+    validations = [r for r in rows if r["event"] == "validation"]
+    assert [r["step"] for r in validations] == [20, 40, 60]
+    assert all(r["validation"] > 0 and "acf_abs" in r for r in validations)
+    assert report.best_step in (20, 40, 60) and report.history[-1]["step"] == 60
+
+
+def test_same_seed_same_weights_and_other_seed_differs(regime_dataset):
+    config = dict(steps=6, validate_every=3, seed=3)
+    runs = []
+    for seed in (3, 3, 4):
+        model = Conv1DCGAN(**TINY_GAN)
+        model.fit(regime_dataset, TrainConfig(**{**config, "seed": seed}))
+        runs.append(model)
+    assert_same_weights(runs[0], runs[1])
+    with pytest.raises(AssertionError):
+        assert_same_weights(runs[0], runs[2])
+
+
+def test_checkpoints_are_safetensors_and_json(dataset, tmp_path):
+    model = GaussianModel(dataset.n_channels)
+    Trainer(TrainConfig(steps=10, checkpoint_every=4, out_dir=tmp_path)).fit(model, dataset)
+    folder = tmp_path / CHECKPOINT_DIR
+    assert sorted(p.name for p in folder.iterdir()) == ["ckpt-00000010.safetensors", LAST_FILE]
+    record, file = read_checkpoint(tmp_path)
+    assert record["state"]["step"] == 10 and file.name == record["file"]
+    corrupt(file)
+    with pytest.raises(ModelFileError, match="checksum"):
+        read_checkpoint(tmp_path)
+    with pytest.raises(ModelFileError, match="Nothing to resume"):
+        read_checkpoint(tmp_path / "elsewhere")
+
+
+def test_resume_after_interruption_gives_the_uninterrupted_result(regime_dataset, tmp_path):
+    """SIGINT at step 7 stops at a step boundary with a checkpoint; resuming ends where one run ends."""
+    config = dict(steps=12, validate_every=4, checkpoint_every=5, seed=1, patience=None)
+    whole = Conv1DCGAN(**TINY_GAN)
+    whole_report = whole.fit(regime_dataset, TrainConfig(**config, out_dir=tmp_path / "whole"))
+
+    def interrupt(step, losses):
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    first = Conv1DCGAN(**TINY_GAN)
+    first.callbacks.append(interrupt)
+    stopped = first.fit(regime_dataset, TrainConfig(**config, out_dir=tmp_path / "split"))
+    assert stopped.stopped == "interrupted" and stopped.steps == 7
+    assert read_checkpoint(tmp_path / "split")[0]["state"]["step"] == 7
+
+    resumed = Conv1DCGAN(**TINY_GAN)
+    report = resumed.fit(regime_dataset, TrainConfig(**config, out_dir=tmp_path / "split", resume=True))
+    assert report.steps == 12 and report.stopped == "finished"
+    assert report.best_step == whole_report.best_step
+    assert report.best_score == pytest.approx(whole_report.best_score, rel=0, abs=0)
+    assert_same_weights(whole, resumed)
+    log = [json.loads(line) for line in (tmp_path / "split" / LOG_FILE).read_text().splitlines()]
+    assert [r["event"] for r in log if r["event"] in ("start", "resume")] == ["start", "resume"]
+
+
+def test_resume_refuses_other_data_or_hyperparameters(dataset, regime_dataset, tmp_path):
+    Conv1DCGAN(**TINY_GAN).fit(dataset, TrainConfig(steps=2, out_dir=tmp_path))
+    with pytest.raises(ConfigError, match="hyper-parameters"):
+        Conv1DCGAN(**{**TINY_GAN, "lr_g": 1e-3}).fit(dataset, TrainConfig(steps=4, out_dir=tmp_path, resume=True))
+    other = Dataset.from_bars(regime_dataset.bars.iloc[:-20])
+    with pytest.raises(ConfigError, match="training data"):
+        Conv1DCGAN(**TINY_GAN).fit(other, TrainConfig(steps=4, out_dir=tmp_path, resume=True))
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(dataset, tmp_path):
+    seen = []
+    model = GaussianModel(dataset.n_channels, lr=1e6)
+    trainer = Trainer(TrainConfig(steps=200, checkpoint_every=1, out_dir=tmp_path, max_loss=1e4),
+                      callbacks=[lambda step, losses: seen.append(step)])
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+: loss 'nll'.*last good checkpoint \(step \d+\)"):
+        trainer.fit(model, dataset)
+    record, _ = read_checkpoint(tmp_path)
+    assert record["state"]["step"] == seen[-1]  # the step before the bad one
+    rows = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    assert all(math.isfinite(r["nll"]) and abs(r["nll"]) <= 1e4 for r in rows if r["event"] == "step")
+
+
+def test_a_nan_loss_diverges(dataset):
+    with pytest.raises(TrainingDiverged, match="not finite"):
+        # A learning rate of infinity is a real (if absurd) setting: the first update makes NaN weights.
+        Trainer(TrainConfig(steps=5)).fit(GaussianModel(dataset.n_channels, lr=float("inf")), dataset)
+
+
+def test_time_budget_stops_and_checkpoints(dataset, tmp_path):
+    report = Trainer(TrainConfig(steps=10**7, time_budget=0.5, validate_every=10**6, out_dir=tmp_path)).fit(
+        GaussianModel(dataset.n_channels), dataset)
+    assert report.stopped == "time budget" and 0 < report.steps < 10**7
+    assert read_checkpoint(tmp_path)[0]["state"]["step"] == report.steps
+
+
+def test_model_selection_keeps_the_best_weights_and_stops_early(dataset):
+    scores = iter([3.0, 1.0, 2.0, 4.0, 5.0, 0.5])
+    snapshots = {}
+    model = GaussianModel(dataset.n_channels)
+
+    def remember(step, losses):
+        snapshots[step] = weights(model)
+
+    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=3), score=lambda sample: (next(scores), {}),
+                     callbacks=[remember]).fit(model, dataset)
+    assert report.stopped == "early stopping" and report.steps == 25
+    assert report.best_step == 10 and report.best_score == 1.0
+    for key, value in weights(model).items():
+        np.testing.assert_array_equal(value, snapshots[10][key])
+
+
+def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_walk(dataset):
+    score = ValidationScore(dataset, n_paths=32)
+    real_scaled = dataset.validation
+
+    def copy_real(n, labels, rng, n_steps):
+        return np.repeat(real_scaled[None, :n_steps], n, axis=0)
+
+    def random_walk(n, labels, rng, n_steps):
+        return rng.standard_normal((n, n_steps, dataset.n_channels))
+
+    assert score(copy_real)[0] == pytest.approx(0.0, abs=1e-12)
+    walk, distances = score(random_walk)
+    assert 0.6 < walk < 1.6
+    assert {"w1_1", "w1_5", "w1_20", "acf_abs", "acf_sq", "leverage"} <= set(distances)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_on_cuda(regime_dataset):
+    model = Conv1DCGAN(**TINY_GAN)
+    report = model.fit(regime_dataset, TrainConfig(steps=20, validate_every=10, device="cuda"))
+    assert report.device.startswith("cuda") and report.steps == 20
+    assert np.isfinite(model.sample(4, 50, seed=0)).all()
