@@ -134,6 +134,36 @@ class TemporalConvNet(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+class ShockMemory(nn.Module):
+    """Exponentially decaying averages of past shock features: an EGARCH-like volatility memory.
+
+    ``m`` learned features of the inputs (e.g. yesterday's shock and its size) are averaged
+    over the past with learned decays ``d_j`` (weights ``(1 - d_j) d_j^k``, truncated at
+    ``length`` lags), as one causal depthwise convolution. This gives the generator a
+    persistent volatility state from the first step of training; the rest of the network
+    only has to shape it. Channel-last in and out: (B, T, in_dim) -> (B, T, m).
+    """
+
+    def __init__(self, in_dim: int, m: int, length: int, half_lives: tuple[float, ...] = (3.0, 15.0, 60.0)) -> None:
+        super().__init__()
+        self.m, self.length = m, int(length)
+        self.mix = nn.Linear(in_dim, m)
+        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(m)])
+        decay = torch.exp(-math.log(2.0) / lives)
+        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+
+    def kernel(self) -> torch.Tensor:
+        decay = torch.sigmoid(self.decay_logit)[:, None]
+        lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
+        weights = (1 - decay) * decay ** lags
+        return weights.flip(-1)[:, None, :]  # (m, 1, length): conv1d correlates, so oldest lag first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.mix(x).transpose(1, 2)
+        out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.m)
+        return out.transpose(1, 2)
+
+
 class RegimeEmbedding(nn.Module):
     """Regime index per step -> a learned vector per step; no-op without regimes."""
 

@@ -24,7 +24,7 @@ from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
 
 from ._torch import (
-    GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, TemporalConvNet, VolatilityHead,
+    GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, TemporalConvNet, VolatilityHead,
     discriminator_inputs, with_regimes,
 )
 
@@ -45,24 +45,29 @@ class TCNGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, eta_dim: int, hidden: int,
-                 dilations: tuple[int, ...], kernel: int, embed_dim: int) -> None:
+                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, eta_dim, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
-        self.head = VolatilityHead(hidden, n_channels, eta_dim)
+        self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
+        self.head = VolatilityHead(hidden + memory, n_channels, eta_dim)
         self.warmup = self.tcn.receptive_field - 1
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _run(self, noise: torch.Tensor, labels: torch.Tensor | None, stream: bool) -> torch.Tensor:
         core, eps, eta = self.inputs(noise, labels, self.warmup)
-        h = self.tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
+        tcn = self.tcn.stream if stream else self.tcn
+        h = tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
+        if self.memory is not None:
+            h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
         return self.head(h, eps, eta)
 
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self._run(noise, labels, stream=False)
+
     def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """As ``forward``, in exact causal time chunks so memory stays flat for long paths."""
-        core, eps, eta = self.inputs(noise, labels, self.warmup)
-        h = self.tcn.stream(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
-        return self.head(h, eps, eta)
+        """As ``forward``, the TCN in exact causal time chunks so memory stays flat for long paths."""
+        return self._run(noise, labels, stream=True)
 
 
 class TCNDiscriminator(nn.Module):
@@ -95,6 +100,7 @@ class Conv1DCGAN(AdversarialGenerator):
         "z_dim": 3,
         "eta_dim": 2,
         "embed_dim": 4,
+        "memory": 4,
         "d_hidden": 32,
         "d_dilations": "1,3,9,27,81",
         **GAN_DEFAULTS,
@@ -105,6 +111,7 @@ class Conv1DCGAN(AdversarialGenerator):
         generator = TCNGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), eta_dim=int(h["eta_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
+            memory=int(h["memory"]),
         )
         discriminator = TCNDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),

@@ -4,8 +4,8 @@ A subclass sets ``name`` (and ``conditional = True`` when it learns regimes), li
 hyper-parameters with their defaults in ``defaults``, and implements four methods:
 
 - ``_fit(dataset, config) -> TrainReport``: learn from ``dataset.train`` (scaled features);
-- ``_sample(n, labels, rng) -> array (n, S, C)``: scaled features for ``n`` paths of
-  ``len(labels)`` steps (``labels`` is None or one regime index per step);
+- ``_sample(n, labels, rng, n_steps) -> array (n, n_steps, C)``: scaled features for ``n``
+  paths (``labels`` is None or one regime index per step; ``rng`` is the only noise source);
 - ``_state() -> dict[str, np.ndarray]`` and ``_load_state(state)``: the weights.
 
 Everything else — scaling, regimes and schedules, seeds, chunked sampling, bars, saving

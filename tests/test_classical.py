@@ -205,3 +205,14 @@ def test_gbm_and_garch_are_unconditional(sp500_recent):
     for model in (Gbm(), Garch()):
         with pytest.raises(ConfigError, match="does not learn regimes"):
             model.fit(sp500_recent, regimes="trend")
+
+
+def test_bootstrap_refuses_a_regime_without_training_bars(sp500_recent):
+    from synthmarket.regimes import RegimeScheme
+
+    scheme = RegimeScheme("volatility", ("calm", "normal", "turbulent"), 20, (1.0, 2.0))  # every bar is calm
+    model = Bootstrap()
+    model.fit(Dataset.from_bars(sp500_recent, regimes=scheme))
+    assert model.sample(2, 10, regime="calm", seed=0).shape == (2, 10, 5)
+    with pytest.raises(ConfigError, match="No training bar is in regime 'turbulent'"):
+        model.sample(2, 10, schedule="calm:5,turbulent:5", seed=0)

