@@ -12,8 +12,9 @@ commission. Measured:
 - peak memory (resident set of the main process and of the largest worker) for growing
   numbers of paths, fed lazily chunk by chunk as a model would sample them.
 
-The per-core comparisons run plain and runner batches alternately and keep the best of
-``--repeats`` (the machine may be shared). Prints Markdown tables.
+The per-core comparisons run plain and runner batches alternately in this process, count
+CPU seconds of this process (not wall time, so that other jobs on a shared machine matter
+less) and keep the best of ``--repeats``. Prints Markdown tables.
 
 Usage::
 
@@ -66,9 +67,9 @@ class LazyWindows(ScenarioSet):
 
 
 def plain_loop(paths: Paths, *, lean: bool) -> float:
-    """Seconds for one cerebro.run per path, the way a user writes it."""
+    """CPU seconds of this process for one cerebro.run per path, the way a user writes it."""
     cls, _ = resolve_strategy(STRATEGY)
-    started = time.perf_counter()
+    started = time.process_time()
     for i in range(paths.n_paths):
         cerebro = bt.Cerebro(stdstats=not lean)
         feed = path_feed(paths, i) if lean else bt.feeds.PandasData(dataname=paths.path(i))
@@ -77,13 +78,13 @@ def plain_loop(paths: Paths, *, lean: bool) -> float:
         cerebro.broker.setcash(100_000)
         cerebro.broker.setcommission(commission=0.001)
         cerebro.run()
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
-def runner(paths, jobs: int, **kwargs) -> float:
-    started = time.perf_counter()
+def runner(paths, jobs: int, *, clock=time.perf_counter, **kwargs) -> float:
+    started = clock()
     run_montecarlo(STRATEGY, paths, jobs=jobs, progress=False, **kwargs)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def per_core(n_paths: int, repeats: int) -> list[tuple[str, float]]:
@@ -94,7 +95,7 @@ def per_core(n_paths: int, repeats: int) -> list[tuple[str, float]]:
     for _ in range(repeats):
         best["pandas"] = min(best["pandas"], plain_loop(paths, lean=False))
         best["lean"] = min(best["lean"], plain_loop(paths, lean=True))
-        best["runner"] = min(best["runner"], runner(paths, 1))
+        best["runner"] = min(best["runner"], runner(paths, 1, clock=time.process_time))
     bars = n_paths * STEPS
     return [
         ("plain backtrader: PandasData, default observers", bars / best["pandas"]),
@@ -188,6 +189,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-sizes", default="250,1000,2000")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--parts", default="core,scaling,memory", help="which tables to measure")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -199,28 +201,32 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores; load average before: {load_before[0]:.2f}; "
           f"strategy {STRATEGY} (10/30), {STEPS}-bar paths of real S&P 500 windows\n")
 
-    rows = per_core(args.core_paths, args.repeats)
-    floor = rows[1][1]
-    print(f"## Per core (best of {args.repeats} alternating runs of {args.core_paths} paths)\n")
-    print("| what | bars/s | vs floor |\n|---|---:|---:|")
-    for name, rate in rows:
-        print(f"| {name} | {rate:,.0f} | {rate / floor:.2f} |")
+    parts = set(args.parts.split(","))
+    if "core" in parts:
+        rows = per_core(args.core_paths, args.repeats)
+        floor = rows[1][1]
+        print(f"## Per core (best of {args.repeats} alternating runs of {args.core_paths} paths, CPU time)\n")
+        print("| what | bars per CPU second | vs floor |\n|---|---:|---:|")
+        for name, rate in rows:
+            print(f"| {name} | {rate:,.0f} | {rate / floor:.2f} |")
 
-    print(f"\n## Scaling, {args.paths} paths x {STEPS} bars\n")
-    print("| backend | seconds | bars/s | bars/s per worker | speed-up vs 1 process |\n|---|---:|---:|---:|---:|")
-    scale = scaling(args.paths, not args.no_ray)
-    one = scale[0][1]
-    for name, seconds, startup in scale:
-        workers = 1 if "1 process" in name else 2
-        note = f" (+{startup:.1f} s cluster start)" if startup else ""
-        bars = args.paths * STEPS / seconds
-        print(f"| {name}{note} | {seconds:.1f} | {bars:,.0f} | {bars / workers:,.0f} | {one / seconds:.2f}x |")
+    if "scaling" in parts:
+        print(f"\n## Scaling, {args.paths} paths x {STEPS} bars (start-up included)\n")
+        print("| backend | seconds | bars/s | bars/s per worker | speed-up vs 1 process |\n|---|---:|---:|---:|---:|")
+        scale = scaling(args.paths, not args.no_ray)
+        one = scale[0][1]
+        for name, seconds, startup in scale:
+            workers = 1 if "1 process" in name else 2
+            note = f" (+{startup:.1f} s cluster start)" if startup else ""
+            bars = args.paths * STEPS / seconds
+            print(f"| {name}{note} | {seconds:.1f} | {bars:,.0f} | {bars / workers:,.0f} | {one / seconds:.2f}x |")
 
-    sizes = [int(s) for s in args.memory_sizes.split(",") if s]
-    print("\n## Peak memory, 2 local processes, paths fed lazily in chunks of 256\n")
-    print("| paths | seconds | main process peak RSS (MiB) | largest worker or forkserver peak RSS (MiB) |\n|---:|---:|---:|---:|")
-    for n, seconds, main_rss, worker_rss in memory(sizes):
-        print(f"| {n:,} | {seconds:.1f} | {main_rss:.0f} | {worker_rss:.0f} |")
+    if "memory" in parts:
+        sizes = [int(s) for s in args.memory_sizes.split(",") if s]
+        print("\n## Peak memory, 2 local processes, paths fed lazily in chunks of 256\n")
+        print("| paths | seconds | main process peak RSS (MiB) | largest worker peak RSS (MiB) |\n|---:|---:|---:|---:|")
+        for n, seconds, main_rss, worker_rss in memory(sizes):
+            print(f"| {n:,} | {seconds:.1f} | {main_rss:.0f} | {worker_rss:.0f} |")
     load_after = os.getloadavg()
     print(f"\nLoad average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min).")
 

@@ -191,32 +191,36 @@ class VolatilityHead(nn.Module):
     """Stochastic-volatility output layer shared by the generators.
 
     From a hidden state ``h_t`` (built only from the past), the return is
-    ``exp(log_vol_t) * eps_t + drift_t`` with a fresh shock ``eps_t``; the other channels
-    (gap, wicks, volume) are a small per-step network of ``h_t``, ``eps_t`` and their own
-    noise ``eta_t``, so they can depend on the size and sign of the day's return.
+    ``exp(log_vol_t) * eps_t + drift_t`` with a fresh shock ``eps_t``. Every other channel
+    (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with its own noise, its
+    scale and mean read from ``h_t`` and today's shock and its size, so big days have
+    big wicks and gaps follow the return's sign. The output layers start at zero: an
+    untrained generator is exactly i.i.d. standard normal, a random walk in prices.
     """
 
-    LOG_VOL_LIMIT = 6.0
+    LOG_SCALE_LIMIT = 6.0
 
-    def __init__(self, hidden: int, n_channels: int, eta_dim: int, width: int = 16) -> None:
+    def __init__(self, hidden: int, n_channels: int, width: int = 16) -> None:
         super().__init__()
         self.vol = nn.Linear(hidden, 2)
         self.n_other = n_channels - 1
-        self.other = nn.Sequential(
-            nn.Linear(hidden + 2 + eta_dim, width), nn.LeakyReLU(0.2), nn.Linear(width, self.n_other)
-        )
+        self.other = nn.Sequential(nn.Linear(hidden + 2, width), nn.LeakyReLU(0.2), nn.Linear(width, 2 * self.n_other))
+        for layer in (self.vol, self.other[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-        """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, E) -> features (B, T, C)."""
+        """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C)."""
+        limit = self.LOG_SCALE_LIMIT
         log_vol, drift = self.vol(h).split(1, dim=-1)
-        log_vol = log_vol.clamp(-self.LOG_VOL_LIMIT, self.LOG_VOL_LIMIT)
-        ret = torch.exp(log_vol) * eps + drift
-        other = self.other(torch.cat([h, eps, eps.abs(), eta], dim=-1))
+        ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
+        log_scale, mean = self.other(torch.cat([h, eps, eps.abs()], dim=-1)).chunk(2, dim=-1)
+        other = torch.exp(log_scale.clamp(-limit, limit)) * eta + mean
         return torch.cat([ret, other], dim=-1)
 
 
 class ShockInputs(nn.Module):
-    """Splits generator noise into latent ``z``, return shocks ``eps`` and other-channel noise ``eta``.
+    """Splits generator noise into latent ``z``, return shocks ``eps`` and noise ``eta`` of the other channels.
 
     The recurrent/convolutional core reads, at step t, ``z_t``, yesterday's shock
     ``eps_{t-1}`` and its size, and the regime embedding of step t; all noise is drawn
@@ -486,7 +490,8 @@ class AdversarialGenerator(TorchGenerator):
         every = int(self.hparams["r1_every"])
         if float(self.hparams["r1_gamma"]) > 0 and ctx.step % every == 0:
             real = x.detach().float().requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(real, labels).float().sum(), real, create_graph=True)
+            # R1 on each window's mean verdict: the loss averages the per-step verdicts, so must the penalty.
+            (grad,) = torch.autograd.grad(D(real, labels).float().mean(dim=1).sum(), real, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             loss_d = loss_d + 0.5 * float(self.hparams["r1_gamma"]) * every * r1
             losses["r1"] = float(r1.detach())

@@ -44,14 +44,14 @@ def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
 class TCNGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, eta_dim: int, hidden: int,
+    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
                  dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int) -> None:
         super().__init__()
-        self.inputs = ShockInputs(z_dim, eta_dim, n_regimes, embed_dim)
+        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
-        self.head = VolatilityHead(hidden + memory, n_channels, eta_dim)
+        self.head = VolatilityHead(hidden + memory, n_channels)
         self.warmup = self.tcn.receptive_field - 1
 
     def _run(self, noise: torch.Tensor, labels: torch.Tensor | None, stream: bool) -> torch.Tensor:
@@ -98,7 +98,6 @@ class Conv1DCGAN(AdversarialGenerator):
         "dilations": "1,3,9,27,81",
         "kernel": 3,
         "z_dim": 3,
-        "eta_dim": 2,
         "embed_dim": 4,
         "memory": 4,
         "d_hidden": 32,
@@ -109,7 +108,7 @@ class Conv1DCGAN(AdversarialGenerator):
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = TCNGenerator(
-            n_channels, n_regimes, z_dim=int(h["z_dim"]), eta_dim=int(h["eta_dim"]), hidden=int(h["hidden"]),
+            n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
             memory=int(h["memory"]),
         )

@@ -27,13 +27,13 @@ from ._torch import (
 class GRUGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, eta_dim: int, hidden: int, layers: int,
+    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int, layers: int,
                  embed_dim: int, warmup: int) -> None:
         super().__init__()
-        self.inputs = ShockInputs(z_dim, eta_dim, n_regimes, embed_dim)
+        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
-        self.head = VolatilityHead(hidden, n_channels, eta_dim)
+        self.head = VolatilityHead(hidden, n_channels)
         self.warmup = warmup
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -80,7 +80,6 @@ class RGAN(AdversarialGenerator):
         "hidden": 24,
         "layers": 1,
         "z_dim": 3,
-        "eta_dim": 2,
         "embed_dim": 4,
         "warmup": 64,
         "d_hidden": 32,
@@ -91,7 +90,7 @@ class RGAN(AdversarialGenerator):
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = GRUGenerator(
-            n_channels, n_regimes, z_dim=int(h["z_dim"]), eta_dim=int(h["eta_dim"]), hidden=int(h["hidden"]),
+            n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]),
         )
         discriminator = GRUDiscriminator(

@@ -13,6 +13,11 @@ training loop can monitor and what the scorecard reports beside the stylized fac
 
 All autocorrelations use the sample convention of ``statsmodels.tsa.stattools.acf``
 (demeaned, divided by the full-length variance, ``adjusted=False``).
+
+Window scores (20-day windows, seeded, a few seconds on CPU; torch is imported only here):
+:func:`memorisation_score` (nearest real window against real-to-real distances),
+:func:`discriminative_score` (a GRU telling real from synthetic windows, as TimeGAN) and
+:func:`predictive_score` (train on synthetic, test on real).
 """
 
 from __future__ import annotations
@@ -268,9 +273,9 @@ def _blocks_split(n: int, window: int, rng: np.random.Generator, test_fraction: 
     block = 10 * window
     edges = np.arange(0, n - window + 1, block)
     is_test = rng.random(edges.size) < test_fraction
-    if is_test.all() or not is_test.any():
+    if is_test.all() or not is_test.any():  # keep both sides non-empty (callers ensure >= 4 blocks)
         is_test[:] = False
-        is_test[rng.integers(edges.size)] = True if edges.size > 1 else False
+        is_test[rng.integers(edges.size)] = True
     train, test = [], []
     for start, to_test in zip(edges, is_test):
         stop = min(start + block, n) - window
@@ -321,21 +326,28 @@ def _nearest_sq_distances(queries: np.ndarray, reference: np.ndarray, exclude_ba
     return out
 
 
+def _unit_rows(windows: np.ndarray) -> np.ndarray:
+    norms = np.sqrt((windows * windows).sum(axis=1, keepdims=True))
+    return np.divide(windows, norms, out=np.zeros_like(windows), where=norms > 0)
+
+
 def memorisation_score(
     real: np.ndarray, synthetic: np.ndarray, *, window: int = SCORE_WINDOW, n_windows: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """How close synthetic windows come to real ones, relative to real-to-real distances.
 
-    Every real window of ``window`` returns (standardised by the real standard deviation)
-    is a reference. For ``n_windows`` synthetic windows drawn at random, the distance to the
-    nearest real window is compared with the real windows' own nearest-neighbour distances
-    (ignoring windows that overlap in time).
+    Every real window of ``window`` returns is a reference. Windows are scaled to unit
+    length, so the distance compares their shapes: a replayed window is at distance 0 from
+    its source, while a generator that is merely too calm (windows near zero) is not
+    mistaken for one that copies. For ``n_windows`` synthetic windows drawn at random, the
+    distance to the nearest real window is compared with the real windows' own
+    nearest-neighbour distances (ignoring windows that overlap in time).
 
     Returns
     -------
     dict
         ``memorisation_nn_ratio``: median synthetic NN distance / median real NN distance
-        (about 1 or more for a generator that does not copy; near 0 for one that replays);
+        (about 1 for a generator that does not copy; near 0 for one that replays);
         ``memorisation_copy_share``: share of synthetic windows closer to a real window than
         the closest 1% of real windows are to each other (about 0.01 without copying).
         The generator is flagged as memorising when the copy share exceeds
@@ -345,10 +357,9 @@ def memorisation_score(
     synthetic = _as_synthetic(synthetic)
     _check_window(real, synthetic, window, 4 * window)
     rng = np.random.default_rng(seed)
-    scale = real.std() or 1.0
-    reference = np.lib.stride_tricks.sliding_window_view(real / scale, window)
+    reference = _unit_rows(np.lib.stride_tricks.sliding_window_view(real, window))
     real_nn = np.sqrt(_nearest_sq_distances(reference, reference, exclude_band=window))
-    queries = _sample_windows(synthetic / scale, n_windows, window, rng)
+    queries = _unit_rows(_sample_windows(synthetic, n_windows, window, rng))
     synth_nn = np.sqrt(_nearest_sq_distances(queries, reference))
     threshold = np.quantile(real_nn, COPY_QUANTILE)
     return {

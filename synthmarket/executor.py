@@ -95,7 +95,8 @@ def map_unordered(
     max_pending : int, optional
         Tasks in flight at once (default: twice the workers).
     preload : tuple of str
-        Modules the forkserver imports once, so that each worker starts warm.
+        Modules the forkserver imports once (with the main script), so that each worker
+        starts warm. It only applies when this process starts its forkserver.
 
     Yields
     ------
@@ -134,8 +135,10 @@ def _process_map(
     fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, method: str, max_pending: int, preload: tuple[str, ...]
 ) -> Iterator[R]:
     context = multiprocessing.get_context(method)
-    if method == "forkserver" and preload:
-        context.set_forkserver_preload(list(preload))
+    if method == "forkserver":
+        # "__main__": the server runs the main script once, and the workers it forks inherit
+        # it instead of each running it again (a CLI's imports can take seconds).
+        context.set_forkserver_preload(["__main__", *preload])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
     finished = False
     try:

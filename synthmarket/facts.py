@@ -28,7 +28,7 @@ from scipy import signal, stats
 
 from . import distances as dist
 from .bars import VOLUME_ALPHA
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, PluginError, SynthmarketError
 from .hookspecs import hookimpl
 from .paths import Paths
 
@@ -206,15 +206,17 @@ class StylizedFact(abc.ABC):
     """Base class of a stylized fact. Subclass it and register it with the ``register_facts`` hook.
 
     Class attributes: ``name`` (its key in the scorecard), ``statistics`` (statistic key ->
-    label, in display order), ``reference`` (the literature) and ``needs_volume``. The
-    docstring's first line is the description; its paragraph starting ``Pass rule:`` is the
-    rule shown in the scorecard. ``max_paths`` caps how many paths a costly fact is computed
-    on (a seeded subsample; the scorecard says so).
+    label, in display order), ``reference`` (the literature), ``needs_bars`` (``compute``
+    gets the OHLCV bars, otherwise ``bars`` is None) and ``needs_volume``. The docstring's
+    first line is the description; its paragraph starting ``Pass rule:`` is the rule shown
+    in the scorecard. ``max_paths`` caps how many paths a costly fact is computed on (a
+    seeded subsample; the scorecard says so).
     """
 
     name: ClassVar[str] = ""
     statistics: ClassVar[dict[str, str]] = {}
     reference: ClassVar[str] = ""
+    needs_bars: ClassVar[bool] = False
     needs_volume: ClassVar[bool] = False
     max_paths: ClassVar[int | None] = None
 
@@ -244,7 +246,8 @@ class StylizedFact(abc.ABC):
 
     def compute_paths(self, returns: np.ndarray, paths: Paths | None = None) -> dict[str, np.ndarray]:
         """Statistics of every row of a (paths, steps) return array; one array per statistic."""
-        rows = [self.compute(returns[i], paths.path(i) if paths is not None else None) for i in range(len(returns))]
+        with_bars = self.needs_bars and paths is not None
+        rows = [self.compute(returns[i], paths.path(i) if with_bars else None) for i in range(len(returns))]
         return {key: np.array([row[key] for row in rows], dtype=float) for key in self.statistics}
 
     @abc.abstractmethod
@@ -253,6 +256,8 @@ class StylizedFact(abc.ABC):
 
     def not_applicable(self, real: pd.DataFrame | None, synthetic: Paths | None) -> str | None:
         """Why this fact cannot be judged on these data (None when it can)."""
+        if (self.needs_bars or self.needs_volume) and synthetic is None:
+            return "the synthetic data are returns without bars"
         if self.needs_volume:
             if real is None or "volume" not in real.columns or not (real["volume"] > 0).any():
                 return "the real data carry no volume"
@@ -496,6 +501,7 @@ class VolumeVolatility(ArrayFact):
     name = "volume_volatility"
     statistics = {"corr_abs_return_volume": "corr(|r_t|, volume surprise_t)"}
     reference = "Cont (2001), fact 11; Karpoff (1987)"
+    needs_bars = True
     needs_volume = True
 
     def compute_arrays(self, returns, paths):
@@ -520,6 +526,7 @@ class BarValidity(ArrayFact):
     name = "bar_validity"
     statistics = {"invalid_bars": "invalid bars per path"}
     reference = "OHLC definition; synthmarket.bars"
+    needs_bars = True
 
     def compute_arrays(self, returns, paths):
         if paths is None:
@@ -529,9 +536,6 @@ class BarValidity(ArrayFact):
     def passes(self, real, synthetic):
         counts = synthetic["invalid_bars"]
         return bool(np.isfinite(counts).all() and np.all(counts == 0))
-
-    def not_applicable(self, real, synthetic):
-        return None if synthetic is not None else "the synthetic data are returns without bars"
 
 
 BUILT_IN_FACTS: tuple[type[StylizedFact], ...] = (
@@ -885,11 +889,22 @@ def _run_fact(
         returns = returns[chosen]
         paths = paths.subset(chosen) if paths is not None else None
         note = f"computed on {cls.max_paths} randomly chosen paths of {total}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        real = {k: float(v) for k, v in fact.compute(real_returns, real_bars).items()}
-        synthetic = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(returns, paths).items()}
-    passed, holds = _judge(fact, real, synthetic)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            real = {k: float(v) for k, v in fact.compute(real_returns, real_bars if cls.needs_bars else None).items()}
+            synthetic = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(returns, paths).items()}
+        passed, holds = _judge(fact, real, synthetic)
+    except SynthmarketError:
+        raise
+    except Exception as exc:
+        if cls in BUILT_IN_FACTS:
+            raise
+        raise PluginError(
+            f"The stylized fact {cls.name!r} ({cls.__module__}.{cls.__qualname__}) failed: {type(exc).__name__}: "
+            f"{exc}. Fix that plugin, choose other facts (--fact), or leave the plugin out with "
+            f"SYNTHMARKET_LOAD_PLUGINS."
+        ) from exc
     return FactResult(
         **common, real=real, synthetic=synthetic, passed=passed, holds_on_real=holds, note=note,
         seconds=time.perf_counter() - start,
@@ -898,6 +913,59 @@ def _run_fact(
 
 def _quantile_curves(curves: np.ndarray) -> np.ndarray:
     return np.percentile(curves, [5, 50, 95], axis=0)
+
+
+def _distances_and_curves(
+    real: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray, max_lag: int, wanted: set[str], seed: int,
+    timings: dict[str, float], notes: list[str], rng: np.random.Generator,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The distances and window scores, and what the figure draws (timings and notes filled in)."""
+    start = time.perf_counter()
+    lag = max(1, min(max_lag, real_returns.size - 2, returns.shape[1] - 2))
+    real_curves = dist.dependence_curves(real_returns, lag)
+    synth_curves = dist.dependence_curves(returns, lag)
+    timings["curves (ACF, leverage)"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    lags = tuple(k for k in dist.DEFAULT_LAGS if k < min(real_returns.size, returns.shape[1]))
+    distances = dist.return_distances(real_returns, returns, lags=lags, max_lag=lag, curves=(real_curves, synth_curves))
+    timings["distances (W1, ACF, leverage)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    distances.update(dist.dy_distances(real_returns, returns, lags=lags))
+    timings["distances (DY)"] = time.perf_counter() - start
+
+    for name, score in SCORES.items():
+        if name in wanted:
+            label = f"{name} score"
+            start = time.perf_counter()
+            try:
+                distances.update(score(real_returns, returns, seed=seed))
+            except DataError as exc:
+                notes.append(f"{label} skipped: {exc}")
+            timings[label] = time.perf_counter() - start
+    share = distances.get("memorisation_copy_share")
+    if share is not None and share > dist.MEMORISATION_LIMIT:
+        notes.append(
+            f"Memorisation: {share:.0%} of synthetic {dist.SCORE_WINDOW}-day windows lie closer to a real window "
+            f"than the closest {dist.COPY_QUANTILE:.0%} of real windows lie to each other; the generator "
+            f"replays its training data."
+        )
+
+    pooled = returns.ravel()
+    if pooled.size > 200_000:
+        pooled = rng.choice(pooled, 200_000, replace=False)
+    kurtosis = {h: excess_kurtosis(dist.rolling_sums(returns, h)) for h in HORIZONS if h < returns.shape[1] - 2}
+    curves = {
+        "real_returns": real_returns,
+        "synthetic_sample": pooled,
+        "real_curves": real_curves,
+        "synthetic_curves": {k: _quantile_curves(v) for k, v in synth_curves.items()},
+        "kurtosis_real": {h: float(excess_kurtosis(dist.rolling_sums(real_returns, h))) for h in kurtosis},
+        "kurtosis_synthetic": {h: np.array(_band(v))[[1, 0, 2]] for h, v in kurtosis.items()},
+        "real_close": real["close"].to_numpy(dtype=float),
+        "sample_log_paths": np.cumsum(returns[: min(8, returns.shape[0])], axis=1),
+    }
+    return distances, curves
 
 
 def scorecard(
@@ -945,6 +1013,8 @@ def scorecard(
         )
     if not np.isfinite(returns).all():
         raise DataError("Synthetic returns contain NaN or infinite values (a path with a non-positive close?).")
+    if isinstance(scores, str):
+        scores = [scores]
     wanted = set(SCORES) if scores is True else set() if scores is False else set(scores)
     unknown = wanted - set(SCORES)
     if unknown:
@@ -960,51 +1030,7 @@ def scorecard(
         if result.passed is None:
             notes.append(f"{cls.name} not judged: {result.note}.")
 
-    start = time.perf_counter()
-    lag = max(1, min(max_lag, real_returns.size - 2, returns.shape[1] - 2))
-    real_curves = dist.dependence_curves(real_returns, lag)
-    synth_curves = dist.dependence_curves(returns, lag)
-    timings["curves (ACF, leverage)"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    lags = tuple(k for k in dist.DEFAULT_LAGS if k < min(real_returns.size, returns.shape[1]))
-    distances = dist.return_distances(real_returns, returns, lags=lags, max_lag=lag, curves=(real_curves, synth_curves))
-    timings["distances (W1, ACF, leverage)"] = time.perf_counter() - start
-    start = time.perf_counter()
-    distances.update(dist.dy_distances(real_returns, returns, lags=lags))
-    timings["distances (DY)"] = time.perf_counter() - start
-
-    for name, score in SCORES.items():
-        if name in wanted:
-            label = f"{name} score"
-            start = time.perf_counter()
-            try:
-                distances.update(score(real_returns, returns, seed=seed))
-            except DataError as exc:
-                notes.append(f"{label} skipped: {exc}")
-            timings[label] = time.perf_counter() - start
-    share = distances.get("memorisation_copy_share")
-    if share is not None and share > dist.MEMORISATION_LIMIT:
-        notes.append(
-            f"Memorisation: {share:.0%} of synthetic {dist.SCORE_WINDOW}-day windows lie closer to a real window "
-            f"than the closest {dist.COPY_QUANTILE:.0%} of real windows lie to each other; the generator "
-            f"replays its training data."
-        )
-
-    pooled = returns.ravel()
-    if pooled.size > 200_000:
-        pooled = rng.choice(pooled, 200_000, replace=False)
-    kurtosis = {h: excess_kurtosis(dist.rolling_sums(returns, h)) for h in HORIZONS if h < returns.shape[1] - 2}
-    curves = {
-        "real_returns": real_returns,
-        "synthetic_sample": pooled,
-        "real_curves": real_curves,
-        "synthetic_curves": {k: _quantile_curves(v) for k, v in synth_curves.items()},
-        "kurtosis_real": {h: float(excess_kurtosis(dist.rolling_sums(real_returns, h))) for h in kurtosis},
-        "kurtosis_synthetic": {h: np.percentile(v[np.isfinite(v)], [5, 50, 95]) for h, v in kurtosis.items()},
-        "real_close": real["close"].to_numpy(dtype=float),
-        "sample_log_paths": np.cumsum(returns[: min(8, returns.shape[0])], axis=1),
-    }
+    distances, curves = _distances_and_curves(real, real_returns, returns, max_lag, wanted, seed, timings, notes, rng)
     return Scorecard(
         results=results, distances=distances, n_paths=returns.shape[0], n_steps=returns.shape[1],
         notes=notes, timings=timings, curves=curves,

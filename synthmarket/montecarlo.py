@@ -985,6 +985,12 @@ def run_montecarlo(
     if isinstance(failure, SynthmarketError):
         raise _explain(failure, frame, total, out) from None
     if failure is not None:
+        if isinstance(failure, KeyboardInterrupt) and out is not None:
+            progress_bar.console.print(
+                f"Interrupted: {len(frame)} of {total} paths are saved in {Path(out) / RESULTS_FILE}; "
+                f"run again with resume=True (--resume) to finish the rest.",
+                highlight=False,
+            )
         raise failure
     summary = Summary.of(frame)
     result = MonteCarloResult(

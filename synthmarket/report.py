@@ -1,121 +1,613 @@
-"""One self-contained HTML report of a run: figures embedded, nothing fetched.
+"""Self-contained HTML reports (figures embedded, nothing fetched) and the run directory they read.
 
-A *run directory* is what ``synthmarket demo`` (or a user's own script) writes:
+A *run directory* is what ``synthmarket demo`` (or :func:`write_run` from a notebook) writes:
 
 - ``run.json``: the configuration (generator, seeds, data range, versions);
 - ``scenarios.parquet``: the synthetic paths (long format, see :class:`~synthmarket.paths.Paths`);
-- ``real.parquet``: the real bars the paths are compared with;
-- ``facts/``: ``scorecard.csv`` (one row per fact) and ``scorecard.png`` (the figure grid);
-- ``backtest/``: ``results.parquet`` (one row per path, plus ``real``) and ``summary.json``.
+- ``real.parquet``: the real bars the paths are compared with (the fan chart shows them);
+- ``facts/``: ``scorecard.csv`` (one row per statistic), ``verdicts.csv`` (one row per fact),
+  ``scorecard.png`` (the figure grid), ``distances.json`` and ``scorecard.md``;
+- ``regimes.csv``: per-regime statistics, real against synthetic (when regimes were used);
+- ``backtest/``: ``results.parquet`` (one row per path, plus ``real``) and ``summary.json``,
+  as :func:`synthmarket.montecarlo.run_montecarlo` writes them with ``out=RUN/backtest``.
 
-Every part is optional; the report shows what the directory holds.
+Every part is optional; :func:`build_report` shows what the directory holds.
+:func:`build_training_report` shows a model directory's training: the losses and validation
+scores of ``train_log.jsonl`` (written by :mod:`synthmarket.training`).
+
+The small ``*_html`` and ``plot_*`` functions give notebooks a rich view of the objects that
+have none of their own (:class:`~synthmarket.paths.Paths`, :class:`~synthmarket.generator.TrainReport`,
+a fitted :class:`~synthmarket.generator.Generator`).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import html
 import io
 import json
+import math
+import platform
 from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, ModelFileError
 from .paths import Paths
 
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HISTOGRAM_METRICS = (("sharpe", "Sharpe ratio"), ("total_return", "Total return"), ("max_drawdown", "Max drawdown"))
+PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
+SUMMARY_COLUMNS = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
+REAL_HISTORY_BARS = 504
+RUN_FILE = "run.json"
+SCENARIOS_FILE = "scenarios.parquet"
+REAL_FILE = "real.parquet"
+FACTS_DIR = "facts"
+REGIMES_FILE = "regimes.csv"
+BACKTEST_DIR = "backtest"
+REPORT_FILE = "report.html"
+TRAINING_REPORT_FILE = "training.html"
+
+BLUE, BLACK, RED = "#3b6ea8", "#111111", "#c44e52"
 
 STYLE = """
-body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
-       color: #222; line-height: 1.45; padding: 0 1em; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1120px;
+       color: #222; line-height: 1.45; padding: 0 1.2em; }
+h1 { margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+h3 { margin-top: 1.2em; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.86em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; border: 1px solid #eee; }
-.pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
+td.text, th.text { text-align: left; max-width: 36em; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
+.pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .na { color: #888; }
 .muted { color: #666; font-size: 0.9em; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin: 1em 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 11em; background: #fafafa; }
+.card .value { font-size: 1.5em; font-weight: bold; } .card .label { color: #555; font-size: 0.85em; }
+details { margin: 0.6em 0; } summary { cursor: pointer; color: #3b6ea8; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+nav a { margin-right: 1em; }
 """
 
 
-def figure_to_data_uri(fig) -> str:
-    """A matplotlib figure as an embedded PNG (``data:`` URI)."""
-    import matplotlib.pyplot as plt
+# -- figures and embedding ----------------------------------------------------------------------
+def _figure(width: float, height: float, **kwargs):
+    """A matplotlib Figure drawn on the Agg canvas (no pyplot state, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(width, height), **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_data_uri(fig, dpi: int = 100) -> str:
+    """A matplotlib figure as an embedded PNG (``data:`` URI)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    if getattr(fig, "number", None) is not None:  # a pyplot figure: free it
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def file_to_data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    """A PNG file as an embedded ``data:`` URI."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def fan_chart(paths: Paths, real: pd.DataFrame | None = None):
-    """Quantile bands (5/25/50/75/95%) of synthetic closes beside the real history."""
-    import matplotlib
+def fan_chart(paths: Paths, real: pd.DataFrame | None = None, *, history: int = REAL_HISTORY_BARS, n_lines: int = 5):
+    """Quantile bands (5/25/50/75/95%) of the synthetic closes, after the last ``history`` real bars.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    paths : Paths
+        The synthetic paths.
+    real : DataFrame, optional
+        Real OHLCV bars; their last ``history`` closes are drawn in black before the fan.
+    n_lines : int
+        A few single paths drawn thinly, to show what one path looks like.
 
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(11, 4.6)
+    ax = fig.add_subplot(1, 1, 1)
     if real is not None and len(real):
-        ax.plot(real.index, real["close"], color="black", lw=1.2, label="real history")
+        shown = real.iloc[-history:]
+        ax.plot(shown.index, shown["close"], color=BLACK, lw=1.1, label=f"real history (last {len(shown)} bars)")
     q = np.quantile(paths.close, FAN_QUANTILES, axis=0)
-    ax.fill_between(paths.dates, q[0], q[4], color="tab:blue", alpha=0.18, label="5-95%")
-    ax.fill_between(paths.dates, q[1], q[3], color="tab:blue", alpha=0.35, label="25-75%")
-    ax.plot(paths.dates, q[2], color="tab:blue", lw=1.5, label="median")
-    for i in range(min(5, paths.n_paths)):
-        ax.plot(paths.dates, paths.close[i], color="tab:blue", lw=0.5, alpha=0.5)
+    ax.fill_between(paths.dates, q[0], q[4], color=BLUE, alpha=0.18, lw=0, label="synthetic 5-95%")
+    ax.fill_between(paths.dates, q[1], q[3], color=BLUE, alpha=0.35, lw=0, label="synthetic 25-75%")
+    ax.plot(paths.dates, q[2], color=BLUE, lw=1.6, label="synthetic median")
+    for i in range(min(n_lines, paths.n_paths)):
+        ax.plot(paths.dates, paths.close[i], color=BLUE, lw=0.5, alpha=0.55)
     ax.set_title(f"{paths.n_paths} synthetic paths of {paths.n_steps} bars")
     ax.set_ylabel("close")
+    ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
     return fig
 
 
-def outcome_histograms(results: pd.DataFrame):
-    """Histograms of Sharpe, total return and max drawdown across paths, real history marked."""
-    import matplotlib.pyplot as plt
+def plot_paths(paths: Paths, real: pd.DataFrame | None = None, **kwargs):
+    """Fan chart of ``paths`` (see :func:`fan_chart`); what ``Paths.plot()`` draws."""
+    return fan_chart(paths, real, **kwargs)
 
-    synthetic = results[(results["path"].astype(str) != "real") & results["error"].isna()]
-    real = results[results["path"].astype(str) == "real"]
-    fig, axes = plt.subplots(1, len(HISTOGRAM_METRICS), figsize=(13, 3.6))
-    for ax, (column, title) in zip(axes, HISTOGRAM_METRICS):
-        values = synthetic[column].replace([np.inf, -np.inf], np.nan).dropna()
-        ax.hist(values, bins=40, color="tab:blue", alpha=0.75)
-        if len(real) and np.isfinite(real[column].iloc[0]):
-            ax.axvline(real[column].iloc[0], color="black", lw=2, label="real history")
-            ax.legend(fontsize=8)
-        ax.set_title(title)
-    fig.tight_layout()
+
+def outcome_histograms(results: pd.DataFrame, metrics: Iterable[tuple[str, str]] = HISTOGRAM_METRICS):
+    """Histograms of Sharpe, total return and max drawdown across paths, the real history marked."""
+    metrics = tuple(metrics)
+    ok = results["error"].isna() if "error" in results else pd.Series(True, index=results.index)
+    is_real = results["path"].astype(str) == "real"
+    synthetic, real = results[~is_real & ok], results[is_real & ok]
+    fig = _figure(4.2 * len(metrics), 3.5, layout="constrained")
+    for k, (column, title) in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), k + 1)
+        values = synthetic[column].astype(float).replace([np.inf, -np.inf], np.nan).dropna()
+        if len(values):
+            ax.hist(values, bins=40, color=BLUE, alpha=0.8)
+        if len(real) and np.isfinite(float(real[column].iloc[0])):
+            value = float(real[column].iloc[0])
+            rank = 100.0 * float(np.mean(values <= value)) if len(values) else math.nan
+            label = f"real history {value:.3g}" + (f", {rank:.0f}% of paths at or below" if np.isfinite(rank) else "")
+            ax.axvline(value, color=RED, lw=2)
+            title = f"{title}\n{label}"
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("paths")
+        ax.grid(alpha=0.3)
     return fig
 
 
-def _table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    def cell(value) -> str:
-        if isinstance(value, (bool, np.bool_)):
-            cls = "pass" if value else "fail"
-            return f'<td class="{cls}">{"pass" if value else "FAIL"}</td>'
-        if isinstance(value, (float, np.floating)):
-            return f"<td>{floatfmt.format(value)}</td>"
-        return f"<td>{html.escape(str(value))}</td>"
+def read_training_log(model_dir: str | Path) -> list[dict]:
+    """The rows of ``model_dir/train_log.jsonl`` (malformed lines are skipped)."""
+    from .training import LOG_FILE
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    path = Path(model_dir) / LOG_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _loss_keys(rows: list[dict]) -> list[str]:
+    skip = {"event", "step", "elapsed", "time"}
+    keys: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in skip and key not in keys and isinstance(value, (int, float)) and not isinstance(value, bool):
+                keys.append(key)
+    return keys
+
+
+def training_curves(rows: list[dict]):
+    """Losses (left) and the validation score (right) against the training step.
+
+    ``rows`` are the training log's rows (:func:`read_training_log`) or a
+    :class:`~synthmarket.generator.TrainReport`'s ``history`` (validation rows only).
+    Returns a matplotlib Figure, or None when the rows hold no curve.
+    """
+    steps = [r for r in rows if r.get("event", "step") == "step" and "validation" not in r]
+    validations = [r for r in rows if r.get("event") == "validation" or ("validation" in r and "step" in r)]
+    loss_keys = _loss_keys(steps)
+    if not loss_keys and not validations:
+        return None
+    panels = int(bool(loss_keys)) + int(bool(validations))
+    fig = _figure(6.2 * panels, 3.8, layout="constrained")
+    k = 1
+    if loss_keys:
+        ax = fig.add_subplot(1, panels, k)
+        k += 1
+        x = np.array([r["step"] for r in steps], dtype=float)
+        for key in loss_keys:
+            y = np.array([r.get(key, np.nan) for r in steps], dtype=float)
+            ax.plot(x, y, lw=0.7, alpha=0.35)
+            window = max(1, len(y) // 25)
+            smooth = pd.Series(y).rolling(window, min_periods=1).mean().to_numpy()
+            ax.plot(x, smooth, lw=1.6, color=ax.lines[-1].get_color(), label=key)
+        ax.set(title="Training losses (thin: logged, thick: moving average)", xlabel="step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if validations:
+        ax = fig.add_subplot(1, panels, k)
+        x = np.array([r["step"] for r in validations], dtype=float)
+        y = np.array([np.nan if r.get("validation") is None else r["validation"] for r in validations], dtype=float)
+        ax.plot(x, y, "o-", color=BLUE, ms=3, label="validation score")
+        finite = np.isfinite(y)
+        if finite.any():
+            best = int(np.nanargmin(np.where(finite, y, np.inf)))
+            ax.plot(x[best], y[best], "*", color=RED, ms=14, label=f"best: {y[best]:.3g} at step {x[best]:.0f}")
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="i.i.d. normal returns (1.0)")
+        ax.set(title="Validation: stylized-facts distance to held-out data", xlabel="step", ylabel="lower is better")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_training(source) -> Any:
+    """Training curves of a model directory, a TrainReport or a fitted Generator.
+
+    Raises
+    ------
+    DataError
+        When there is nothing to draw (a generator fitted in closed form logs no curve).
+    """
+    rows = _training_rows(source)
+    fig = training_curves(rows)
+    if fig is None:
+        raise DataError("This training logged no losses or validation scores to draw (classical generators fit in one go).")
+    return fig
+
+
+def _training_rows(source) -> list[dict]:
+    if isinstance(source, (str, Path)):
+        return read_training_log(source)
+    report = getattr(source, "report", source)
+    return list(getattr(report, "history", None) or [])
+
+
+# -- HTML pieces ----------------------------------------------------------------------------------
+def _fmt_number(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "-"
+        if percent:
+            return f"{100 * value:.1f}%"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _verdict_cell(value: Any) -> str:
+    text = str(value)
+    cls = {"pass": "pass", "FAIL": "fail", "n/a": "na"}.get(text)
+    if cls is None:
+        return f"<td class='text'>{html.escape(text)}</td>"
+    return f"<td class='{cls}'>{html.escape(text)}</td>"
+
+
+def html_table(frame: pd.DataFrame, *, verdict_columns: Iterable[str] = (), text_columns: Iterable[str] = (),
+               percent_rows: Iterable[str] = (), index: bool = False) -> str:
+    """A DataFrame as a small HTML table (numbers to 4 significant digits, verdicts coloured)."""
+    verdict_columns, text_columns, percent_rows = set(verdict_columns), set(text_columns), set(percent_rows)
+    if index:
+        frame = frame.reset_index()
+        frame = frame.rename(columns={frame.columns[0]: ""})
+    head = "".join(
+        f"<th class='text'>{html.escape(str(c))}</th>" if c in text_columns else f"<th>{html.escape(str(c))}</th>"
+        for c in frame.columns
+    )
+    body = []
+    for row in frame.itertuples(index=False):
+        first = str(row[0])
+        cells = []
+        for column, value in zip(frame.columns, row):
+            if column in verdict_columns:
+                cells.append(_verdict_cell(value))
+            elif column in text_columns or isinstance(value, str):
+                cells.append(f"<td class='text'>{html.escape(str(value))}</td>")
+            else:
+                percent = first in percent_rows and column not in ("real_rank", "real rank %")
+                cells.append(f"<td>{_fmt_number(value, percent)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
+def _cards(items: list[tuple[str, str]]) -> str:
+    cards = "".join(
+        f"<div class='card'><div class='value'>{html.escape(v)}</div><div class='label'>{html.escape(k)}</div></div>"
+        for k, v in items
+    )
+    return f"<div class='cards'>{cards}</div>"
+
+
+def _page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:
+    nav = "".join(f"<a href='#{anchor}'>{html.escape(name)}</a>" for anchor, name, _ in sections)
+    body = "".join(f"<section id='{anchor}'>{content}</section>" for anchor, _, content in sections)
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class='muted'>{html.escape(subtitle)}</p><nav>{nav}</nav>{body}</body></html>"
+    )
+
+
+def paths_html(paths: Paths, real: pd.DataFrame | None = None) -> str:
+    """A notebook view of :class:`Paths`: a summary, terminal-return quantiles and the fan chart."""
+    total = paths.close[:, -1] / (paths.anchor_close or paths.close[:, 0]) - 1
+    q = np.quantile(total, [0.05, 0.25, 0.5, 0.75, 0.95])
+    table = pd.DataFrame([q], columns=["5%", "25%", "50%", "75%", "95%"])
+    return (
+        f"<div><p><b>{html.escape(repr(paths))}</b></p><p>Total return over the path (quantiles across paths):</p>"
+        + table.to_html(index=False, float_format=lambda v: f"{100 * v:.1f}%")
+        + _img(figure_to_data_uri(fan_chart(paths, real), dpi=80), "fan chart")
+        + "</div>"
+    )
+
+
+def train_report_html(report) -> str:
+    """A notebook view of a :class:`~synthmarket.generator.TrainReport`: summary, curves, last validations."""
+    parts = [f"<p><b>{html.escape(report.summary())}</b></p>"]
+    fig = training_curves(list(report.history or []))
+    if fig is not None:
+        parts.append(_img(figure_to_data_uri(fig, dpi=80), "training curves"))
+    validations = [r for r in report.history or [] if "validation" in r]
+    if validations:
+        frame = pd.DataFrame(validations).tail(10)
+        parts.append(frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    return "<div>" + "".join(parts) + "</div>"
+
+
+def generator_html(model) -> str:
+    """A notebook view of a generator: name, state, hyper-parameters, regimes and its training."""
+    state = "fitted" if model.is_fitted else "not fitted"
+    hparams = pd.DataFrame({"hyper-parameter": list(model.hparams), "value": [str(v) for v in model.hparams.values()]})
+    parts = [f"<p><b>{html.escape(type(model).__name__)}</b> ({html.escape(model.name)}, {state})</p>",
+             hparams.to_html(index=False)]
+    if model.scheme is not None:
+        parts.append(f"<p>Regimes ({html.escape(model.scheme.kind)}): {html.escape(', '.join(model.scheme.names))}</p>")
+    if model.report is not None:
+        parts.append(train_report_html(model.report))
+    return "<div>" + "".join(parts) + "</div>"
+
+
+# -- writing a run directory -----------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    """Versions of synthmarket, Python and the libraries whose numbers a run depends on."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("synthmarket", "numpy", "pandas", "torch", "statsmodels", "arch", "backtrader"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_facts(card, directory: str | Path) -> Path:
+    """Write a :class:`~synthmarket.facts.Scorecard` as ``scorecard.csv``, ``verdicts.csv``,
+    ``scorecard.png``, ``distances.json`` and ``scorecard.md`` into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    card.table.to_csv(directory / "scorecard.csv", index=False)
+    card.verdicts.to_csv(directory / "verdicts.csv", index=False)
+    (directory / "scorecard.md").write_text(card.to_markdown())
+    fig = card.plot()
+    fig.savefig(directory / "scorecard.png", dpi=80)
+    distances = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in card.distances.items()}
+    payload = {"summary": card.summary(), "passed": card.passed, "notes": card.notes, "distances": distances}
+    (directory / "distances.json").write_text(json.dumps(payload, indent=2))
+    return directory
+
+
+def write_run(
+    out: str | Path,
+    *,
+    config: dict | None = None,
+    paths: Paths | None = None,
+    real: pd.DataFrame | None = None,
+    card=None,
+    regimes: pd.DataFrame | None = None,
+) -> Path:
+    """Write the parts of a run directory that are given (see the module docstring).
+
+    The backtest part is written by :func:`synthmarket.montecarlo.run_montecarlo` itself:
+    pass it ``out=OUT / "backtest"``. ``config`` is stored in ``run.json`` with the versions
+    and the time added.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{str(out)!r} is a file; a run is written into a directory.")
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": versions()}
+    record.update(config or {})
+    (out / RUN_FILE).write_text(json.dumps(record, indent=2, default=_json_default))
+    if paths is not None:
+        paths.save(out / SCENARIOS_FILE)
+    if real is not None:
+        real.to_parquet(out / REAL_FILE)
+    if card is not None:
+        write_facts(card, out / FACTS_DIR)
+    if regimes is not None:
+        regimes.to_csv(out / REGIMES_FILE, index=False)
+    return out
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, (Path, pd.Timestamp, _dt.date)):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+# -- the run report ------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not readable JSON ({exc}).") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _prices_section(run_dir: Path, real: pd.DataFrame | None) -> tuple[str, Paths] | None:
+    if not (run_dir / SCENARIOS_FILE).is_file():
+        return None
+    paths = Paths.load(run_dir / SCENARIOS_FILE)
+    total = paths.close[:, -1] / (paths.anchor_close or paths.close[:, 0]) - 1
+    q = np.quantile(total, [0.05, 0.25, 0.5, 0.75, 0.95])
+    table = pd.DataFrame([["total return over the path", *q]], columns=["", "5%", "25%", "50%", "75%", "95%"])
+    body = (
+        "<h2>Synthetic prices</h2>"
+        f"<p>{paths.n_paths} paths of {paths.n_steps} bars ({paths.dates[0]:%Y-%m-%d} to {paths.dates[-1]:%Y-%m-%d}), "
+        "starting from the last real close. Bands: 5/25/50/75/95% quantiles of the close across paths.</p>"
+        + _img(figure_to_data_uri(fan_chart(paths, real)), "fan chart of synthetic prices beside the real history")
+        + html_table(table, percent_rows=["total return over the path"])
+    )
+    return body, paths
+
+
+def regime_figure(table: pd.DataFrame):
+    """Bars of annualised volatility and mean return per regime, real against synthetic."""
+    fig = _figure(11, 3.6, layout="constrained")
+    names = table["regime"].astype(str).tolist()
+    x = np.arange(len(names))
+    for k, (stat, title) in enumerate((("volatility", "Annualised volatility"), ("kurtosis", "Excess kurtosis"),
+                                        ("acf_abs", "ACF of |r|, lags 1-10"))):
+        ax = fig.add_subplot(1, 3, k + 1)
+        real = table[f"real_{stat}"].to_numpy(dtype=float)
+        med = table[f"synthetic_{stat}"].to_numpy(dtype=float)
+        lo = table[f"synthetic_{stat}_p5"].to_numpy(dtype=float)
+        hi = table[f"synthetic_{stat}_p95"].to_numpy(dtype=float)
+        ax.bar(x - 0.2, real, 0.4, color=BLACK, alpha=0.8, label="real bars in the regime")
+        ax.bar(x + 0.2, med, 0.4, color=BLUE, alpha=0.8, label="synthetic (median, 5-95%)")
+        ax.errorbar(x + 0.2, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="none", color="#333",
+                    capsize=4)
+        ax.set_xticks(x, names)
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis="y")
+        if k == 0:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def _regimes_section(run_dir: Path) -> str | None:
+    file = run_dir / REGIMES_FILE
+    if not file.is_file():
+        return None
+    table = pd.read_csv(file)
+    needed = {"regime", *(f"{p}_{s}" for p in ("real", "synthetic") for s in ("volatility", "kurtosis", "acf_abs"))}
+    body = ("<h2>Per-regime comparison</h2><p>Paths sampled in one regime throughout, against the real bars "
+            "labelled with that regime.</p>")
+    if needed <= set(table.columns):
+        body += _img(figure_to_data_uri(regime_figure(table)), "per-regime comparison")
+    return body + html_table(table)
+
+
+def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
+    facts = run_dir / FACTS_DIR
+    files = [facts / name for name in ("verdicts.csv", "scorecard.csv", "scorecard.png")]
+    if not any(f.is_file() for f in files):
+        return None
+    body, headline = "<h2>Stylized facts</h2>", None
+    meta = _read_json(facts / "distances.json") if (facts / "distances.json").is_file() else {}
+    if (facts / "verdicts.csv").is_file():
+        verdicts = pd.read_csv(facts / "verdicts.csv").fillna("")
+        judged = verdicts[verdicts["verdict"] != "n/a"]
+        n_pass = int((judged["verdict"] == "pass").sum())
+        headline = f"{n_pass} / {len(judged)}"
+        body += (f"<p><b>{n_pass} of {len(judged)}</b> stylized facts hold on the synthetic paths. "
+                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the real data.</p>")
+        body += html_table(verdicts, verdict_columns=["verdict", "holds on real"], text_columns=["rule"])
+    if meta.get("notes"):
+        body += "<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in meta["notes"]) + "</ul>"
+    if (facts / "scorecard.png").is_file():
+        body += _img(file_to_data_uri(facts / "scorecard.png"), "stylized facts figure grid")
+    if (facts / "scorecard.csv").is_file():
+        statistics = pd.read_csv(facts / "scorecard.csv")
+        body += ("<details><summary>Statistics: real value; synthetic median and 5-95% band over paths</summary>"
+                 + html_table(statistics, verdict_columns=["verdict"]) + "</details>")
+    distances = meta.get("distances", meta if "summary" not in meta else {})
+    if distances:
+        frame = pd.DataFrame({"distance": list(distances), "value": [np.nan if v is None else v for v in distances.values()]})
+        body += "<details><summary>Distances and scores to the real returns</summary>" + html_table(frame) + "</details>"
+    return body, headline
+
+
+def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None:
+    backtest = run_dir / BACKTEST_DIR
+    if not (backtest / "results.parquet").is_file():
+        return None
+    results = pd.read_parquet(backtest / "results.parquet")
+    summary = _read_json(backtest / "summary.json") if (backtest / "summary.json").is_file() else {}
+    params = ", ".join(f"{k}={v}" for k, v in (summary.get("params") or {}).items()) or "default parameters"
+    strategy = summary.get("strategy", "the strategy")
+    n_paths = int((results["path"].astype(str) != "real").sum())
+    body = (f"<h2>Backtest outcomes</h2><p>{html.escape(str(strategy))} ({html.escape(params)}) on {n_paths} synthetic "
+            "paths and on the real history (red line). <i>real rank %</i> is the percent of synthetic paths at or "
+            "below the real history's value.</p>")
+    body += _img(figure_to_data_uri(outcome_histograms(results)), "histograms of Sharpe, total return and max drawdown")
+    cards: list[tuple[str, str]] = []
+    metrics = summary.get("metrics") or {}
+    if metrics:
+        frame = pd.DataFrame(metrics).T
+        frame = frame[[c for c in SUMMARY_COLUMNS if c in frame.columns]].astype(float)
+        frame = frame.rename(columns={"real_rank": "real rank %"})
+        body += html_table(frame, index=True, percent_rows=PERCENT_METRICS)
+        sharpe = metrics.get("sharpe", {})
+        cards.append(("median Sharpe of synthetic paths", _fmt_number(sharpe.get("p50"))))
+        cards.append(("Sharpe of the real history", _fmt_number(sharpe.get("real"))))
+    extra = {"paths that lost money": summary.get("prob_loss"),
+             f"expected shortfall of return ({summary.get('alpha', 0.05):.0%} worst)": summary.get("es_return"),
+             "expected shortfall of max drawdown": summary.get("es_drawdown")}
+    shown = {k: v for k, v in extra.items() if v is not None}
+    if shown:
+        body += html_table(pd.DataFrame({"": list(shown), "value": list(shown.values())}), percent_rows=list(shown))
+        if summary.get("prob_loss") is not None:
+            cards.append(("paths that lost money", _fmt_number(summary["prob_loss"], percent=True)))
+    failed = results[results["error"].notna()] if "error" in results else results.iloc[:0]
+    if len(failed):
+        body += (f"<p class='fail'>{len(failed)} path(s) failed; the first: path {html.escape(str(failed['path'].iloc[0]))}: "
+                 f"{html.escape(str(failed['error'].iloc[0]))}</p>")
+    return body, cards
+
+
+def _config_section(config: dict) -> str:
+    keys = ("generator", "model", "hyperparameters", "data", "data_range", "regimes", "time_budget", "training",
+            "n_paths", "n_steps", "seed", "strategy", "real_backtest_range", "jobs", "created", "seconds")
+    rows = []
+    for key in keys:
+        if key in config and config[key] is not None:
+            value = config[key]
+            rows.append((key.replace("_", " "), json.dumps(value) if isinstance(value, (dict, list)) else str(value)))
+    versions_ = config.get("versions") or {}
+    if versions_:
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions_.items())))
+    table = html_table(pd.DataFrame(rows, columns=["setting", "value"]), text_columns=["value"]) if rows else ""
+    return ("<h2>Configuration</h2>" + table
+            + "<details><summary>run.json</summary><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre></details>")
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``report.html`` for a run directory and return its path.
+    """Write a self-contained HTML report of a run directory and return its path.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory (see the module docstring).
+    out : str or Path, optional
+        The HTML file; default ``run_dir/report.html``.
 
     Raises
     ------
@@ -125,70 +617,121 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"No such run directory: {str(run_dir)!r}. Run `synthmarket demo` or give a run's --out directory.")
-    sections: list[str] = []
-    config = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    config = _read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
+    real = pd.read_parquet(run_dir / REAL_FILE) if (run_dir / REAL_FILE).is_file() else None
+    sections: list[tuple[str, str, str]] = []
+    cards: list[tuple[str, str]] = []
 
-    real = pd.read_parquet(run_dir / "real.parquet") if (run_dir / "real.parquet").is_file() else None
-    if (run_dir / "scenarios.parquet").is_file():
-        paths = Paths.load(run_dir / "scenarios.parquet")
-        sections.append("<h2>Synthetic prices</h2>" + _img(figure_to_data_uri(fan_chart(paths, real)), "fan chart"))
-        regime_figure = run_dir / "regimes.png"
-        if regime_figure.is_file():
-            sections.append("<h2>Per-regime comparison</h2>" + _img(file_to_data_uri(regime_figure), "regimes"))
-
-    facts = run_dir / "facts"
-    if (facts / "scorecard.csv").is_file():
-        card = pd.read_csv(facts / "scorecard.csv")
-        verdict = ""
-        if "passed" in card.columns:
-            n_pass = int(card["passed"].astype(bool).sum())
-            verdict = f"<p>{n_pass} of {len(card)} stylized facts pass.</p>"
-        body = f"<h2>Stylized facts</h2>{verdict}{_table(card)}"
-        if (facts / "distances.json").is_file():
-            distances = json.loads((facts / "distances.json").read_text())
-            frame = pd.DataFrame({"distance": list(distances), "value": list(distances.values())})
-            body += "<h3>Distances to the real data</h3>" + _table(frame)
-        if (facts / "scorecard.png").is_file():
-            body += _img(file_to_data_uri(facts / "scorecard.png"), "stylized facts figure grid")
-        sections.append(body)
-
-    backtest = run_dir / "backtest"
-    if (backtest / "results.parquet").is_file():
-        results = pd.read_parquet(backtest / "results.parquet")
-        body = "<h2>Backtest outcomes</h2>"
-        if (backtest / "summary.json").is_file():
-            summary = json.loads((backtest / "summary.json").read_text())
-            body += _summary_html(summary)
-        body += _img(figure_to_data_uri(outcome_histograms(results)), "outcome histograms")
-        sections.append(body)
-
+    prices = _prices_section(run_dir, real)
+    if prices is not None:
+        sections.append(("prices", "Prices", prices[0]))
+    regimes = _regimes_section(run_dir)
+    if regimes is not None:
+        sections.append(("regimes", "Regimes", regimes))
+    facts = _facts_section(run_dir)
+    if facts is not None:
+        sections.append(("facts", "Stylized facts", facts[0]))
+        if facts[1] is not None:
+            cards.append(("stylized facts that hold", facts[1]))
+    backtest = _backtest_section(run_dir)
+    if backtest is not None:
+        sections.append(("backtest", "Backtest", backtest[0]))
+        cards += backtest[1]
     if not sections:
         raise DataError(f"{str(run_dir)!r} holds nothing to report (no scenarios, facts or backtest results).")
-    sections.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
-    title = html.escape(config.get("title", "synthmarket report"))
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style></head>"
-        f"<body><h1>{title}</h1><p class='muted'>{html.escape(config.get('subtitle', ''))}</p>"
-        + "".join(sections)
-        + "</body></html>"
-    )
-    out = Path(out) if out is not None else run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
+    if cards:
+        sections.insert(0, ("summary", "Summary", "<h2>At a glance</h2>" + _cards(cards)))
+    sections.append(("config", "Configuration", _config_section(config)))
+
+    title = str(config.get("title") or "synthmarket report")
+    subtitle = str(config.get("subtitle") or _default_subtitle(config))
+    out = Path(out) if out is not None else run_dir / REPORT_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(title, subtitle, sections), encoding="utf-8")
     return out
 
 
-def _summary_html(summary: dict) -> str:
-    """A summary dict of scalars and {metric: {stat: value}} tables, as HTML."""
-    scalars = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
-    tables = {k: v for k, v in summary.items() if isinstance(v, dict)}
-    out = ""
-    if scalars:
-        out += _table(pd.DataFrame({"": list(scalars), "value": list(scalars.values())}))
-    for name, table in tables.items():
-        try:
-            frame = pd.DataFrame(table)
-        except ValueError:
-            frame = pd.DataFrame({"": list(table), "value": list(table.values())})
-        frame = frame.reset_index().rename(columns={"index": ""})
-        out += f"<h3>{html.escape(name.replace('_', ' '))}</h3>" + _table(frame)
+def _default_subtitle(config: dict) -> str:
+    parts = []
+    if config.get("generator"):
+        parts.append(f"generator {config['generator']}")
+    if config.get("data"):
+        parts.append(f"data {config['data']}")
+    if config.get("created"):
+        parts.append(f"created {config['created']}")
+    return "; ".join(parts)
+
+
+# -- the training report -------------------------------------------------------------------------------
+def build_training_report(model_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write an HTML view of a model directory's training and return its path.
+
+    Shows the losses and validation scores of ``train_log.jsonl`` against the step, how the
+    training stopped, the hyper-parameters and the training data's fingerprint.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        A model directory (``synthmarket train --out``).
+    out : str or Path, optional
+        The HTML file; default ``model_dir/training.html``.
+
+    Raises
+    ------
+    ModelFileError
+        When ``model_dir`` is not a model directory and holds no training log either.
+    """
+    from .generator import CONFIG_FILE, read_config
+    from .training import LOG_FILE
+
+    model_dir = Path(model_dir)
+    rows = read_training_log(model_dir)
+    config: dict = {}
+    if (model_dir / CONFIG_FILE).is_file():
+        config = read_config(model_dir)
+    elif not rows:
+        raise ModelFileError(
+            f"{str(model_dir)!r} holds neither {CONFIG_FILE} nor {LOG_FILE}: give a model directory "
+            f"(`synthmarket train --out DIR`)."
+        )
+    generator = config.get("generator") or next((r.get("model", {}).get("generator") for r in rows if "model" in r), "model")
+    sections: list[tuple[str, str, str]] = []
+    report = config.get("train_report") or {}
+    stop = next((r for r in reversed(rows) if r.get("event") == "stop"), {})
+    start = next((r for r in rows if r.get("event") in ("start", "resume")), {})
+    cards = [
+        ("steps", _fmt_number(report.get("steps", stop.get("step")))),
+        ("seconds", _fmt_number(report.get("seconds", stop.get("elapsed")))),
+        ("stopped by", str(report.get("stopped", stop.get("reason", "-")))),
+        ("best validation score", _fmt_number(report.get("best_score", stop.get("best_score")))),
+    ]
+    sections.append(("summary", "Summary", "<h2>At a glance</h2>" + _cards(cards)
+                     + f"<p class='muted'>Device: {html.escape(str(report.get('device', start.get('device', '-'))))}. "
+                     "The validation score is the stylized-facts distance of sampled paths to the held-out real "
+                     "returns, relative to i.i.d. normal returns (1.0); the best-scoring weights are kept.</p>"))
+    fig = training_curves(rows)
+    if fig is not None:
+        body = "<h2>Training curves</h2>" + _img(figure_to_data_uri(fig), "training losses and validation score")
+        validations = [r for r in rows if r.get("event") == "validation"]
+        if validations:
+            frame = pd.DataFrame(validations).drop(columns=["event", "time"], errors="ignore")
+            body += ("<details><summary>Every validation</summary>"
+                     + html_table(frame.astype({c: float for c in frame.columns if c not in ("best",)}, errors="ignore"))
+                     + "</details>")
+    else:
+        body = ("<h2>Training curves</h2><p>This generator logged no losses or validation scores: it fits in one "
+                "go (a classical model), so there is no curve to show.</p>")
+    sections.append(("curves", "Curves", body))
+    hparams = config.get("hyperparameters") or {}
+    settings = [("generator", generator), ("package version", config.get("package_version")),
+                ("training data fingerprint", config.get("data_fingerprint")),
+                ("regimes", None if not config.get("regimes") else ", ".join(config["regimes"].get("names", [])))]
+    settings += [(f"train: {k}", v) for k, v in (start.get("config") or {}).items() if v is not None]
+    frame = pd.DataFrame([(k, str(v)) for k, v in settings if v is not None], columns=["setting", "value"])
+    hp = pd.DataFrame({"hyper-parameter": list(hparams), "value": [str(v) for v in hparams.values()]})
+    sections.append(("config", "Configuration", "<h2>Configuration</h2>" + html_table(frame, text_columns=["value"])
+                     + "<h3>Hyper-parameters</h3>" + html_table(hp, text_columns=["value"])))
+    out = Path(out) if out is not None else model_dir / TRAINING_REPORT_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(f"Training of {generator}", str(model_dir), sections), encoding="utf-8")
     return out

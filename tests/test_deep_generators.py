@@ -98,7 +98,7 @@ def test_tcn_stream_equals_forward():
 
 def test_gru_generator_carries_its_state_across_chunks():
     torch.manual_seed(0)
-    net = GRUGenerator(5, 0, z_dim=2, eta_dim=1, hidden=6, layers=2, embed_dim=2, warmup=4).eval()
+    net = GRUGenerator(5, 0, z_dim=2, hidden=6, layers=2, embed_dim=2, warmup=4).eval()
     noise = torch.randn(3, 4 + 300, net.noise_dim)
     with torch.no_grad():
         np.testing.assert_allclose(net.sample(noise, None).numpy(), net(noise, None).numpy(), rtol=1e-5, atol=1e-6)

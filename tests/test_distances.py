@@ -144,6 +144,8 @@ def test_memorisation_catches_replayed_windows_only(real):
     assert copied["memorisation_nn_ratio"] == pytest.approx(0.0, abs=1e-6)
     assert copied["memorisation_copy_share"] == 1.0
     assert fresh["memorisation_copy_share"] < 0.05 and fresh["memorisation_nn_ratio"] > 0.9
+    too_calm = memorisation_score(real, 0.1 * _gaussian_like(real, 30, 300))  # collapse is not copying
+    assert too_calm["memorisation_copy_share"] < 0.05
     # the nearest-neighbour distances equal a brute-force computation
     scale = real.std()
     queries = np.lib.stride_tricks.sliding_window_view(real[:200] / scale, 20)

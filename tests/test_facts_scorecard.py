@@ -176,6 +176,20 @@ def test_a_plain_stylized_fact_runs_per_path_on_a_subsample(sp500):
     assert any("computed on 7 randomly chosen paths of 20" in n for n in card.notes)
 
 
+class BrokenFact(LargestDailyMove):
+    """A fact with a bug."""
+
+    name = "test_broken"
+
+    def compute(self, returns, bars=None):
+        return {"largest_move": float(returns[len(returns) * 2])}
+
+
+def test_a_broken_plugin_fact_is_a_plugin_error(sp500):
+    with pytest.raises(PluginError, match="test_broken.*IndexError"):
+        scorecard(sp500, gaussian_paths(sp500, 3, 300), facts=[BrokenFact], scores=False)
+
+
 def test_registry_lists_the_built_in_facts_in_order():
     assert list(available_facts())[: len(BUILT_IN_FACTS)] == [cls.name for cls in BUILT_IN_FACTS]
 

@@ -8,6 +8,8 @@ from .common import app, console
 
 # Importing a command module registers its commands on ``app``.
 from . import plugins_cmd  # noqa: E402,F401
+from . import demo_cmd  # noqa: E402,F401
+from . import report_cmd  # noqa: E402,F401
 from . import train_cmd  # noqa: E402,F401
 from . import facts_cmd  # noqa: E402,F401
 from . import backtest_cmd  # noqa: E402,F401

@@ -101,7 +101,10 @@ def facts(
     start: str = typer.Option(None, "--start", help="First real date to keep (YYYY-MM-DD)."),
     end: str = typer.Option(None, "--end", help="Last real date to keep (YYYY-MM-DD)."),
     fact: list[str] = typer.Option(None, "--fact", "-f", help="Only this fact (repeat for several); default all."),
-    no_scores: bool = typer.Option(False, "--no-scores", help="Skip the classifier and memorisation scores."),
+    score: list[str] = typer.Option(
+        None, "--score", help="Only this window score: memorisation, discriminative or predictive (repeatable)."
+    ),
+    no_scores: bool = typer.Option(False, "--no-scores", help="Skip the window scores (classifiers, memorisation)."),
     out: Path = typer.Option(None, "--out", "-o", help="Directory for scorecard.md, scorecard.png, distances.json."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when a stylized fact fails."),
 ) -> None:
@@ -109,7 +112,7 @@ def facts(
     real = load_data(data, start=start, end=end)
     synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
     with console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ..."):
-        card = scorecard(real, synthetic, facts=fact or None, scores=not no_scores, seed=seed)
+        card = scorecard(real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed)
     _print(card)
     if out is not None:
         for file in write_outputs(card, out):

@@ -1,0 +1,217 @@
+"""Quality benchmark: every generator against real returns, as ratios to GARCH(1,1)-normal.
+
+For each data set (S&P 500 and NASDAQ, 2009-05-01..2018-12-31, the Quant GANs period) every
+chosen generator is trained with its default configuration (the latest 15% of the bars are
+held out for the deep models' model selection), then 500 paths as long as the real series
+are sampled per seed and scored with :func:`synthmarket.distances.return_distances`:
+W1 at horizons 1, 5, 20, 100 days, ACF distances of r, |r|, r^2 over lags 1..250, and the
+leverage distance, each divided by the same distance for a GARCH(1,1) with normal errors
+(the classical ``garch`` plugin, ``dist=normal``) trained the same way. Also printed:
+excess kurtosis (real; synthetic median and 5-95% band over paths), training time, device,
+and sampling speed in bars per second (sampling plus conversion to OHLCV bars).
+
+Modes:
+
+- ``--out-of-sample``: train on 2009-05-01..2016-12-31, score on 2017-01-01..2018-12-31.
+- ``--conditioning``: train the conditional generators with volatility regimes and compare
+  the mean realized volatility of paths sampled under calm / normal / turbulent with the
+  real bars of each regime.
+
+Examples::
+
+    python benchmarks/quality.py                                   # everything, default budgets
+    python benchmarks/quality.py --generators conv1d_cgan,garch --seeds 0,1,2
+    python benchmarks/quality.py --time-budget 2m --data sp500 --out-of-sample --conditioning
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import kurtosis
+
+from synthmarket.data import sample_data
+from synthmarket.distances import return_distances
+from synthmarket.generator import Dataset, Generator
+from synthmarket.paths import Paths
+from synthmarket.registry import get_registry
+from synthmarket.training import TrainConfig
+
+START, END = "2009-05-01", "2018-12-31"
+OOS_TRAIN_END, OOS_TEST_START = "2016-12-31", "2017-01-01"
+DISTANCES = ("w1_1", "w1_5", "w1_20", "w1_100", "acf_r", "acf_abs", "acf_sq", "leverage")
+BASELINE = ("garch", {"dist": "normal"})
+console = Console(width=250)
+
+
+@dataclass
+class Run:
+    """One generator on one data set: ratios per seed and the rest."""
+
+    data: str
+    generator: str
+    ratios: list[dict[str, float]] = field(default_factory=list)
+    kurtosis: list[np.ndarray] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    bars_per_second: list[float] = field(default_factory=list)
+    device: str = "cpu"
+    note: str = ""
+
+
+def make(name: str, hparams: dict | None = None) -> Generator:
+    return get_registry().get("generator", name)(**(hparams or {}))
+
+
+def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> tuple[float, str, str]:
+    """Fit with the model's default configuration (plus seed and budget); (seconds, device, note)."""
+    began = time.perf_counter()
+    report = model.fit(dataset, TrainConfig(seed=seed, time_budget=budget))
+    note = f"{report.steps} steps, {report.stopped}" if report.steps > 1 else ""
+    return time.perf_counter() - began, report.device, note
+
+
+def sample_returns(model: Generator, n_paths: int, n_steps: int, seed: int) -> tuple[np.ndarray, float]:
+    """Close-to-close log returns (n_paths, n_steps) and bars per second including OHLCV conversion."""
+    began = time.perf_counter()
+    features = model.sample(n_paths, n_steps, seed=seed)
+    paths = Paths.from_features(features, model.anchor)
+    elapsed = time.perf_counter() - began
+    return paths.log_returns(), n_paths * n_steps / elapsed
+
+
+def real_returns(bars) -> np.ndarray:
+    return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
+
+
+def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds, budget, n_paths, baseline, label):
+    run = Run(label, name)
+    for seed in seeds:
+        model = make(name, hparams)
+        seconds, run.device, run.note = train(model, dataset, seed, budget)
+        synthetic, speed = sample_returns(model, n_paths, len(real), seed=1000 + seed)
+        distances = return_distances(real, synthetic)
+        run.ratios.append({k: distances[k] / baseline[k] for k in DISTANCES})
+        run.kurtosis.append(kurtosis(synthetic, axis=1))
+        run.train_seconds.append(seconds)
+        run.bars_per_second.append(speed)
+        console.log(f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
+                    f"sampling {speed / 1e6:.2f}M bars/s")
+    return run
+
+
+def baseline_distances(dataset: Dataset, real: np.ndarray, n_paths: int, seed: int = 0) -> dict[str, float]:
+    model = make(*BASELINE)
+    model.fit(dataset, TrainConfig(seed=seed))
+    synthetic, _ = sample_returns(model, n_paths, len(real), seed=999)
+    return return_distances(real, synthetic)
+
+
+COLUMNS = ("data", "generator", "seeds", *(k.replace("_", "@", 1) if k.startswith("w1") else k for k in DISTANCES),
+           "kurt real", "kurt synth [5-95%]", "train s", "device", "Mbars/s")
+
+
+def print_table(title: str, runs: list[Run], real_kurtosis: dict[str, float], markdown: bool = False) -> None:
+    table = Table(title=title)
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column not in ("data", "generator", "device") else "left")
+    rows = []
+    for run in runs:
+        med = {k: float(np.median([r[k] for r in run.ratios])) for k in DISTANCES}
+        k_all = np.concatenate(run.kurtosis)
+        lo, mid, hi = np.percentile(k_all, [5, 50, 95])
+        rows.append((
+            run.data, run.generator, str(len(run.ratios)), *(f"{med[k]:.2f}" for k in DISTANCES),
+            f"{real_kurtosis[run.data]:.2f}", f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
+            f"{np.median(run.train_seconds):.0f}", run.device, f"{np.median(run.bars_per_second) / 1e6:.2f}",
+        ))
+        table.add_row(*rows[-1])
+    console.print(table)
+    if markdown:
+        print(f"\n{title}\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+
+
+def conditioning(names, data: str, seeds, budget) -> None:
+    bars = sample_data(data).loc[START:END]
+    dataset = Dataset.from_bars(bars, regimes="volatility")
+    labels = dataset.scheme.label(bars)[1:]
+    returns = real_returns(bars)
+    table = Table(title=f"Conditioning check ({data}): mean realized daily volatility, % (250-step paths)")
+    for column in ("generator", *dataset.scheme.names, "ordered"):
+        table.add_column(column)
+    real = [100 * returns[labels == i].std() for i in range(len(dataset.scheme.names))]
+    table.add_row("real bars", *(f"{v:.2f}" for v in real), "yes" if real[0] < real[1] < real[2] else "no")
+    for name in names:
+        cls = get_registry().get("generator", name)
+        if not cls.conditional:
+            continue
+        vols = np.zeros(len(dataset.scheme.names))
+        for seed in seeds:
+            model = make(name)
+            model.fit(dataset, TrainConfig(seed=seed, time_budget=budget))
+            for i, regime in enumerate(dataset.scheme.names):
+                sample = model.sample(200, 250, regime=regime, seed=seed)[..., 0]
+                vols[i] += 100 * sample.std(axis=1).mean() / len(seeds)
+        ordered = "yes" if np.all(np.diff(vols) > 0) else "no"
+        table.add_row(name, *(f"{v:.2f}" for v in vols), ordered)
+    console.print(table)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--generators", default="", help="comma-separated names (default: every registered generator)")
+    parser.add_argument("--data", default="sp500,nasdaq", help="bundled data sets, comma-separated")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--paths", type=int, default=500, help="synthetic paths per seed")
+    parser.add_argument("--time-budget", default=None, help="cap on each deep model's training, e.g. 2m")
+    parser.add_argument("--out-of-sample", action="store_true", help="also train to 2016 and score on 2017-2018")
+    parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
+    parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    names = [n for n in args.generators.split(",") if n] or sorted(get_registry().generators())
+    seeds = [int(s) for s in args.seeds.split(",")]
+    console.print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+                  f"{torch.get_num_threads()} thread(s), cuda={torch.cuda.is_available()}")
+    results = []
+    modes = [("in-sample", START, END, None)]
+    if args.out_of_sample:
+        modes.append(("out-of-sample", START, OOS_TRAIN_END, OOS_TEST_START))
+    for mode, start, train_end, test_start in modes:
+        runs, real_kurt = [], {}
+        for data in args.data.split(","):
+            bars = sample_data(data)
+            train_bars = bars.loc[start:train_end]
+            real = real_returns(bars.loc[test_start:END] if test_start else train_bars)
+            real_kurt[data] = float(kurtosis(real))
+            dataset = Dataset.from_bars(train_bars)
+            baseline = baseline_distances(dataset, real, args.paths)
+            for name in names:
+                hparams = BASELINE[1] if name == BASELINE[0] else {}
+                runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data))
+        print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
+                    runs, real_kurt, args.markdown)
+        results.append({"mode": mode, "runs": [
+            {"data": r.data, "generator": r.generator, "ratios": r.ratios, "train_seconds": r.train_seconds,
+             "bars_per_second": r.bars_per_second, "device": r.device,
+             "kurtosis_median": [float(np.median(k)) for k in r.kurtosis]} for r in runs]})
+    if args.conditioning:
+        conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The notebook API: one function per step of the workflow.
+
+>>> import synthmarket as sm                                                     # doctest: +SKIP
+>>> model = sm.train("garch", data="sp500", start="2009-01-01")                 # doctest: +SKIP
+>>> paths = sm.generate(model, n_paths=200, n_steps=252, seed=1)                # doctest: +SKIP
+>>> card = sm.scorecard(sm.load_data("sp500"), paths)                           # doctest: +SKIP
+>>> result = sm.run_montecarlo("sma_cross", paths, jobs=1)                      # doctest: +SKIP
+
+Each function builds on the modules that do the work (:mod:`~synthmarket.registry`,
+:mod:`~synthmarket.generator`, :mod:`~synthmarket.training`, :mod:`~synthmarket.facts`,
+:mod:`~synthmarket.montecarlo`, :mod:`~synthmarket.report`) and adds nothing they lack
+except defaults that suit an interactive session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import load_data
+from .errors import ConfigError
+from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
+from .paths import Paths
+
+#: What a training run writes into its model directory (replaced when training again into it).
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, "checkpoints", "train_log.jsonl")
+ACF_LAGS = 10
+
+
+def generator_class(generator: str | type[Generator]) -> type[Generator]:
+    """The generator class for a registered name, a ``module:Class`` reference or a class.
+
+    Raises
+    ------
+    PluginError
+        For an unknown name (the message lists the known ones).
+    """
+    if isinstance(generator, type) and issubclass(generator, Generator):
+        return generator
+    from .registry import get_registry
+
+    return get_registry().get("generator", str(generator))
+
+
+def train(
+    generator: str | type[Generator] = "conv1d_cgan",
+    data: str | Path | pd.DataFrame = "sp500",
+    start: str | None = None,
+    end: str | None = None,
+    regimes: str | None = None,
+    time_budget: float | str | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    *,
+    steps: int | None = None,
+    epochs: float | None = None,
+    device: str = "auto",
+    validation_fraction: float = 0.15,
+    progress: bool = False,
+    train_options: dict[str, Any] | None = None,
+    **hparams: Any,
+) -> Generator:
+    """Train a generator on real OHLCV bars and return it fitted.
+
+    Parameters
+    ----------
+    generator : str or Generator subclass
+        A registered name (``sm.generators()`` lists them: ``conv1d_cgan``, ``rgan``,
+        ``vae``, ``gbm``, ``garch``, ``bootstrap``, ...), ``module:Class``, or a class.
+    data : str, Path or DataFrame
+        A bundled data set (``"sp500"``, ``"nasdaq"``), a CSV/Parquet file or OHLCV bars.
+    start, end : str, optional
+        Inclusive date range of the training data (``YYYY-MM-DD``).
+    regimes : str, optional
+        Condition on regimes: ``"volatility"``, ``"trend"`` or a column of the data
+        (conditional generators only).
+    time_budget : float or str, optional
+        Stop the training loop after this long (seconds, or ``"90s"``, ``"5m"``); the best
+        weights so far are kept. Classical generators fit in one go and ignore it.
+    seed : int
+        Seed of the weights, the batches and the noise.
+    out : str or Path, optional
+        Model directory to save into (``config.json``, weights, checkpoints, training log);
+        a model already there is replaced. Without it, nothing is written.
+    steps, epochs : optional
+        Training length (deep generators); default: the model's own.
+    device : str
+        ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda`` or ``mps``.
+    validation_fraction : float
+        Share of the bars (the latest) held out for model selection.
+    progress : bool
+        Show a progress bar while training.
+    train_options : dict, optional
+        Further :class:`~synthmarket.training.TrainConfig` fields, e.g.
+        ``{"validate_every": 50, "batch_size": 64, "patience": None}``.
+    **hparams
+        Hyper-parameters of the generator (``model.defaults`` lists them).
+
+    Returns
+    -------
+    Generator
+        The fitted model; ``model.report`` says how the training went.
+
+    Raises
+    ------
+    PluginError, ConfigError, DataError
+        Unknown generator or hyper-parameter, impossible options, unusable data.
+    """
+    from .training import TrainConfig
+
+    gen_cls = generator_class(generator)
+    bars = load_data(data, start=start, end=end)
+    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction)
+    model = gen_cls(**hparams)
+    if out is not None:
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out={str(out)!r} is a file; give a directory for the model.")
+        for name in MODEL_FILES:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    options = dict(train_options or {})
+    clashing = sorted(set(options) & {"steps", "epochs", "time_budget", "device", "seed", "out_dir", "progress"})
+    if clashing:
+        raise ConfigError(f"Give {', '.join(clashing)} as arguments of train(), not in train_options.")
+    config = TrainConfig.from_any({"steps": steps, "epochs": epochs, "time_budget": time_budget, "device": device,
+                                   "seed": seed, "out_dir": out, "progress": progress, **options})
+    report = model.fit(dataset, config)
+    if out is not None:
+        model.save(out)
+        log = out / "train_log.jsonl"
+        if not log.exists():  # generators that fit without the training loop
+            import json
+
+            log.write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
+    return model
+
+
+def load_model(directory: str | Path) -> Generator:
+    """Load a model directory written by :func:`train` or ``synthmarket train``.
+
+    Raises
+    ------
+    ModelFileError
+        For a missing, foreign, truncated or tampered directory.
+    """
+    return Generator.load(directory)
+
+
+def generate(
+    model: Generator | str | Path,
+    n_paths: int,
+    n_steps: int,
+    regime: str | None = None,
+    schedule: str | np.ndarray | None = None,
+    seed: int | None = None,
+    start: str | None = None,
+) -> Paths:
+    """Sample OHLCV paths from a fitted generator or a model directory.
+
+    Parameters
+    ----------
+    model : Generator, str or Path
+        A fitted generator (from :func:`train`), or a model directory.
+    n_paths, n_steps : int
+        How many paths, and bars per path (any length).
+    regime : str, optional
+        Sample every step in this regime (models trained with ``regimes``).
+    schedule : str or array, optional
+        A regime per stretch of steps, e.g. ``"calm:200,turbulent:52"`` (totals ``n_steps``).
+    seed : int, optional
+        The same seed gives the same paths on CPU.
+    start : str, optional
+        Date of the first bar; default the business day after the training data.
+
+    Returns
+    -------
+    Paths
+        ``paths.plot()`` is not built in: use :func:`synthmarket.report.plot_paths`.
+    """
+    if not isinstance(model, Generator):
+        model = Generator.load(model)
+    return model.sample_paths(int(n_paths), int(n_steps), regime=regime, schedule=schedule, seed=seed, start=start)
+
+
+def generators() -> pd.DataFrame:
+    """The registered generators: name, description and whether they learn regimes."""
+    from .registry import get_registry
+
+    rows = [
+        {"name": name, "conditional": bool(getattr(info.obj, "conditional", False)), "description": info.description,
+         "origin": info.origin}
+        for name, info in sorted(get_registry().generators().items())
+    ]
+    return pd.DataFrame(rows, columns=["name", "conditional", "description", "origin"])
+
+
+# -- per-regime comparison ------------------------------------------------------------------------
+def _abs_acf(returns: np.ndarray, mask: np.ndarray | None = None, lags: int = ACF_LAGS) -> np.ndarray:
+    """Mean ACF of |r| over lags 1..``lags`` per row; with ``mask``, only pairs where both days are in it."""
+    x = np.abs(np.atleast_2d(returns))
+    m = np.ones_like(x, dtype=bool) if mask is None else np.atleast_2d(mask)
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        xi, mi = x[i], m[i]
+        centred = np.where(mi, xi - xi[mi].mean(), 0.0)
+        var = np.mean(centred[mi] ** 2)
+        values = []
+        for k in range(1, lags + 1):
+            both = mi[:-k] & mi[k:]
+            if both.sum() > 10 and var > 0:
+                values.append(np.mean(centred[:-k][both] * centred[k:][both]) / var)
+        out[i] = np.mean(values) if values else np.nan
+    return out
+
+
+def _row_stats(returns: np.ndarray) -> dict[str, np.ndarray]:
+    from scipy import stats
+
+    returns = np.atleast_2d(returns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {
+            "volatility": returns.std(axis=1) * np.sqrt(252),
+            "mean": returns.mean(axis=1) * 252,
+            "kurtosis": stats.kurtosis(returns, axis=1),
+        }
+
+
+def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 100, n_steps: int = 252,
+                      seed: int | None = 0) -> pd.DataFrame:
+    """Per regime: statistics of paths sampled in that regime against the real bars labelled with it.
+
+    Statistics: annualised volatility and mean return, excess kurtosis, and the mean ACF of
+    ``|r|`` over lags 1-10 (volatility clustering; on the real data, over pairs of days that
+    are both in the regime). Synthetic values are the median and 5-95% band across paths.
+
+    Raises
+    ------
+    ConfigError
+        When the model was trained without regimes.
+    """
+    if model.scheme is None:
+        raise ConfigError(f"This {model.name} model was trained without regimes; train it with regimes= to compare them.")
+    labels = model.scheme.label(real)[1:]
+    returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
+    rows = []
+    for k, name in enumerate(model.scheme.names):
+        mask = labels == k
+        synthetic = generate(model, n_paths, n_steps, regime=name, seed=None if seed is None else seed + k)
+        synth_returns = synthetic.log_returns()
+        real_stats = {key: float(v[0]) for key, v in _row_stats(returns[mask][None, :]).items()} if mask.sum() > 2 else {}
+        synth_stats = _row_stats(synth_returns)
+        synth_stats["acf_abs"] = _abs_acf(synth_returns)
+        row: dict[str, Any] = {"regime": name, "real_share": float(mask.mean())}
+        for stat in ("volatility", "mean", "kurtosis", "acf_abs"):
+            if stat == "acf_abs":
+                row["real_acf_abs"] = float(_abs_acf(returns[None, :], mask[None, :])[0]) if mask.sum() > 20 else np.nan
+            else:
+                row[f"real_{stat}"] = real_stats.get(stat, np.nan)
+            values = synth_stats[stat][np.isfinite(synth_stats[stat])]
+            p5, p50, p95 = np.percentile(values, [5, 50, 95]) if values.size else (np.nan,) * 3
+            row[f"synthetic_{stat}"], row[f"synthetic_{stat}_p5"], row[f"synthetic_{stat}_p95"] = p50, p5, p95
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["generate", "generator_class", "generators", "load_model", "regime_comparison", "train"]

@@ -1,0 +1,29 @@
+"""``synthmarket report``: a self-contained HTML report of a run directory or of a model's training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError
+from ..report import build_report, build_training_report
+from .common import app, console
+
+
+@app.command()
+def report(
+    run: Optional[Path] = typer.Option(None, "--run", help="A run directory (as `synthmarket demo --out` writes)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A model directory: show its training curves."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="HTML file to write (default: RUN/report.html or MODEL/training.html)."
+    ),
+) -> None:
+    """Write one HTML file (figures embedded) for a run (--run) or a model's training (--model)."""
+    if (run is None) == (model is None):
+        raise ConfigError("Give exactly one of --run DIR (a run directory) or --model DIR (a model's training).")
+    if out is not None and out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a directory; give a file name such as {out / 'report.html'}.")
+    path = build_report(run, out) if run is not None else build_training_report(model, out)
+    console.print(f"Wrote {path}", highlight=False, soft_wrap=True)
