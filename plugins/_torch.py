@@ -243,9 +243,27 @@ class ShockInputs(nn.Module):
         return core, eps[:, warmup:], eta[:, warmup:]
 
 
-def discriminator_inputs(x: torch.Tensor) -> torch.Tensor:
-    """Features plus |return| (channel-last), which makes volatility easy for a critic to see."""
-    return torch.cat([x, x[..., :1].abs()], dim=-1)
+class VolatilityFeatures(nn.Module):
+    """What a critic reads: the features, |return|, and causal averages of |return| (fixed, not learned).
+
+    The averages have half-lives ``half_lives`` (days), so a critic sees at every step how
+    today's move compares with recent volatility: the footprint of volatility clustering,
+    which a critic finds slowly on its own. Channel-last: (B, L, C) -> (B, L, C + 1 + k).
+    """
+
+    def __init__(self, half_lives: tuple[float, ...] = (5.0, 20.0, 60.0), length: int = 256) -> None:
+        super().__init__()
+        decay = torch.exp(-math.log(2.0) / torch.tensor(half_lives))[:, None]
+        weights = (1 - decay) * decay ** torch.arange(length, dtype=torch.float32)[None, :]
+        self.register_buffer("kernel", (weights / weights.sum(dim=1, keepdim=True)).flip(-1)[:, None, :], persistent=False)
+        self.n_features = 1 + len(half_lives)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x[..., :1].abs().transpose(1, 2)  # (B, 1, L)
+        k = self.kernel.shape[0]
+        padded = F.pad(size, (self.kernel.shape[-1], 0))[..., :-1]  # averages of the steps before t
+        averages = F.conv1d(padded.expand(-1, k, -1), self.kernel.to(x.dtype), groups=k)
+        return torch.cat([x, size.transpose(1, 2), averages.transpose(1, 2)], dim=-1)
 
 
 # -- regimes without a schedule ----------------------------------------------------------------

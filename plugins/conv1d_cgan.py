@@ -25,7 +25,7 @@ from synthmarket.hookspecs import hookimpl
 
 from ._torch import (
     GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, TemporalConvNet, VolatilityHead,
-    discriminator_inputs, with_regimes,
+    VolatilityFeatures, with_regimes,
 )
 
 
@@ -77,11 +77,12 @@ class TCNDiscriminator(nn.Module):
                  embed_dim: int) -> None:
         super().__init__()
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
-        self.tcn = TemporalConvNet(n_channels + 1 + self.embed.dim, hidden, dilations, kernel)
+        self.features = VolatilityFeatures()
+        self.tcn = TemporalConvNet(n_channels + self.features.n_features + self.embed.dim, hidden, dilations, kernel)
         self.out = nn.Conv1d(hidden, 1, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        inputs = with_regimes(discriminator_inputs(x), self.embed(labels, x.shape[0], x.shape[1]))
+        inputs = with_regimes(self.features(x), self.embed(labels, x.shape[0], x.shape[1]))
         return self.out(self.tcn(inputs.transpose(1, 2))).squeeze(1)
 
 

@@ -20,7 +20,7 @@ from synthmarket.hookspecs import hookimpl
 
 from ._torch import (
     GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, VolatilityHead,
-    discriminator_inputs, with_regimes,
+    VolatilityFeatures, with_regimes,
 )
 
 
@@ -58,11 +58,12 @@ class GRUDiscriminator(nn.Module):
     def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, layers: int, embed_dim: int) -> None:
         super().__init__()
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
-        self.gru = nn.GRU(n_channels + 1 + self.embed.dim, hidden, num_layers=layers, batch_first=True)
+        self.features = VolatilityFeatures()
+        self.gru = nn.GRU(n_channels + self.features.n_features + self.embed.dim, hidden, num_layers=layers, batch_first=True)
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        inputs = with_regimes(discriminator_inputs(x), self.embed(labels, x.shape[0], x.shape[1]))
+        inputs = with_regimes(self.features(x), self.embed(labels, x.shape[0], x.shape[1]))
         h, _ = self.gru(inputs)
         return self.out(h).squeeze(-1)
 

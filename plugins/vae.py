@@ -2,13 +2,18 @@
 
 - Encoder: a bidirectional GRU over the window (and the regime embedding) gives a Gaussian
   posterior ``q(z_t | x)`` for every step.
-- Prior: ``z_t ~ N(0, I)``, independent over time; all temporal structure lives in the decoder.
+- Prior: a learned AR(1) per latent dimension, ``z_t = a z_{t-1} + sqrt(1 - a^2) e_t`` with
+  unit stationary variance and decays ``a`` that start at 0.5, 0.9, 0.97 and 0.99: a slow
+  latent is cheap under this prior, so the model can carry a persistent volatility state
+  (with an i.i.d. prior, pilots learned no volatility clustering at all).
 - Decoder: a GRU over ``(z_t, regime_t)`` whose state gives every channel's mean and
-  log-scale at step t; a bar is that mean plus scale times fresh noise. Because the decoder
+  log-scale at step t; a bar is that mean plus scale times fresh noise. The prior's decays
+  belong to the decoder (they are needed to sample). Because the decoder
   reads only latents, it cannot ignore them (no posterior collapse), and because it is
   recurrent it generates any number of steps, rolling its state across time chunks.
-- Loss: Gaussian negative log-likelihood + beta x KL, beta annealed linearly from 0 to
-  ``kl_weight`` over the first ``kl_warmup`` steps.
+- Loss: Gaussian negative log-likelihood + beta x KL(q(z_t | x) || p(z_t | z_{t-1})) (one
+  posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
+  first ``kl_warmup`` steps.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.signal import lfilter
 from torch import nn
 
 from synthmarket.hookspecs import hookimpl
@@ -25,6 +31,7 @@ from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pa
 from synthmarket.training import Batch, StepContext
 
 LOG_SCALE_LIMIT = 5.0
+PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
 
 
 class Encoder(nn.Module):
@@ -48,9 +55,33 @@ class Decoder(nn.Module):
     def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int) -> None:
         super().__init__()
         self.latent, self.n_channels, self.warmup = latent, n_channels, warmup
+        decays = torch.tensor([PRIOR_DECAYS[j % len(PRIOR_DECAYS)] for j in range(latent)])
+        self.decay_logit = nn.Parameter(torch.log(decays / (1 - decays)))
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.gru = nn.GRU(latent + self.embed.dim, hidden, batch_first=True)
         self.out = nn.Linear(hidden, 2 * n_channels)
+
+    def decays(self) -> torch.Tensor:
+        """The AR(1) coefficients of the prior, one per latent dimension, in (0, 1)."""
+        return torch.sigmoid(self.decay_logit)
+
+    def prior_kl(self, z: torch.Tensor, mean_q: torch.Tensor, log_var_q: torch.Tensor) -> torch.Tensor:
+        """KL(q(z_t) || p(z_t | z_{t-1})) per step and dimension, for a posterior sample ``z``."""
+        a = self.decays()
+        mean_p = torch.cat([torch.zeros_like(z[:, :1]), a * z[:, :-1]], dim=1)
+        var_p = torch.cat([torch.ones_like(z[:, :1]), (1 - a * a).expand_as(z[:, 1:])], dim=1)
+        return 0.5 * (torch.log(var_p) - log_var_q + (log_var_q.exp() + (mean_q - mean_p) ** 2) / var_p - 1)
+
+    def prior_sample(self, e: np.ndarray) -> torch.Tensor:
+        """Stationary AR(1) latents (n, T, latent) from standard normal ``e`` of the same shape."""
+        a = self.decays().detach().cpu().double().numpy()
+        out = np.empty_like(e)
+        for j, coef in enumerate(a):
+            scale = math.sqrt(1 - coef * coef)
+            shocks = e[..., j].astype(np.float64) * scale
+            shocks[:, 0] = e[:, 0, j]  # the first step draws from the stationary N(0, 1)
+            out[..., j] = lfilter([1.0], [1.0, -coef], shocks, axis=1)
+        return torch.from_numpy(out)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None):
         h, state = self.gru(with_regimes(z, self.embed(labels, z.shape[0], z.shape[1])), state)
@@ -71,7 +102,7 @@ class Decoder(nn.Module):
 
 
 class SequenceVAE(TorchGenerator):
-    """(Conditional) sequence VAE: a latent per step, GRU encoder and recurrent decoder."""
+    """(Conditional) sequence VAE: a latent per step with a learned AR(1) prior, GRU encoder and decoder."""
 
     name = "vae"
     conditional = True
@@ -126,7 +157,7 @@ class SequenceVAE(TorchGenerator):
         mean, log_scale = mean.float(), log_scale.float()
         mean_q, log_var_q = mean_q.float(), log_var_q.float()
         nll = (0.5 * ((x - mean) * torch.exp(-log_scale)) ** 2 + log_scale + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
-        kl = (-0.5 * (1 + log_var_q - mean_q.pow(2) - log_var_q.exp())).sum(-1).mean()
+        kl = decoder.prior_kl(z.float(), mean_q, log_var_q).sum(-1).mean()
         beta = self.kl_beta(ctx.step)
         loss = nll + beta * kl
         ctx.optimize("vae", loss, self.optimizers["vae"])
@@ -135,7 +166,8 @@ class SequenceVAE(TorchGenerator):
     def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
         decoder = self.nets["decoder"]
         warm = decoder.warmup
-        z = numpy_noise(rng, (n, warm + n_steps, decoder.latent)).to(self.device)
+        e = rng.standard_normal((n, warm + n_steps, decoder.latent), dtype=np.float32)
+        z = decoder.prior_sample(e).to(self.device, torch.float32)
         eta = numpy_noise(rng, (n, n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm)

@@ -419,6 +419,26 @@ def _as_sequence(windows: np.ndarray):
     return torch.as_tensor(np.stack([windows, np.abs(windows)], axis=-1), dtype=torch.float32)
 
 
+def _held_out_real_windows(
+    real: np.ndarray, synthetic: np.ndarray, length: int, window: int, seed: int
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.random.Generator]:
+    """The checked inputs of a classifier score, split for training and testing.
+
+    Returns the synthetic (paths, steps) array, the real standard deviation, the real train
+    and test windows of ``length`` standardised returns (contiguous blocks, see
+    :func:`_blocks_split`) and the generator that drew the split, to draw synthetic windows on.
+    """
+    real = _as_real(real)
+    synthetic = _as_synthetic(synthetic)
+    _check_window(real, synthetic, length, 40 * window)
+    rng = np.random.default_rng(seed)
+    scale = real.std() or 1.0
+    train_starts, test_starts = _blocks_split(real.size, length, rng)
+    standardised = real / scale
+    train, test = _windows_at(standardised, train_starts, length), _windows_at(standardised, test_starts, length)
+    return synthetic, scale, train, test, rng
+
+
 def discriminative_score(
     real: np.ndarray,
     synthetic: np.ndarray,
@@ -443,17 +463,10 @@ def discriminative_score(
     """
     import torch
 
-    real = _as_real(real)
-    synthetic = _as_synthetic(synthetic)
-    _check_window(real, synthetic, window, 40 * window)
-    rng = np.random.default_rng(seed)
-    scale = real.std() or 1.0
-    train_starts, test_starts = _blocks_split(real.size, window, rng)
+    synthetic, scale, real_train, real_test, rng = _held_out_real_windows(real, synthetic, window, window, seed)
     split = max(1, int(round(0.7 * synthetic.shape[0]))) if synthetic.shape[0] > 1 else 1
     synth_train = synthetic[:split] / scale
     synth_test = synthetic[split:] / scale if synthetic.shape[0] > 1 else synth_train
-    real_train = _windows_at(real / scale, train_starts, window)
-    real_test = _windows_at(real / scale, test_starts, window)
     fake_train = _sample_windows(synth_train, len(real_train), window, rng)
     fake_test = _sample_windows(synth_test, len(real_test), window, rng)
     x_train = _as_sequence(np.concatenate([real_train, fake_train]))
@@ -497,14 +510,7 @@ def predictive_score(
     """
     import torch
 
-    real = _as_real(real)
-    synthetic = _as_synthetic(synthetic)
-    _check_window(real, synthetic, window + 1, 40 * window)
-    rng = np.random.default_rng(seed)
-    scale = real.std() or 1.0
-    train_starts, test_starts = _blocks_split(real.size, window + 1, rng)
-    real_train = _windows_at(real / scale, train_starts, window + 1)
-    real_test = _windows_at(real / scale, test_starts, window + 1)
+    synthetic, scale, real_train, real_test, rng = _held_out_real_windows(real, synthetic, window + 1, window, seed)
     fake_train = _sample_windows(synthetic / scale, max(len(real_train), 1000), window + 1, rng)
 
     def fit_and_score(train: np.ndarray) -> float:

@@ -85,7 +85,8 @@ def map_unordered(
         Picklable task records (arrays, strings, numbers); consumed lazily.
     jobs : int, optional
         Workers: 1 runs in this process; -1 uses every core (see :func:`resolve_jobs`). With
-        Ray, the most tasks in flight per worker slot (default: the cluster's CPUs).
+        Ray, the CPUs of the local cluster started when none is running (-1: every core);
+        a running cluster is used as it is.
     backend : {"local", "ray"}
         Local processes, or a Ray cluster.
     start_method : {"forkserver", "spawn", "fork"}, optional
@@ -188,6 +189,7 @@ def _ray_map(
     except ImportError:
         raise ConfigError("The Ray backend needs Ray: pip install 'synthmarket[ray]'.") from None
     started_here = False
+    pending: list = []
     if not ray.is_initialized():
         local_cpus = resolve_jobs(jobs) if address is None and jobs not in (None, -1) else None
         ray.init(address=address, num_cpus=local_cpus, include_dashboard=False, logging_level="warning")
@@ -210,7 +212,7 @@ def _ray_map(
             yield result
             pending += [remote.remote(task) for task in islice(source, limit - len(pending))]
     finally:
-        for ref in locals().get("pending", []):
+        for ref in pending:
             ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()

@@ -955,6 +955,7 @@ def run_montecarlo(
     tasks = _tasks(cls if in_process or ref is None else ref, checked, settings, source, real_bars, done, size, fail_fast)
     failure: BaseException | None = None
     progress_bar = _progress_bar(progress)
+    sink = store.append if store is not None else memory_rows.extend
     try:
         with progress_bar:
             task_id = progress_bar.add_task(
@@ -964,21 +965,7 @@ def run_montecarlo(
                 run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
                 ray_address=ray_address, preload=("synthmarket.montecarlo",),
             )
-            try:
-                for batch in results:
-                    if store is not None:
-                        store.append(batch.rows)
-                    else:
-                        memory_rows.extend(batch.rows)
-                    progress_bar.advance(task_id, len(batch.rows))
-                    if fail_fast:
-                        failed = next((r for r in batch.rows if r["error"] is not None), None)
-                        if failed is not None:
-                            raise PathFailed(f"Path {failed['path']} failed: {failed['error']}.")
-            finally:
-                close = getattr(results, "close", None)
-                if close is not None:
-                    close()
+            _collect(results, sink, lambda n: progress_bar.advance(task_id, n), fail_fast)
     except BaseException as exc:
         failure = exc
     frame = store.compact() if store is not None else tidy_results(memory_rows)
@@ -1003,6 +990,22 @@ def run_montecarlo(
             "slippage": settings.slippage, **summary.to_dict(),
         })
     return result
+
+
+def _collect(results: Iterator[BatchResult], sink, advance, fail_fast: bool) -> None:
+    """Store each finished batch as it comes; stop at the first error when ``fail_fast``."""
+    try:
+        for batch in results:
+            sink(batch.rows)
+            advance(len(batch.rows))
+            if fail_fast:
+                failed = next((r for r in batch.rows if r["error"] is not None), None)
+                if failed is not None:
+                    raise PathFailed(f"Path {failed['path']} failed: {failed['error']}.")
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops the workers when leaving early
 
 
 def _explain(failure: SynthmarketError, frame: pd.DataFrame, total: int, out) -> SynthmarketError:

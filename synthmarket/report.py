@@ -712,6 +712,15 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
     fig = training_curves(rows)
     if fig is not None:
         body = "<h2>Training curves</h2>" + _img(figure_to_data_uri(fig), "training losses and validation score")
+        logged = [r for r in rows if r.get("event") == "step"]
+        losses = _loss_keys(logged)
+        if losses:
+            frame = pd.DataFrame([
+                {"loss": key, "first logged": logged[0].get(key), "last logged": logged[-1].get(key),
+                 "minimum": min((r[key] for r in logged if isinstance(r.get(key), (int, float))), default=None)}
+                for key in losses
+            ])
+            body += html_table(frame)
         validations = [r for r in rows if r.get("event") == "validation"]
         if validations:
             frame = pd.DataFrame(validations).drop(columns=["event", "time"], errors="ignore")

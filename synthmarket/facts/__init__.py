@@ -1,0 +1,80 @@
+"""Stylized facts of daily returns, computed on real data and on every synthetic path; the scorecard.
+
+A fact is a :class:`StylizedFact` subclass: a ``name``, a docstring whose first line is its
+description and whose ``Pass rule:`` paragraph is its rule, the ``statistics`` it reports,
+``compute(returns, bars)`` for one series and ``passes(real, synthetic)``. Facts come from
+the plugin registry (hook ``register_facts``); this package is itself the built-in plugin
+``facts`` and registers the nine facts below. Built-in facts derive from :class:`ArrayFact`,
+which computes every path at once with numpy, so 1,000 paths cost about as much as one.
+
+:func:`scorecard` computes every fact on the real bars and on each synthetic path, reports the
+real value, the synthetic median and 5-95% band of each statistic and a verdict per fact,
+together with the distances of :mod:`synthmarket.distances` and the discriminative,
+memorisation and predictive scores. See ``docs/facts.md`` for the reference.
+
+Modules: ``base`` (the base classes), ``estimators`` (the vectorised statistics),
+``distribution``, ``dependence`` and ``ohlcv`` (the built-in facts by theme), ``builtin``
+(their registration), ``evaluate`` (:func:`scorecard`), ``scores`` (distances and window
+scores), ``results`` (:class:`Scorecard`) and ``figure`` (its plot).
+"""
+
+from __future__ import annotations
+
+from .base import HORIZONS, ArrayFact, StylizedFact, paths_from_bars
+from .builtin import BUILT_IN_FACTS, available_facts, register_facts
+from .dependence import LeverageEffect, NoAutocorrelation, SlowDecay, VolatilityClustering
+from .distribution import AggregationalGaussianity, GainLossAsymmetry, HeavyTails
+from .estimators import (
+    TAIL_FRACTION,
+    arch_lm_pvalue,
+    excess_kurtosis,
+    hill_index,
+    invalid_bar_counts,
+    jarque_bera_pvalue,
+    ljung_box_pvalue,
+    power_law_exponent,
+    row_correlation,
+    skewness,
+    volume_surprise,
+)
+from .evaluate import MIN_STEPS, scorecard
+from .figure import plot_scorecard
+from .ohlcv import BarValidity, VolumeVolatility
+from .results import FactResult, Scorecard
+from .scores import SCORES
+
+__all__ = [
+    "AggregationalGaussianity",
+    "ArrayFact",
+    "BUILT_IN_FACTS",
+    "BarValidity",
+    "FactResult",
+    "GainLossAsymmetry",
+    "HORIZONS",
+    "HeavyTails",
+    "LeverageEffect",
+    "MIN_STEPS",
+    "NoAutocorrelation",
+    "SCORES",
+    "Scorecard",
+    "SlowDecay",
+    "StylizedFact",
+    "TAIL_FRACTION",
+    "VolatilityClustering",
+    "VolumeVolatility",
+    "arch_lm_pvalue",
+    "available_facts",
+    "excess_kurtosis",
+    "hill_index",
+    "invalid_bar_counts",
+    "jarque_bera_pvalue",
+    "ljung_box_pvalue",
+    "paths_from_bars",
+    "plot_scorecard",
+    "power_law_exponent",
+    "register_facts",
+    "row_correlation",
+    "scorecard",
+    "skewness",
+    "volume_surprise",
+]

@@ -1,0 +1,161 @@
+""":func:`scorecard`: every stylized fact on the real bars and on each synthetic path, then
+the distances and scores, gathered into a :class:`~synthmarket.facts.results.Scorecard`."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .. import distances as dist
+from ..errors import ConfigError, DataError, PluginError, SynthmarketError
+from ..paths import Paths
+from .base import StylizedFact
+from .builtin import BUILT_IN_FACTS, available_facts
+from .results import FactResult, Scorecard
+from .scores import SCORES, _distances_and_curves
+
+MIN_STEPS = 100
+
+
+def _as_returns(synthetic: Paths | np.ndarray) -> tuple[np.ndarray, Paths | None]:
+    if isinstance(synthetic, Paths):
+        return synthetic.log_returns(), synthetic
+    array = np.asarray(synthetic, dtype=float)
+    if array.ndim != 2:
+        raise DataError(f"Synthetic data must be Paths or a (paths, steps) array of log returns; got shape {array.shape}.")
+    return array, None
+
+
+def _fact_classes(facts: Iterable[str | type[StylizedFact]] | None) -> list[type[StylizedFact]]:
+    """Registered facts, or the named ones (registry names or ``module:Class`` references)."""
+    from ..registry import get_registry
+
+    if facts is None:
+        return list(available_facts().values())
+    chosen = []
+    for fact in facts:
+        if isinstance(fact, type) and issubclass(fact, StylizedFact):
+            chosen.append(fact)
+        else:
+            chosen.append(get_registry().get("fact", str(fact)))
+    return chosen
+
+
+def _judge(fact: StylizedFact, real: dict, synthetic: dict) -> tuple[bool, bool]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        passed = bool(fact.passes(real, synthetic))
+        holds = bool(fact.passes(real, {k: np.array([v]) for k, v in real.items()}))
+    return passed, holds
+
+
+def _run_fact(
+    cls: type[StylizedFact], real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
+    paths: Paths | None, rng: np.random.Generator,
+) -> FactResult:
+    start = time.perf_counter()
+    fact = cls()
+    common = dict(name=cls.name, description=cls.description(), rule=cls.rule(), labels=dict(cls.statistics))
+    reason = fact.not_applicable(real_bars, paths)
+    if reason is not None:
+        return FactResult(**common, real={}, synthetic={}, passed=None, holds_on_real=None, note=reason)
+    note = ""
+    total = returns.shape[0]
+    if cls.max_paths is not None and total > cls.max_paths:
+        chosen = np.sort(rng.choice(total, cls.max_paths, replace=False))
+        returns = returns[chosen]
+        paths = paths.subset(chosen) if paths is not None else None
+        note = f"computed on {cls.max_paths} randomly chosen paths of {total}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            real = {k: float(v) for k, v in fact.compute(real_returns, real_bars if cls.needs_bars else None).items()}
+            synthetic = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(returns, paths).items()}
+        passed, holds = _judge(fact, real, synthetic)
+    except SynthmarketError:
+        raise
+    except Exception as exc:
+        if cls in BUILT_IN_FACTS:
+            raise
+        raise PluginError(
+            f"The stylized fact {cls.name!r} ({cls.__module__}.{cls.__qualname__}) failed: {type(exc).__name__}: "
+            f"{exc}. Fix that plugin, choose other facts (--fact), or leave the plugin out with "
+            f"SYNTHMARKET_LOAD_PLUGINS."
+        ) from exc
+    return FactResult(
+        **common, real=real, synthetic=synthetic, passed=passed, holds_on_real=holds, note=note,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def scorecard(
+    real: pd.DataFrame,
+    synthetic: Paths | np.ndarray,
+    *,
+    facts: Iterable[str | type[StylizedFact]] | None = None,
+    scores: bool | Iterable[str] = True,
+    max_lag: int = dist.DEFAULT_MAX_LAG,
+    seed: int = 0,
+) -> Scorecard:
+    """Judge synthetic paths against real bars: every stylized fact, the distances and scores.
+
+    Parameters
+    ----------
+    real : pd.DataFrame
+        Real OHLCV bars, as from :func:`synthmarket.data.load_data`.
+    synthetic : Paths or np.ndarray
+        The synthetic paths, or a (paths, steps) array of log returns (then the facts that
+        need bars are not judged).
+    facts : iterable of str or StylizedFact subclasses, optional
+        Which facts to compute; default every registered fact.
+    scores : bool or iterable of str
+        Also compute the window scores (a few seconds): True for all, or some of
+        ``"memorisation"``, ``"discriminative"``, ``"predictive"``.
+    max_lag : int
+        Largest lag of the ACF and leverage curves and distances.
+    seed : int
+        Seed of every random choice (subsamples, classifier training).
+
+    Returns
+    -------
+    Scorecard
+    """
+    if not isinstance(real, pd.DataFrame) or "close" not in real.columns:
+        raise DataError("The real data must be an OHLCV DataFrame with a 'close' column (see synthmarket.data.load_data).")
+    real_returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
+    returns, paths = _as_returns(synthetic)
+    if real_returns.size < MIN_STEPS:
+        raise DataError(f"Only {real_returns.size} real returns; the stylized facts need at least {MIN_STEPS}.")
+    if returns.shape[1] < MIN_STEPS or returns.shape[0] < 1:
+        raise DataError(
+            f"Synthetic paths of {returns.shape[1]} steps are too short for the stylized facts; "
+            f"sample at least {MIN_STEPS} steps (a trading year is 252)."
+        )
+    if not np.isfinite(returns).all():
+        raise DataError("Synthetic returns contain NaN or infinite values (a path with a non-positive close?).")
+    if isinstance(scores, str):
+        scores = [scores]
+    wanted = set(SCORES) if scores is True else set() if scores is False else set(scores)
+    unknown = wanted - set(SCORES)
+    if unknown:
+        raise ConfigError(f"Unknown score(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCORES)}.")
+    rng = np.random.default_rng(seed)
+    results, timings, notes = [], {}, []
+    for cls in _fact_classes(facts):
+        result = _run_fact(cls, real, real_returns, returns, paths, rng)
+        results.append(result)
+        timings[f"fact: {cls.name}"] = result.seconds
+        if result.note and result.passed is not None:
+            notes.append(f"{cls.name}: {result.note}.")
+        if result.passed is None:
+            notes.append(f"{cls.name} not judged: {result.note}.")
+
+    distances, curves = _distances_and_curves(real, real_returns, returns, max_lag, wanted, seed, timings, notes, rng)
+    return Scorecard(
+        results=results, distances=distances, n_paths=returns.shape[0], n_steps=returns.shape[1],
+        notes=notes, timings=timings, curves=curves,
+    )

@@ -1,0 +1,78 @@
+"""``synthmarket demo`` end to end with a tiny configuration (classical generator, few paths)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from synthmarket.cli import app
+from synthmarket.paths import Paths
+
+TINY = ["--generator", "bootstrap", "--paths", "30", "--steps", "120", "--jobs", "1", "--no-progress"]
+RUN_FILES = (
+    "run.json", "scenarios.parquet", "real.parquet", "report.html", "facts/scorecard.csv", "facts/verdicts.csv",
+    "facts/scorecard.png", "facts/distances.json", "backtest/results.parquet", "backtest/summary.json",
+    "model/config.json", "model/weights.safetensors",
+)
+
+
+@pytest.mark.slow
+def test_demo_writes_the_run_directory_and_reuses_its_model(tmp_path):
+    out = tmp_path / "demo"
+    runner = CliRunner()
+    done = runner.invoke(app, ["demo", "--out", str(out), *TINY])
+    assert done.exit_code == 0, done.output
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert "[1/6]" in done.output and "[6/6]" in done.output and "Training bootstrap" in done.output
+    assert str((out / "report.html").resolve()) in done.output.replace("\n", "")
+
+    paths = Paths.load(out / "scenarios.parquet")
+    assert (paths.n_paths, paths.n_steps) == (30, 120)
+    results = pd.read_parquet(out / "backtest" / "results.parquet")
+    assert len(results) == 31 and (results["path"] == "real").sum() == 1 and results["error"].isna().all()
+    config = json.loads((out / "run.json").read_text())
+    assert config["generator"] == "bootstrap" and config["seed"] == 0 and config["n_paths"] == 30
+    assert config["data_range"] == "1999-01-04..2018-12-31" and config["real_backtest_range"].endswith("2018-12-31")
+    page = (out / "report.html").read_text()
+    assert all(s in page for s in ("Synthetic prices", "Stylized facts", "Backtest outcomes", "Configuration"))
+
+    again = runner.invoke(app, ["demo", "--out", str(out), *TINY])
+    assert again.exit_code == 0, again.output
+    assert "Reusing the bootstrap model" in again.output
+    assert Paths.load(out / "scenarios.parquet").close.tolist() == paths.close.tolist()
+
+
+@pytest.mark.slow
+def test_demo_with_regimes_compares_them_and_retrains_on_new_settings(tmp_path):
+    out = tmp_path / "demo"
+    runner = CliRunner()
+    done = runner.invoke(app, ["demo", "--out", str(out), *TINY, "--regimes", "volatility"])
+    assert done.exit_code == 0, done.output
+    assert "[7/7]" in done.output
+    table = pd.read_csv(out / "regimes.csv")
+    assert list(table["regime"]) == ["calm", "normal", "turbulent"]
+    assert table["real_volatility"].is_monotonic_increasing
+    assert "Per-regime comparison" in (out / "report.html").read_text()
+    first = Paths.load(out / "scenarios.parquet").close
+
+    other_seed = runner.invoke(app, ["demo", "--out", str(out), *TINY, "--seed", "1"])
+    assert other_seed.exit_code == 0, other_seed.output
+    assert "Training bootstrap" in other_seed.output and "Reusing" not in other_seed.output
+    assert not (out / "regimes.csv").exists()
+    assert Paths.load(out / "scenarios.parquet").close.tolist() != first.tolist()
+
+
+def test_demo_mistakes_are_one_message_and_status_2(tmp_path):
+    runner = CliRunner()
+    done = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), *TINY, "--time-budget", "soon"])
+    assert done.exit_code == 2 and "Could not read the duration" in done.output
+    done = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--generator", "nope", "--no-progress"])
+    assert done.exit_code == 2 and "No generator named 'nope'" in done.output
+    (tmp_path / "file").write_text("x")
+    done = runner.invoke(app, ["demo", "--out", str(tmp_path / "file"), *TINY])
+    assert done.exit_code == 2 and "is a file" in done.output
+    assert not (tmp_path / "d").exists()
