@@ -235,12 +235,18 @@ class ShockInputs(nn.Module):
         self.core_dim = z_dim + 2 + self.embed.dim
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None, warmup: int):
-        """(core (B, W+S, core_dim), eps (B, S, 1), eta (B, S, eta_dim)), channel-last."""
+        """(core (B, W+S, core_dim), eps (B, S, 1), eta (B, S, eta_dim), regimes (B, S, embed) or None).
+
+        Channel-last. The regime embedding of the kept steps comes back separately too, so
+        the output layer can read the regime directly.
+        """
         z, eps, eta = noise.split([self.z_dim, 1, self.eta_dim], dim=-1)
         eps_prev = F.pad(eps, (0, 0, 1, 0))[:, :-1]
         core = torch.cat([z, eps_prev, eps_prev.abs()], dim=-1)
-        core = with_regimes(core, self.embed(labels, noise.shape[0], noise.shape[1]))
-        return core, eps[:, warmup:], eta[:, warmup:]
+        embedded = self.embed(labels, noise.shape[0], noise.shape[1])
+        core = with_regimes(core, embedded)
+        kept = None if embedded is None else embedded[:, warmup:]
+        return core, eps[:, warmup:], eta[:, warmup:], kept
 
 
 class VolatilityFeatures(nn.Module):
@@ -315,7 +321,8 @@ class TorchGenerator(Generator):
     Subclasses implement :meth:`build` (create ``self.nets``), :meth:`make_optimizers`,
     :meth:`train_step` and :meth:`generate`, and list in ``sampling_nets`` the networks a
     saved model needs. Hyper-parameters ``steps``, ``batch_size`` and ``window`` set the
-    default training length, batch size and training window.
+    default training length, batch size and training window; ``time_budget`` caps the
+    default length (it does not apply when a length is given).
     """
 
     conditional = True
@@ -352,9 +359,9 @@ class TorchGenerator(Generator):
         """Scaled features (n, n_steps, C) on CPU; ``labels`` is None or (n, n_steps). Runs in inference mode."""
 
     # -- Trainer protocol -------------------------------------------------------------------
-    def training_plan(self) -> dict[str, int]:
+    def training_plan(self) -> dict[str, Any]:
         return {"steps": int(self.hparams["steps"]), "batch_size": int(self.hparams["batch_size"]),
-                "window": int(self.hparams["window"])}
+                "window": int(self.hparams["window"]), "time_budget": self.hparams.get("time_budget")}
 
     def training_modules(self) -> dict[str, nn.Module]:
         return self.nets

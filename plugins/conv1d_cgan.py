@@ -51,16 +51,16 @@ class TCNGenerator(nn.Module):
         self.noise_dim = self.inputs.noise_dim
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
-        self.head = VolatilityHead(hidden + memory, n_channels)
+        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels)
         self.warmup = self.tcn.receptive_field - 1
 
     def _run(self, noise: torch.Tensor, labels: torch.Tensor | None, stream: bool) -> torch.Tensor:
-        core, eps, eta = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
         tcn = self.tcn.stream if stream else self.tcn
         h = tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
-        return self.head(h, eps, eta)
+        return self.head(with_regimes(h, regimes), eps, eta)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self._run(noise, labels, stream=False)
@@ -92,7 +92,8 @@ class Conv1DCGAN(AdversarialGenerator):
     name = "conv1d_cgan"
     conditional = True
     defaults = {
-        "steps": 2400,
+        "steps": 3000,
+        "time_budget": "9.5m",
         "batch_size": 32,
         "window": 256,
         "hidden": 16,
@@ -104,6 +105,8 @@ class Conv1DCGAN(AdversarialGenerator):
         "d_hidden": 32,
         "d_dilations": "1,3,9,27,81",
         **GAN_DEFAULTS,
+        "lr_g": 2e-3,
+        "lr_d": 2e-3,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

@@ -19,7 +19,7 @@ from torch import nn
 from synthmarket.hookspecs import hookimpl
 
 from ._torch import (
-    GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, VolatilityHead,
+    GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, VolatilityHead,
     VolatilityFeatures, with_regimes,
 )
 
@@ -28,28 +28,34 @@ class GRUGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int, layers: int,
-                 embed_dim: int, warmup: int) -> None:
+                 embed_dim: int, warmup: int, memory: int = 0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
-        self.head = VolatilityHead(hidden, n_channels)
+        self.memory = ShockMemory(self.inputs.core_dim, memory, warmup + 1) if memory else None
+        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels)
         self.warmup = warmup
 
+    def _output(self, h: torch.Tensor, core: torch.Tensor, eps, eta, regimes) -> torch.Tensor:
+        h = h[:, self.warmup:]
+        if self.memory is not None:
+            h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
+        return self.head(with_regimes(h, regimes), eps, eta)
+
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        core, eps, eta = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
         h, _ = self.gru(core)
-        return self.head(h[:, self.warmup:], eps, eta)
+        return self._output(h, core, eps, eta, regimes)
 
     def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """As ``forward``, rolling the GRU state across time chunks (flat memory for long paths)."""
-        core, eps, eta = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
         state, parts = None, []
         for lo in range(0, core.shape[1], TIME_CHUNK):
             h, state = self.gru(core[:, lo : lo + TIME_CHUNK], state)
             parts.append(h)
-        h = torch.cat(parts, dim=1)[:, self.warmup:]
-        return self.head(h, eps, eta)
+        return self._output(torch.cat(parts, dim=1), core, eps, eta, regimes)
 
 
 class GRUDiscriminator(nn.Module):
@@ -75,24 +81,28 @@ class RGAN(AdversarialGenerator):
     conditional = True
     sample_positions = 1 << 20
     defaults = {
-        "steps": 1500,
+        "steps": 3000,
+        "time_budget": "9.5m",
         "batch_size": 32,
         "window": 128,
         "hidden": 24,
         "layers": 1,
         "z_dim": 3,
         "embed_dim": 4,
-        "warmup": 64,
+        "warmup": 100,
+        "memory": 4,
         "d_hidden": 32,
         "d_layers": 1,
         **GAN_DEFAULTS,
+        "lr_g": 1e-3,
+        "lr_d": 1e-3,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = GRUGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
-            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]),
+            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), memory=int(h["memory"]),
         )
         discriminator = GRUDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), layers=int(h["d_layers"]), embed_dim=int(h["embed_dim"]),

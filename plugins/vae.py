@@ -110,6 +110,7 @@ class SequenceVAE(TorchGenerator):
     sample_positions = 1 << 20
     defaults = {
         "steps": 3000,
+        "time_budget": "9.5m",
         "batch_size": 32,
         "window": 128,
         "hidden": 32,
@@ -119,7 +120,7 @@ class SequenceVAE(TorchGenerator):
         "warmup": 32,
         "lr": 2e-3,
         "kl_weight": 1.0,
-        "kl_warmup": 1000,
+        "kl_warmup": 200,
     }
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:

@@ -43,7 +43,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -401,22 +401,25 @@ class BatchTask:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One metrics row per path that ran (a fail-fast batch stops after its first error)."""
+    """One metrics row per path that ran (a fail-fast batch stops after its first error), and
+    the wall and CPU seconds the worker spent on the batch."""
 
     rows: list[dict[str, Any]]
     seconds: float
+    cpu_seconds: float
 
 
 def run_batch(task: BatchTask) -> BatchResult:
     """Backtest every path of ``task``; a path's exception becomes its row's ``error``."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    elapsed = lambda: (time.perf_counter() - started, time.process_time() - cpu_started)  # noqa: E731
     rows: list[dict[str, Any]] = []
     try:
         cls = task.strategy if isinstance(task.strategy, type) else _strategy_class(task.strategy)
     except Exception as exc:  # the strategy cannot be loaded here: every path says so
         text = _error_text(exc)
         ids = task.ids[:1] if task.fail_fast else task.ids
-        return BatchResult([_empty_row(i, text) for i in ids], time.perf_counter() - started)
+        return BatchResult([_empty_row(i, text) for i in ids], *elapsed())
     for k, path_id in enumerate(task.ids):
         bars = FeedArrays(task.dates, *(task.bars[j, k] for j in range(len(FIELDS))))
         try:
@@ -427,7 +430,7 @@ def run_batch(task: BatchTask) -> BatchResult:
         rows.append(row)
         if task.fail_fast and row["error"] is not None:
             break
-    return BatchResult(rows, time.perf_counter() - started)
+    return BatchResult(rows, *elapsed())
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +777,8 @@ class MonteCarloResult:
         The output directory, when results were written.
     seconds : float
         Wall time of the run.
+    worker_cpu_seconds : float
+        CPU time the workers spent backtesting in this run (not counting paths resumed).
     """
 
     results: pd.DataFrame
@@ -783,7 +788,7 @@ class MonteCarloResult:
     settings: Settings
     out: Path | None = None
     seconds: float = math.nan
-    extra: dict[str, Any] = field(default_factory=dict)
+    worker_cpu_seconds: float = 0.0
 
     @property
     def synthetic(self) -> pd.DataFrame:
@@ -956,6 +961,7 @@ def run_montecarlo(
     failure: BaseException | None = None
     progress_bar = _progress_bar(progress)
     sink = store.append if store is not None else memory_rows.extend
+    cpu_seconds: list[float] = []
     try:
         with progress_bar:
             task_id = progress_bar.add_task(
@@ -965,7 +971,7 @@ def run_montecarlo(
                 run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
                 ray_address=ray_address, preload=("synthmarket.montecarlo",),
             )
-            _collect(results, sink, lambda n: progress_bar.advance(task_id, n), fail_fast)
+            _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
     except BaseException as exc:
         failure = exc
     frame = store.compact() if store is not None else tidy_results(memory_rows)
@@ -983,6 +989,7 @@ def run_montecarlo(
     result = MonteCarloResult(
         results=frame, summary=summary, strategy=label, params=checked, settings=settings,
         out=None if out is None else Path(out), seconds=time.perf_counter() - started,
+        worker_cpu_seconds=float(sum(cpu_seconds)),
     )
     if store is not None:
         _write_json(store.out / SUMMARY_FILE, {
@@ -992,12 +999,13 @@ def run_montecarlo(
     return result
 
 
-def _collect(results: Iterator[BatchResult], sink, advance, fail_fast: bool) -> None:
+def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[float], fail_fast: bool) -> None:
     """Store each finished batch as it comes; stop at the first error when ``fail_fast``."""
     try:
         for batch in results:
             sink(batch.rows)
             advance(len(batch.rows))
+            cpu_seconds.append(batch.cpu_seconds)
             if fail_fast:
                 failed = next((r for r in batch.rows if r["error"] is not None), None)
                 if failed is not None:

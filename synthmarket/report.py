@@ -43,6 +43,8 @@ HISTOGRAM_METRICS = (("sharpe", "Sharpe ratio"), ("total_return", "Total return"
 PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
 SUMMARY_COLUMNS = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
 REAL_HISTORY_BARS = 504
+REGIME_STATISTICS = {"volatility": "annualised volatility", "mean": "annualised mean return",
+                     "kurtosis": "excess kurtosis", "acf_abs": "mean ACF of |r|, lags 1-10"}
 RUN_FILE = "run.json"
 SCENARIOS_FILE = "scenarios.parquet"
 REAL_FILE = "real.parquet"
@@ -211,13 +213,14 @@ def training_curves(rows: list[dict]):
     if loss_keys:
         ax = fig.add_subplot(1, panels, k)
         k += 1
-        x = np.array([r["step"] for r in steps], dtype=float)
         for key in loss_keys:
-            y = np.array([r.get(key, np.nan) for r in steps], dtype=float)
+            logged = [r for r in steps if isinstance(r.get(key), (int, float))]  # some losses are not logged every step
+            x = np.array([r["step"] for r in logged], dtype=float)
+            y = np.array([r[key] for r in logged], dtype=float)
             ax.plot(x, y, lw=0.7, alpha=0.35)
             window = max(1, len(y) // 25)
             smooth = pd.Series(y).rolling(window, min_periods=1).mean().to_numpy()
-            ax.plot(x, smooth, lw=1.6, color=ax.lines[-1].get_color(), label=key)
+            ax.plot(x, smooth, lw=1.6, color=ax.lines[-1].get_color(), label=key, marker="o" if len(x) < 5 else None)
         ax.set(title="Training losses (thin: logged, thick: moving average)", xlabel="step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -510,9 +513,21 @@ def _regimes_section(run_dir: Path) -> str | None:
     needed = {"regime", *(f"{p}_{s}" for p in ("real", "synthetic") for s in ("volatility", "kurtosis", "acf_abs"))}
     body = ("<h2>Per-regime comparison</h2><p>Paths sampled in one regime throughout, against the real bars "
             "labelled with that regime.</p>")
-    if needed <= set(table.columns):
-        body += _img(figure_to_data_uri(regime_figure(table)), "per-regime comparison")
-    return body + html_table(table)
+    if not needed <= set(table.columns):
+        return body + html_table(table)
+    body += _img(figure_to_data_uri(regime_figure(table)), "per-regime comparison")
+    if "real_share" in table.columns:
+        shares = ", ".join(f"{r} {100 * s:.0f}%" for r, s in zip(table["regime"], table["real_share"]))
+        body += f"<p>Share of the real days in each regime: {html.escape(shares)}.</p>"
+    rows = []
+    for record in table.to_dict(orient="records"):
+        for stat, label in REGIME_STATISTICS.items():
+            if f"synthetic_{stat}" in record:
+                rows.append({"regime": record["regime"], "statistic": label, "real": record.get(f"real_{stat}"),
+                             "synthetic median": record[f"synthetic_{stat}"],
+                             "synthetic 5%": record.get(f"synthetic_{stat}_p5"),
+                             "synthetic 95%": record.get(f"synthetic_{stat}_p95")})
+    return body + html_table(pd.DataFrame(rows), text_columns=["regime", "statistic"])
 
 
 def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
@@ -715,10 +730,10 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
         logged = [r for r in rows if r.get("event") == "step"]
         losses = _loss_keys(logged)
         if losses:
+            values = {key: [r[key] for r in logged if isinstance(r.get(key), (int, float))] for key in losses}
             frame = pd.DataFrame([
-                {"loss": key, "first logged": logged[0].get(key), "last logged": logged[-1].get(key),
-                 "minimum": min((r[key] for r in logged if isinstance(r.get(key), (int, float))), default=None)}
-                for key in losses
+                {"loss": key, "times logged": len(v), "first logged": v[0], "last logged": v[-1], "minimum": min(v)}
+                for key, v in values.items() if v
             ])
             body += html_table(frame)
         validations = [r for r in rows if r.get("event") == "validation"]

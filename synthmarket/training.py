@@ -106,7 +106,8 @@ def resolve_device(choice: str = "auto") -> torch.device:
 class TrainConfig:
     """How to train: length, device, seed, checkpoints, validation and logging.
 
-    ``steps`` wins over ``epochs``; with neither, the model's own default length is used.
+    ``steps`` wins over ``epochs``; with neither, the model's own default length is used,
+    capped by the model's default time budget unless ``time_budget`` is given.
     One epoch is as many steps as it takes to draw, on average, every training window once.
     ``time_budget`` accepts seconds or text such as ``"5m"``. ``patience`` counts
     validations without improvement before stopping early (None: never stop early; the
@@ -223,8 +224,8 @@ class Trainable(Protocol):
 
     name: str
 
-    def training_plan(self) -> dict[str, int]:
-        """Default ``steps``, ``batch_size`` and training ``window`` length."""
+    def training_plan(self) -> dict[str, Any]:
+        """Default ``steps``, ``batch_size``, training ``window`` and optional ``time_budget``."""
 
     def prepare(self, device: torch.device) -> None:
         """Move the networks to ``device`` and create the optimisers."""
@@ -391,6 +392,9 @@ class Trainer:
         batch_size = int(cfg.batch_size or plan["batch_size"])
         sampler = _WindowSampler(dataset.train, dataset.train_labels, window, batch_size, device, cfg.seed)
         total = self._total_steps(plan, sampler)
+        budget = cfg.time_budget
+        if budget is None and cfg.steps is None and cfg.epochs is None:
+            budget = parse_duration(plan.get("time_budget"))  # the model's default length comes with a time cap
         scorer = self.score
         if scorer is None and ValidationScore.usable(dataset):
             scorer = ValidationScore(dataset, n_paths=cfg.validation_paths, seed=cfg.seed)
@@ -425,7 +429,7 @@ class Trainer:
             with _Interrupt() as interrupt, _progress(cfg.progress, total, state.step, self.console) as bar:
                 while state.step < total:
                     state.elapsed = base_elapsed + time.perf_counter() - started
-                    if cfg.time_budget is not None and state.elapsed >= cfg.time_budget:
+                    if budget is not None and state.elapsed >= budget:
                         stopped = "time budget"
                         break
                     ctx.step = state.step
