@@ -122,6 +122,17 @@ class TrainReport:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    def plot(self):
+        """Loss and validation curves from the history; a matplotlib Figure."""
+        from .report import plot_training
+
+        return plot_training(self)
+
+    def _repr_html_(self) -> str:
+        from .report import train_report_html
+
+        return train_report_html(self)
+
 
 class Generator(abc.ABC):
     """Base class of every generator plugin. See the module docstring for the contract."""
@@ -145,6 +156,11 @@ class Generator(abc.ABC):
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
         return f"{type(self).__name__}({state}, {self.hparams})"
+
+    def _repr_html_(self) -> str:
+        from .report import generator_html
+
+        return generator_html(self)
 
     @property
     def is_fitted(self) -> bool:

@@ -67,6 +67,17 @@ class Paths:
         span = f"{self.dates[0]:%Y-%m-%d}..{self.dates[-1]:%Y-%m-%d}" if self.n_steps else "empty"
         return f"Paths({self.n_paths} paths x {self.n_steps} bars, {span})"
 
+    def plot(self, real: pd.DataFrame | None = None, **kwargs):
+        """Fan chart (5/25/50/75/95% bands of the close) beside ``real`` bars; a matplotlib Figure."""
+        from .report import plot_paths
+
+        return plot_paths(self, real, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .report import paths_html
+
+        return paths_html(self)
+
     def path(self, i: int) -> pd.DataFrame:
         """Path ``i`` as an OHLCV DataFrame indexed by date."""
         return pd.DataFrame({k: getattr(self, k)[i] for k in FIELDS}, index=self.dates.rename("date"))

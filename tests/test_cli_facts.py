@@ -39,8 +39,8 @@ def test_scenarios_of_real_windows_pass_and_write_outputs(files):
     assert result.exit_code == 0, result.output
     assert "heavy_tails" in result.output and "PASS" in result.output
     assert "Hill index, left tail" in result.output
-    assert {p.name for p in out.iterdir()} == {"scorecard.md", "scorecard.png", "distances.json"}
-    distances = json.loads((out / "distances.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"scorecard.md", "scorecard.png", "distances.json", "scorecard.csv", "verdicts.csv"}
+    distances = json.loads((out / "distances.json").read_text())["distances"]
     assert distances["w1_1"] >= 0 and "acf_abs" in distances and "dy_20" in distances
     assert "| heavy_tails | pass |" in (out / "scorecard.md").read_text()
     assert (out / "scorecard.png").read_bytes()[:4] == b"\x89PNG"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..facts import MIN_STEPS, Scorecard, scorecard
 from ..paths import Paths
+from ..report import write_facts
 from .common import DATA_HELP, app, console
 
 VERDICT_STYLE = {"pass": "green", "FAIL": "bold red", "n/a": "dim"}
@@ -76,18 +76,11 @@ def _print(card: Scorecard) -> None:
 
 
 def write_outputs(card: Scorecard, out: Path) -> list[Path]:
-    """Write scorecard.md, scorecard.png and distances.json into ``out``."""
+    """Write the scorecard files (see :func:`synthmarket.report.write_facts`) into ``out``."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a directory (it is created if missing).")
-    out.mkdir(parents=True, exist_ok=True)
-    markdown = out / "scorecard.md"
-    markdown.write_text(card.to_markdown())
-    figure = out / "scorecard.png"
-    card.plot().savefig(figure, dpi=100)
-    distances = out / "distances.json"
-    payload = {k: (v if math.isfinite(v) else None) for k, v in card.distances.items()}
-    distances.write_text(json.dumps(payload, indent=2))
-    return [markdown, figure, distances]
+    write_facts(card, out)
+    return sorted(out.iterdir())
 
 
 @app.command()
@@ -105,7 +98,7 @@ def facts(
         None, "--score", help="Only this window score: memorisation, discriminative or predictive (repeatable)."
     ),
     no_scores: bool = typer.Option(False, "--no-scores", help="Skip the window scores (classifiers, memorisation)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Directory for scorecard.md, scorecard.png, distances.json."),
+    out: Path = typer.Option(None, "--out", "-o", help="Directory for scorecard.md, .csv, .png, verdicts.csv and distances.json."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when a stylized fact fails."),
 ) -> None:
     """Score synthetic paths on the stylized facts of real returns (statsmodels tests, distances)."""
