@@ -548,18 +548,3 @@ def ema_update(target: nn.Module, source: nn.Module, decay: float) -> None:
         t.lerp_(s.detach(), 1.0 - decay)
     for t, s in zip(target.buffers(), source.buffers()):
         t.copy_(s)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def check_positive(name: str, value: Any) -> float:
-    """A hyper-parameter that must be a positive finite number."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"Hyper-parameter {name} must be a number; got {value!r}.") from None
-    if not math.isfinite(out) or out <= 0:
-        raise ConfigError(f"Hyper-parameter {name} must be positive; got {value!r}.")
-    return out

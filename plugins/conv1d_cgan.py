@@ -3,16 +3,16 @@
 The generator is fully convolutional over time, so it makes paths of any length in one
 pass (or in exact causal time chunks for very long ones). At every step t it reads latent
 noise ``z_t``, yesterday's return shock ``eps_{t-1}`` (and its size), and the embedding of
-step t's regime; its hidden state sets a volatility and a drift, and the return is
-``vol_t * eps_t + drift_t`` with a fresh shock (the stochastic-volatility form, which
-trained better here than a plain output). Because volatility reads past shocks through
-the TCN, it can learn clustering and the leverage effect, like a non-linear EGARCH. Gap,
-wicks and volume come from a small per-step network of the hidden state, today's shock
-and their own noise. Regime labels are embedded per step, so a schedule may switch the
-regime mid-path.
+step t's regime. Its output layer reads the TCN's hidden state, a few learned
+exponentially decaying averages of past shocks (an EGARCH-like volatility memory) and the
+regime, and sets a volatility and a drift: the return is ``vol_t * eps_t + drift_t`` with a
+fresh shock (the stochastic-volatility form, which trained better here than a plain
+output). Gap, wicks and volume get their own noise, scaled and shifted the same way.
+Regime labels are embedded per step, so a schedule may switch the regime mid-path.
 
-The discriminator is a TCN too and gives a verdict for every time step (a dense training
-signal). Training uses the shared recipe of :class:`synthmarket_plugins._torch.AdversarialGenerator`.
+The discriminator is a TCN too; it reads the features plus causal averages of |return|
+and gives a verdict for every time step (a dense training signal). Training uses the
+shared recipe of :class:`synthmarket_plugins._torch.AdversarialGenerator`.
 """
 
 from __future__ import annotations

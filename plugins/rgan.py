@@ -3,11 +3,12 @@
 After Esteban, Hyland and Rätsch (2017): a recurrent generator driven by fresh noise at
 every step, and a recurrent discriminator that gives a verdict at every step. Here the
 generator reads at step t the latent noise ``z_t``, yesterday's return shock and the
-embedded regime of step t; its GRU state sets the volatility and drift of today's return
-(``vol_t * eps_t + drift_t``) and, with today's shock, the gap, wicks and volume (the same
-output layer as the Conv1D GAN). All noise is drawn up front, so one ``nn.GRU`` call runs
-over every step; long paths roll forward in time chunks carrying the GRU state, so any
-length comes out natively. Training is the shared recipe of
+embedded regime of step t; its GRU state, a few decaying averages of past shocks and the
+regime set the volatility and drift of today's return (``vol_t * eps_t + drift_t``) and the
+scale and mean of the gap, wicks and volume (the output layer of the Conv1D GAN). All noise
+is drawn up front, so one ``nn.GRU`` call runs over every step; long paths roll forward in
+time chunks carrying the GRU state, so any length comes out natively. The discriminator
+reads the features plus causal averages of |return|. Training is the shared recipe of
 :class:`synthmarket_plugins._torch.AdversarialGenerator`.
 """
 
@@ -94,8 +95,9 @@ class RGAN(AdversarialGenerator):
         "d_hidden": 32,
         "d_layers": 1,
         **GAN_DEFAULTS,
-        "lr_g": 1e-3,
-        "lr_d": 1e-3,
+        "lr_g": 5e-4,
+        "lr_d": 5e-4,
+        "r1_gamma": 10.0,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

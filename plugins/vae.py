@@ -26,9 +26,9 @@ from scipy.signal import lfilter
 from torch import nn
 
 from synthmarket.hookspecs import hookimpl
+from synthmarket.training import Batch, StepContext
 
 from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
-from synthmarket.training import Batch, StepContext
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)

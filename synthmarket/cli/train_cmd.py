@@ -103,7 +103,7 @@ def train(
     validation_fraction: float = typer.Option(0.15, "--validation-fraction", help="Share of the bars (the latest) held out for model selection."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimiser step (default: the generator's)."),
     validate_every: int = typer.Option(100, "--validate-every", help="Steps between validation scores."),
-    patience: Optional[int] = typer.Option(10, "--patience", help="Validations without improvement before stopping early."),
+    patience: int = typer.Option(10, "--patience", help="Validations without improvement before stopping early (0: never)."),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch while training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress bar."),
@@ -129,7 +129,7 @@ def train(
     config = TrainConfig(
         steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
-        patience=patience, progress=progress, threads=threads,
+        patience=patience or None, progress=progress, threads=threads,
     )
     model = gen_cls(**hparams)
     console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "

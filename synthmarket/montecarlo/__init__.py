@@ -1,0 +1,44 @@
+"""Monte-Carlo backtests: one backtrader strategy over many price paths, in parallel, streamed to disk.
+
+:func:`run_montecarlo` runs a strategy on every path of a scenario set (and on the real
+history, for comparison) and returns a :class:`MonteCarloResult`: one row of metrics per
+path and a :class:`Summary` of their distribution.
+
+How the work is shaped, one module a step:
+
+- :mod:`.strategy`: strategies travel as strings (a registered name, ``package.module:Class``
+  or ``/abs/path/file.py:Class``), which every worker resolves for itself; parameters are
+  checked and converted to the types of their defaults;
+- :mod:`.scenarios`: the paths, in memory or sampled from a generator chunk by chunk;
+- :mod:`.batch`: the main process cuts the paths into batches of arrays (:class:`BatchTask`);
+  workers (local processes or Ray, through :mod:`synthmarket.executor`) run :func:`run_batch`;
+- :mod:`.metrics`: one path, one small Cerebro, a few numbers back (the metrics are listed there);
+- :mod:`.storage`: each finished batch becomes one Parquet part file in ``out/results/``; at
+  the end (also after Ctrl-C, a failure or a dead worker) the parts are compacted into
+  ``out/results.parquet``. ``resume=True`` skips the paths already stored, so a killed run
+  loses at most the batches in flight and never counts a path twice;
+- :mod:`.summary`: the distribution of the metrics and the :class:`MonteCarloResult`;
+- :mod:`.runner`: :func:`run_montecarlo`, which puts these together.
+"""
+
+from __future__ import annotations
+
+from ..executor import WorkerDied
+from .batch import BatchResult, BatchTask, run_batch
+from .metrics import (
+    BARS_PER_YEAR, COLUMNS, INT_METRICS, METRICS, REAL, Settings, backtest_path, compute_metrics,
+)
+from .runner import PathFailed, run_montecarlo
+from .scenarios import GeneratedScenarios, InMemoryScenarios, ScenarioSet, as_scenarios
+from .storage import (
+    FORMAT, MANIFEST_FILE, PARTS_DIR, RESULTS_FILE, SUMMARY_FILE, ResultStore, read_results, tidy_results,
+)
+from .strategy import coerce_params, parse_param_items, resolve_strategy, strategy_params
+from .summary import PERCENTILES, MonteCarloResult, Summary
+
+__all__ = [
+    "BatchResult", "BatchTask", "COLUMNS", "GeneratedScenarios", "InMemoryScenarios", "METRICS",
+    "MonteCarloResult", "PathFailed", "REAL", "ResultStore", "ScenarioSet", "Settings", "Summary",
+    "WorkerDied", "as_scenarios", "backtest_path", "coerce_params", "compute_metrics", "parse_param_items",
+    "read_results", "resolve_strategy", "run_batch", "run_montecarlo", "strategy_params", "tidy_results",
+]

@@ -1,0 +1,112 @@
+"""Batches: what a worker receives (:class:`BatchTask`), what it does (:func:`run_batch`) and returns.
+
+The main process cuts the paths into batches of arrays (:func:`batch_tasks`); a worker rebuilds
+a small Cerebro per path and sends back a few numbers per path, never a live Cerebro.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..feeds import FeedArrays, date_numbers
+from ..paths import FIELDS
+from .metrics import INT_METRICS, METRICS, REAL, Settings, backtest_path
+from .scenarios import ScenarioSet
+from .strategy import strategy_from_ref
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """Paths for one worker call: arrays only, plus the strategy's string and settings.
+
+    ``bars`` has shape (5, n, S): open, high, low, close, volume of ``n`` paths that share
+    ``dates`` (backtrader date numbers).
+    """
+
+    strategy: str | type
+    params: dict[str, Any]
+    settings: Settings
+    ids: tuple[str, ...]
+    dates: np.ndarray
+    bars: np.ndarray
+    fail_fast: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One metrics row per path that ran (a fail-fast batch stops after its first error), and
+    the wall and CPU seconds the worker spent on the batch."""
+
+    rows: list[dict[str, Any]]
+    seconds: float
+    cpu_seconds: float
+
+
+def run_batch(task: BatchTask) -> BatchResult:
+    """Backtest every path of ``task``; a path's exception becomes its row's ``error``."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    elapsed = lambda: (time.perf_counter() - started, time.process_time() - cpu_started)  # noqa: E731
+    rows: list[dict[str, Any]] = []
+    try:
+        cls = task.strategy if isinstance(task.strategy, type) else strategy_from_ref(task.strategy)
+    except Exception as exc:  # the strategy cannot be loaded here: every path says so
+        text = _error_text(exc)
+        ids = task.ids[:1] if task.fail_fast else task.ids
+        return BatchResult([_empty_row(i, text) for i in ids], *elapsed())
+    for k, path_id in enumerate(task.ids):
+        bars = FeedArrays(task.dates, *(task.bars[j, k] for j in range(len(FIELDS))))
+        try:
+            row = {"path": path_id, **backtest_path(cls, bars, task.params, task.settings, name=f"path-{path_id}")}
+            row["error"] = None
+        except Exception as exc:
+            row = _empty_row(path_id, _error_text(exc))
+        rows.append(row)
+        if task.fail_fast and row["error"] is not None:
+            break
+    return BatchResult(rows, *elapsed())
+
+
+
+def batch_tasks(
+    strategy: str | type, params: dict, settings: Settings, source: ScenarioSet, real: FeedArrays | None,
+    done: set[str], size: int, fail_fast: bool,
+) -> Iterator[BatchTask]:
+    """Batches of the paths not yet done: the real history first, then the synthetic paths."""
+    make = functools.partial(BatchTask, strategy, params, settings, fail_fast=fail_fast)
+    if real is not None and REAL not in done:
+        bars = np.stack([getattr(real, k) for k in FIELDS])[:, None, :]
+        yield make((REAL,), real.dates, bars)
+    offset = 0
+    for chunk in source.chunks():
+        dates = date_numbers(chunk.dates)
+        todo = [i for i in range(chunk.n_paths) if str(offset + i) not in done]
+        for start in range(0, len(todo), size):
+            index = todo[start : start + size]
+            bars = np.stack([np.asarray(getattr(chunk, k), dtype=np.float64)[index] for k in FIELDS])
+            yield make(tuple(str(offset + i) for i in index), dates, bars)
+        offset += chunk.n_paths
+    if offset != source.n_paths:
+        raise DataError(f"The scenario source gave {offset} paths; it announced {source.n_paths}.")
+
+
+def _error_text(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _empty_row(path: str, error: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"path": path}
+    row.update({m: None if m in INT_METRICS else math.nan for m in METRICS})
+    row["error"] = error
+    return row

@@ -1,0 +1,89 @@
+"""Scenario sources: the paths a run reads chunk by chunk, in memory or sampled lazily."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..paths import FIELDS, Paths
+
+
+class ScenarioSet(abc.ABC):
+    """Paths the runner reads chunk by chunk: ``n_paths``, ``n_steps``, ``fingerprint`` and ``chunks()``.
+
+    ``fingerprint`` identifies the paths, so that a resumed run can check it continues
+    the same scenarios.
+    """
+
+    n_paths: int
+    n_steps: int
+    fingerprint: str
+
+    @abc.abstractmethod
+    def chunks(self) -> Iterator[Paths]:
+        """Consecutive :class:`Paths` chunks; path ids count on across chunks from 0."""
+
+
+class InMemoryScenarios(ScenarioSet):
+    """A :class:`Paths` set already in memory (or read from a scenario file)."""
+
+    def __init__(self, paths: Paths) -> None:
+        if paths.n_paths < 1 or paths.n_steps < 1:
+            raise DataError(f"The scenario set is empty ({paths!r}).")
+        self.paths = paths
+        self.n_paths, self.n_steps = paths.n_paths, paths.n_steps
+        digest = hashlib.sha256(paths.dates.asi8.tobytes())
+        for k in FIELDS:
+            digest.update(np.ascontiguousarray(getattr(paths, k), dtype=np.float64).tobytes())
+        self.fingerprint = digest.hexdigest()[:16]
+
+    def chunks(self) -> Iterator[Paths]:
+        yield self.paths
+
+
+class GeneratedScenarios(ScenarioSet):
+    """Paths sampled from a fitted generator one chunk at a time, so memory stays flat.
+
+    The same generator, sizes, regime and seed give the same paths as
+    ``generator.sample_paths`` (and ``synthmarket generate``) does.
+    """
+
+    def __init__(
+        self, generator, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None,
+        seed: int | None = None, start=None,
+    ) -> None:
+        if int(n_paths) < 1 or int(n_steps) < 1:
+            raise ConfigError(f"Need at least one path of at least one bar; got {n_paths} x {n_steps}.")
+        self.generator, self.regime, self.schedule, self.seed, self.start = generator, regime, schedule, seed, start
+        self.n_paths, self.n_steps = int(n_paths), int(n_steps)
+        generator.regime_labels(self.n_steps, regime, schedule)  # fail now on a bad regime, not in the run
+        spec = {
+            "model": generator.config(), "n_paths": self.n_paths, "n_steps": self.n_steps, "regime": regime,
+            "schedule": None if schedule is None else str(schedule), "seed": seed, "start": str(start),
+        }
+        self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def chunks(self) -> Iterator[Paths]:
+        for features in self.generator.sample_chunks(
+            self.n_paths, self.n_steps, regime=self.regime, schedule=self.schedule, seed=self.seed
+        ):
+            yield Paths.from_features(features, self.generator.anchor, start=self.start)
+
+
+def as_scenarios(scenarios: ScenarioSet | Paths | str | os.PathLike) -> ScenarioSet:
+    """A :class:`ScenarioSet` from a set, a :class:`Paths` or a scenario file."""
+    if isinstance(scenarios, ScenarioSet):
+        return scenarios
+    if isinstance(scenarios, Paths):
+        return InMemoryScenarios(scenarios)
+    if isinstance(scenarios, (str, os.PathLike)):
+        return InMemoryScenarios(Paths.load(scenarios))
+    raise DataError(
+        f"Scenarios must be a Paths set, a scenario file (.parquet/.csv) or a ScenarioSet; got {type(scenarios).__name__}."
+    )

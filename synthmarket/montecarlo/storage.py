@@ -1,0 +1,169 @@
+"""Where results go: Parquet part files while a run goes on, ``results.parquet`` after, and resume.
+
+Each finished batch becomes one part file in ``out/results/``; at the end (also after Ctrl-C,
+a failure or a dead worker) the parts are compacted into ``out/results.parquet``. A resumed
+run skips the paths already stored, so a killed run loses at most the batches in flight and
+never counts a path twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from .metrics import COLUMNS, INT_METRICS, METRICS
+
+RESULTS_FILE = "results.parquet"
+PARTS_DIR = "results"
+MANIFEST_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+FORMAT = "synthmarket-backtest"
+
+
+def _schema():
+    import pyarrow as pa
+
+    fields = [pa.field("path", pa.string())]
+    fields += [pa.field(m, pa.int64() if m in INT_METRICS else pa.float64()) for m in METRICS]
+    fields.append(pa.field("error", pa.string()))
+    return pa.schema(fields)
+
+
+def _path_order(paths: pd.Series) -> np.ndarray:
+    numeric = pd.to_numeric(paths, errors="coerce")
+    return np.lexsort((paths.to_numpy(dtype=str), numeric.fillna(np.inf).to_numpy()))
+
+
+def tidy_results(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
+    """Rows in the standard shape: the columns of :data:`COLUMNS`, one row per path, sorted
+    by path number with ``"real"`` last (the last row of a duplicated path wins)."""
+    frame = pd.DataFrame(rows, columns=list(COLUMNS)) if isinstance(rows, list) else rows.loc[:, list(COLUMNS)]
+    frame = frame.drop_duplicates("path", keep="last")
+    frame = frame.iloc[_path_order(frame["path"].astype(str))].reset_index(drop=True)
+    frame["path"] = frame["path"].astype(str)
+    for m in METRICS:
+        frame[m] = frame[m].astype("Int64") if m in INT_METRICS else frame[m].astype(float)
+    frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
+    return frame
+
+
+class ResultStore:
+    """Results of a run on disk: part files while it runs, ``results.parquet`` after.
+
+    Each finished batch is written to ``out/results/part-*.parquet`` (written to a temporary
+    name, then renamed, so a part is either whole or absent). :meth:`compact` merges the
+    parts into ``out/results.parquet`` (again by rename) and then removes them; a kill at
+    any moment leaves files from which :meth:`read` gets every finished path exactly once.
+    """
+
+    def __init__(self, out: str | os.PathLike) -> None:
+        self.out = Path(out)
+        self.parts = self.out / PARTS_DIR
+        self.final = self.out / RESULTS_FILE
+        self.manifest = self.out / MANIFEST_FILE
+
+    def _part_files(self) -> list[Path]:
+        return sorted(self.parts.glob("part-*.parquet")) if self.parts.is_dir() else []
+
+    def has_results(self) -> bool:
+        return self.final.exists() or bool(self._part_files())
+
+    def prepare(self, manifest: dict[str, Any], resume: bool) -> set[str]:
+        """Check that ``out`` may be written (or resumed) and return the ids already done."""
+        if self.out.exists() and not self.out.is_dir():
+            raise ConfigError(f"--out {str(self.out)!r} is a file; give a directory.")
+        if self.has_results() and not resume:
+            raise ConfigError(
+                f"{str(self.out)!r} already holds backtest results. Pass resume=True (--resume) to finish "
+                f"that run, or choose another output directory (or delete this one)."
+            )
+        if resume and self.manifest.exists():
+            previous = json.loads(self.manifest.read_text())
+            changed = [k for k in manifest if k != "created" and previous.get(k) != manifest[k]]
+            if changed:
+                detail = "; ".join(f"{k}: {previous.get(k)!r} then, {manifest[k]!r} now" for k in changed)
+                raise ConfigError(
+                    f"Cannot resume the run in {str(self.out)!r}: it was started with other inputs ({detail}). "
+                    f"Use the same inputs, or another output directory."
+                )
+        self.parts.mkdir(parents=True, exist_ok=True)
+        for stale in self.parts.glob("*.tmp"):
+            stale.unlink()
+        if not (resume and self.manifest.exists()):
+            write_json(self.manifest, manifest)
+        return set(self.read()["path"]) if resume else set()
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Write one part file holding ``rows``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not rows:
+            return
+        table = pa.Table.from_pylist(rows, schema=_schema())
+        target = self.parts / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = target.with_name(target.name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+
+    def read(self) -> pd.DataFrame:
+        """Every stored path once (parts win over the compacted file)."""
+        import pyarrow.parquet as pq
+
+        files = ([self.final] if self.final.exists() else []) + self._part_files()
+        tables = []
+        for file in files:
+            try:
+                tables.append(pq.read_table(file, schema=_schema()).to_pandas())
+            except Exception as exc:
+                raise DataError(f"{file} is not a readable results file ({exc}); delete it and resume.") from None
+        if not tables:
+            return tidy_results([])
+        return tidy_results(pd.concat(tables, ignore_index=True))
+
+    def compact(self) -> pd.DataFrame:
+        """Merge everything into ``results.parquet`` and remove the part files."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = self.read()
+        parts = self._part_files()
+        if parts or not self.final.exists():
+            table = pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False)
+            tmp = self.final.with_name(self.final.name + ".tmp")
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.final)
+            for part in parts:
+                part.unlink(missing_ok=True)
+        return frame
+
+
+def write_json(file: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``file`` by way of a temporary file, so the file is whole or absent."""
+    tmp = file.with_name(file.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True))
+    os.replace(tmp, file)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    return repr(obj)
+
+
+def read_results(out: str | os.PathLike) -> pd.DataFrame:
+    """The results stored in an output directory (finished or not)."""
+    store = ResultStore(out)
+    if not store.out.is_dir():
+        raise DataError(f"No such results directory: {str(out)!r}.")
+    return store.read()

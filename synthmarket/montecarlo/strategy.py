@@ -1,0 +1,187 @@
+"""Strategies and their parameters: find a strategy from its name, check and convert its parameters.
+
+A strategy travels to worker processes as a string (a registered name, ``package.module:Class``
+or ``/abs/path/file.py:Class``); :func:`resolve_strategy` gives that string and
+:func:`strategy_from_ref` is what a worker does with it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+
+from ..errors import ConfigError, PluginError
+
+
+def strategy_params(cls: type) -> dict[str, Any]:
+    """A strategy's parameters and their defaults, in declaration order."""
+    return dict(cls.params._getpairs())
+
+
+def resolve_strategy(strategy: str | type) -> tuple[type, str | None]:
+    """The strategy class, and the string a worker process resolves to find it again.
+
+    Parameters
+    ----------
+    strategy : str or type
+        A registered name (``sma_cross``), ``package.module:Class``, ``path/to/file.py:Class``,
+        or a ``backtrader.Strategy`` subclass.
+
+    Returns
+    -------
+    (cls, ref)
+        ``ref`` is None when the class cannot be found again by name (defined in a notebook
+        or in ``__main__``); such a class can only run with ``jobs=1``.
+
+    Raises
+    ------
+    PluginError
+        When no such strategy exists or the object is not a ``backtrader.Strategy`` subclass.
+    """
+    from ..registry import get_registry, load_object
+
+    if isinstance(strategy, str):
+        ref = _absolute_ref(strategy)
+        cls = get_registry().get("strategy", ref)
+        _check_strategy_class(cls, strategy)
+        return cls, _importable_ref(cls) or ref
+    _check_strategy_class(strategy, getattr(strategy, "__name__", repr(strategy)))
+    ref = _importable_ref(strategy)
+    if ref is None:
+        for name, info in get_registry().strategies().items():
+            if info.obj is strategy:
+                return strategy, name
+    if ref is not None:
+        try:
+            if load_object(ref) is not strategy:
+                ref = None
+        except PluginError:
+            ref = None
+    return strategy, ref
+
+
+def _check_strategy_class(cls: Any, label: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, bt.Strategy)):
+        raise PluginError(f"{label!r} is not a backtrader.Strategy subclass (got {cls!r}).")
+
+
+def _absolute_ref(ref: str) -> str:
+    """``file.py:Class`` with the file's absolute path, so workers elsewhere find it too."""
+    target, sep, attr = ref.rpartition(":")
+    if sep and (target.endswith(".py") or "/" in target or os.sep in target):
+        return f"{Path(target).expanduser().resolve()}:{attr}"
+    return ref
+
+
+def _importable_ref(cls: type) -> str | None:
+    module = getattr(cls, "__module__", "")
+    qualname = getattr(cls, "__qualname__", "")
+    if not module or module in ("__main__", "__mp_main__") or module.startswith("synthmarket_user_"):
+        return None
+    if "<locals>" in qualname or "." in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+@functools.lru_cache(maxsize=32)
+def strategy_from_ref(ref: str) -> type:
+    """What a worker does with a strategy's string (once per process and strategy)."""
+    from ..registry import get_registry, load_object
+
+    cls = load_object(ref) if ":" in ref else get_registry().get("strategy", ref)
+    _check_strategy_class(cls, ref)
+    return cls
+
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+
+
+def coerce_params(cls: type, params: Mapping[str, Any] | None, *, label: str | None = None) -> dict[str, Any]:
+    """Check ``params`` against the strategy's ``params`` and convert strings to their types.
+
+    The type of each parameter is the type of its default: ``int``, ``float``, ``bool`` or
+    ``str``. Strings (from the command line) are converted; other values must already have
+    the right type (an int is accepted for a float). A parameter whose default is None or
+    of another type takes a Python literal, or the string itself. The strategy's
+    ``check_params(params)`` class method, when it has one, then checks combinations.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown parameter or a value of the wrong type.
+    """
+    label = label or cls.__name__
+    known = strategy_params(cls)
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if key not in known:
+            listing = ", ".join(f"{k}={v!r}" for k, v in known.items()) or "none"
+            raise ConfigError(f"Strategy {label!r} has no parameter {key!r}. Its parameters: {listing}.")
+        out[key] = _coerce(label, key, value, known[key])
+    check = getattr(cls, "check_params", None)
+    if callable(check):
+        check(out)
+    return out
+
+
+def _coerce(label: str, key: str, value: Any, default: Any) -> Any:
+    kind = type(default)
+    wrong = ConfigError(
+        f"Parameter {key!r} of {label!r} takes a {kind.__name__} (default {default!r}); got {value!r}."
+    )
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        if kind is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise wrong
+        if kind is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise wrong from None
+        if kind is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise wrong from None
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise wrong
+    if kind is int:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+        raise wrong
+    if kind is float:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+        raise wrong
+    if kind is str and not isinstance(value, str):
+        raise wrong
+    return value
+
+
+def parse_param_items(items: Iterable[str]) -> dict[str, str]:
+    """``["fast=5", "slow=20"]`` -> ``{"fast": "5", "slow": "20"}`` (the CLI's ``-p key=value``)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Parameter {item!r} is not key=value (e.g. -p fast=10).")
+        out[key.strip()] = value
+    return out
