@@ -6,8 +6,10 @@
   unit stationary variance and decays ``a`` that start at 0.5, 0.9, 0.97 and 0.99: a slow
   latent is cheap under this prior, so the model can carry a persistent volatility state
   (with an i.i.d. prior, pilots learned no volatility clustering at all).
-- Decoder: a GRU over ``(z_t, regime_t)`` whose state gives every channel's mean and
-  log-scale at step t; a bar is that mean plus scale times fresh noise. The prior's decays
+- Decoder: a GRU over ``(z_t, regime_t)`` whose state gives every channel's log-scale and
+  the means of gap, wicks and volume at step t; the mean return is a linear function of
+  the latents' innovations (white noise under the prior, so slow latents cannot give a
+  path a lasting drift). A bar is the mean plus scale times fresh noise. The prior's decays
   belong to the decoder (they are needed to sample). Because the decoder
   reads only latents, it cannot ignore them (no posterior collapse), and because it is
   recurrent it generates any number of steps, rolling its state across time chunks.
@@ -59,7 +61,8 @@ class Decoder(nn.Module):
         self.decay_logit = nn.Parameter(torch.log(decays / (1 - decays)))
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.gru = nn.GRU(latent + self.embed.dim, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, 2 * n_channels)
+        self.out = nn.Linear(hidden, 2 * n_channels - 1)  # means of the non-return channels, every log-scale
+        self.drift = nn.Linear(latent, 1)  # the mean return, from the latents' innovations
 
     def decays(self) -> torch.Tensor:
         """The AR(1) coefficients of the prior, one per latent dimension, in (0, 1)."""
@@ -83,9 +86,28 @@ class Decoder(nn.Module):
             out[..., j] = lfilter([1.0], [1.0, -coef], shocks, axis=1)
         return torch.from_numpy(out)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None):
+    def innovations(self, z: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+        """The prior's standardised innovations ``(z_t - a z_{t-1}) / sqrt(1 - a^2)``: white noise under the prior.
+
+        ``previous`` is the latent of the step before ``z`` (None: ``z`` starts the path,
+        whose first latent is drawn from the stationary N(0, 1)).
+        """
+        a = self.decays()
+        scale = torch.sqrt(1 - a * a)
+        if previous is None:
+            return torch.cat([z[:, :1], (z[:, 1:] - a * z[:, :-1]) / scale], dim=1)
+        return (z - a * torch.cat([previous, z[:, :-1]], dim=1)) / scale
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None, previous: torch.Tensor | None = None):
+        """Per-step means and log-scales (B, T, C) for latents ``z`` (and the GRU state).
+
+        The mean return is a linear function of the latents' innovations, so it cannot
+        persist (slow latents would otherwise give paths a lasting drift) yet still moves
+        with the shocks that raise future volatility: the leverage effect.
+        """
         h, state = self.gru(with_regimes(z, self.embed(labels, z.shape[0], z.shape[1])), state)
-        mean, log_scale = self.out(h).chunk(2, dim=-1)
+        other_mean, log_scale = self.out(h).split([self.n_channels - 1, self.n_channels], dim=-1)
+        mean = torch.cat([self.drift(self.innovations(z, previous)), other_mean], dim=-1)
         return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), state
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
@@ -93,7 +115,8 @@ class Decoder(nn.Module):
         state, means, scales = None, [], []
         for lo in range(0, z.shape[1], TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
-            mean, log_scale, state = self.forward(z[:, lo : lo + TIME_CHUNK], chunk_labels, state)
+            previous = None if lo == 0 else z[:, lo - 1 : lo]
+            mean, log_scale, state = self.forward(z[:, lo : lo + TIME_CHUNK], chunk_labels, state, previous)
             means.append(mean)
             scales.append(log_scale)
         mean = torch.cat(means, dim=1)[:, self.warmup:]
