@@ -37,6 +37,7 @@ import pandas as pd
 
 from .errors import DataError, ModelFileError
 from .paths import Paths
+from .snapshots import snapshot_files
 
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HISTOGRAM_METRICS = (("sharpe", "Sharpe ratio"), ("total_return", "Total return"), ("max_drawdown", "Max drawdown"))
@@ -57,6 +58,7 @@ TRAINING_REPORT_FILE = "training.html"
 BLUE, BLACK, RED = "#3b6ea8", "#111111", "#c44e52"
 
 STYLE = """
+.strip { display: flex; overflow-x: auto; gap: 0.5em; } .snapshot { margin: 0; flex: 0 0 auto; }
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1120px;
        color: #222; line-height: 1.45; padding: 0 1.2em; }
 h1 { margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
@@ -746,6 +748,14 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
         body = ("<h2>Training curves</h2><p>This generator logged no losses or validation scores: it fits in one "
                 "go (a classical model), so there is no curve to show.</p>")
     sections.append(("curves", "Curves", body))
+    snapshots = snapshot_files(model_dir)
+    if snapshots:
+        strip = "".join(
+            f"<figure class='snapshot'>{_img(file_to_data_uri(p), p.stem)}</figure>" for p in snapshots
+        )
+        sections.append(("snapshots", "Snapshots", "<h2>Snapshots</h2><p>Generated paths (colour) over real windows "
+                         "(grey), the same noise at every step: how the model learned the shape of the market.</p>"
+                         f"<div class='strip'>{strip}</div>"))
     hparams = config.get("hyperparameters") or {}
     settings = [("generator", generator), ("package version", config.get("package_version")),
                 ("training data fingerprint", config.get("data_fingerprint")),

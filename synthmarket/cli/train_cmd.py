@@ -13,11 +13,12 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..generator import CONFIG_FILE, WEIGHTS_FILE, Dataset
 from ..registry import get_registry
+from ..snapshots import SNAPSHOT_DIR, SnapshotRecorder
 from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
 from .common import DATA_HELP, app, console
 
 #: What a training run writes into ``--out``; only these are removed by ``--force``.
-OWNED = (CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, LOG_FILE)
+OWNED = (CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, LOG_FILE, SNAPSHOT_DIR)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -107,6 +108,9 @@ def train(
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch while training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress bar."),
+    snapshots: Optional[int] = typer.Option(
+        None, "--snapshots", help="Every N steps, save a figure of generated paths over real windows (OUT/snapshots/)."
+    ),
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
     gen_cls = get_registry().get("generator", generator)
@@ -132,6 +136,9 @@ def train(
         patience=patience or None, progress=progress, threads=threads,
     )
     model = gen_cls(**hparams)
+    if snapshots is not None:
+        recorder = SnapshotRecorder(model, dataset, out / SNAPSHOT_DIR, snapshots, seed=seed)
+        model.callbacks.append(recorder)
     console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
                   f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out)")
     report = model.fit(dataset, config)
