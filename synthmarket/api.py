@@ -28,7 +28,9 @@ from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
 from .paths import Paths
 
 #: What a training run writes into its model directory (replaced when training again into it).
-MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, "checkpoints", "train_log.jsonl")
+#: What a training run writes into its model directory (the training loop's checkpoints/ and
+#: train_log.jsonl, snapshots/); replacing a model removes exactly these.
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, "checkpoints", "train_log.jsonl", "snapshots")
 ACF_LAGS = 10
 
 
@@ -63,6 +65,7 @@ def train(
     validation_fraction: float = 0.15,
     progress: bool = False,
     train_options: dict[str, Any] | None = None,
+    snapshots: int | None = None,
     **hparams: Any,
 ) -> Generator:
     """Train a generator on real OHLCV bars and return it fitted.
@@ -98,6 +101,9 @@ def train(
     train_options : dict, optional
         Further :class:`~synthmarket.training.TrainConfig` fields, e.g.
         ``{"validate_every": 50, "batch_size": 64, "patience": None}``.
+    snapshots : int, optional
+        Every this many steps, save a figure of generated paths over real windows into
+        ``out/snapshots/`` (needs ``out``; see :mod:`synthmarket.snapshots`).
     **hparams
         Hyper-parameters of the generator (``model.defaults`` lists them).
 
@@ -133,6 +139,13 @@ def train(
         raise ConfigError(f"Give {', '.join(clashing)} as arguments of train(), not in train_options.")
     config = TrainConfig.from_any({"steps": steps, "epochs": epochs, "time_budget": time_budget, "device": device,
                                    "seed": seed, "out_dir": out, "progress": progress, **options})
+    if snapshots is not None:
+        if out is None:
+            raise ConfigError("snapshots need a model directory to go into: give out=DIR.")
+        from .snapshots import SNAPSHOT_DIR, SnapshotRecorder
+
+        recorder = SnapshotRecorder(model, dataset, out / SNAPSHOT_DIR, snapshots, seed=seed)
+        model.callbacks.append(recorder)
     report = model.fit(dataset, config)
     if out is not None:
         model.save(out)

@@ -9,16 +9,17 @@ from typing import Any, Optional
 
 import typer
 
+from ..api import MODEL_FILES
 from ..data import load_data
 from ..errors import ConfigError
-from ..generator import CONFIG_FILE, WEIGHTS_FILE, Dataset
+from ..generator import Dataset
 from ..registry import get_registry
 from ..snapshots import SNAPSHOT_DIR, SnapshotRecorder
 from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
 from .common import DATA_HELP, app, console
 
 #: What a training run writes into ``--out``; only these are removed by ``--force``.
-OWNED = (CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, LOG_FILE, SNAPSHOT_DIR)
+OWNED = MODEL_FILES
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
