@@ -36,7 +36,7 @@ from synthmarket.training import Batch, StepContext, TrainConfig, Trainer, resol
 #: How many (path x step) positions one sampling batch holds; bounds sampling memory.
 SAMPLE_POSITIONS = 1 << 18
 #: Longest stretch of time one network call covers when sampling very long paths.
-TIME_CHUNK = 8192
+TIME_CHUNK = 1 << 16
 
 
 # -- weights as numpy ---------------------------------------------------------------------------

@@ -54,20 +54,30 @@ class TCNGenerator(nn.Module):
         self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels)
         self.warmup = self.tcn.receptive_field - 1
 
-    def _run(self, noise: torch.Tensor, labels: torch.Tensor | None, stream: bool) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
-        tcn = self.tcn.stream if stream else self.tcn
-        h = tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
+        h = self.tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
         return self.head(with_regimes(h, regimes), eps, eta)
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self._run(noise, labels, stream=False)
-
     def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """As ``forward``, the TCN in exact causal time chunks so memory stays flat for long paths."""
-        return self._run(noise, labels, stream=True)
+        """As ``forward``, faster, with flat memory for any length.
+
+        The paths are laid end to end in one long sequence: each path's burn-in is the
+        receptive field minus one, so every kept step still sees only its own path, and the
+        result is the same as ``forward``'s (convolutions over one long sequence run about
+        twice as fast on a CPU as over many short ones). The sequence is convolved in exact
+        causal time chunks.
+        """
+        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
+        b, t, d = core.shape
+        folded = core.reshape(1, b * t, d)
+        h = self.tcn.stream(folded.transpose(1, 2)).transpose(1, 2)
+        if self.memory is not None:
+            h = torch.cat([h, self.memory(folded)], dim=-1)
+        h = h.reshape(b, t, -1)[:, self.warmup:]
+        return self.head(with_regimes(h, regimes), eps, eta)
 
 
 class TCNDiscriminator(nn.Module):

@@ -96,6 +96,18 @@ def test_tcn_stream_equals_forward():
     assert net.receptive_field == 1 + 2 * 13
 
 
+def test_tcn_generator_sampling_end_to_end_equals_the_batched_forward():
+    """Paths laid end to end in one sequence give what one batch of separate paths gives."""
+    from synthmarket_plugins.conv1d_cgan import TCNGenerator
+
+    torch.manual_seed(0)
+    net = TCNGenerator(5, 3, z_dim=2, hidden=6, dilations=(1, 3), kernel=3, embed_dim=2, memory=2).eval()
+    noise = torch.randn(4, net.warmup + 50, net.noise_dim)
+    labels = torch.randint(0, 3, (4, net.warmup + 50))
+    with torch.no_grad():
+        np.testing.assert_allclose(net.sample(noise, labels).numpy(), net(noise, labels).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_gru_generator_carries_its_state_across_chunks():
     torch.manual_seed(0)
     net = GRUGenerator(5, 0, z_dim=2, hidden=6, layers=2, embed_dim=2, warmup=4).eval()
