@@ -277,9 +277,9 @@ class Generator(abc.ABC):
         save_file(state, str(tmp))
         tmp.replace(weights)
         config = self.config()
-        config["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(weights), "bytes": weights.stat().st_size}
+        config["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(weights), "bytes": weights.stat().st_size}
         tmp = directory / (CONFIG_FILE + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2, default=_json_default))
+        tmp.write_text(json.dumps(config, indent=2, default=json_default))
         tmp.replace(directory / CONFIG_FILE)
         return directory
 
@@ -294,7 +294,7 @@ class Generator(abc.ABC):
         weights = directory / config["weights"]["file"]
         if Path(config["weights"]["file"]).name != config["weights"]["file"] or not weights.is_file():
             raise ModelFileError(f"{directory}: the weights file {config['weights']['file']!r} is missing.")
-        if _sha256(weights) != config["weights"]["sha256"]:
+        if file_sha256(weights) != config["weights"]["sha256"]:
             raise ModelFileError(
                 f"{weights}: the weights do not match the checksum in config.json (truncated, corrupted or "
                 f"tampered with). Retrain, or restore the directory from a backup."
@@ -361,7 +361,8 @@ def read_config(directory: Path) -> dict:
     return config
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -369,13 +370,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for NumPy scalars and arrays, torch tensors and paths."""
     if isinstance(obj, Path):
         return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

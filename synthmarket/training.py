@@ -22,7 +22,6 @@ uninterrupted one (on CPU).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import re
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ModelFileError, TrainingDiverged
+from .generator import file_sha256, json_default
 
 if TYPE_CHECKING:
     from .generator import Dataset, TrainReport
@@ -539,13 +539,13 @@ class Trainer:
         save_file(tensors, str(tmp))
         tmp.replace(file)
         record = {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "file": file.name, "sha256": _sha256(file),
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "file": file.name, "sha256": file_sha256(file),
             **meta, "state": asdict(state) | {"last_checkpoint": state.step}, "optimizers": optim_json,
             "scalers": {k: v.state_dict() for k, v in ctx.scalers.items()},
             "data_rng": sampler.rng.bit_generator.state, "has_best": best is not None,
         }
         tmp = folder / (LAST_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, default=_json_default))
+        tmp.write_text(json.dumps(record, default=json_default))
         tmp.replace(folder / LAST_FILE)
         state.last_checkpoint = state.step
         for old in folder.glob("ckpt-*.safetensors"):
@@ -603,7 +603,7 @@ def read_checkpoint(out_dir: Path) -> tuple[dict, Path]:
     file = folder / str(record.get("file", ""))
     if Path(record.get("file", "")).name != record.get("file") or not file.is_file():
         raise ModelFileError(f"The checkpoint tensors {file} are missing; start afresh with --force.")
-    if _sha256(file) != record.get("sha256"):
+    if file_sha256(file) != record.get("sha256"):
         raise ModelFileError(f"{file} does not match its checksum (truncated or corrupted); start afresh with --force.")
     return record, file
 
@@ -654,7 +654,7 @@ class _Log:
             return
         row = {"time": round(time.time(), 3), **row}
         with open(self.path, "a") as f:
-            f.write(json.dumps(row, default=_json_default) + "\n")
+            f.write(json.dumps(row, default=json_default) + "\n")
 
 
 @contextlib.contextmanager
@@ -676,27 +676,5 @@ def _progress(enabled: bool, total: int, start: int, console) -> Iterator[Callab
         yield update
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if torch.is_tensor(obj):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
+    return json.loads(json.dumps(value, default=json_default))
