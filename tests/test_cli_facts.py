@@ -67,10 +67,7 @@ def test_memorisation_warning_is_printed(files):
 
 
 def test_model_directory_is_sampled(tmp_path, sp500_recent):
-    generators = get_registry().generators()
-    if "gbm" not in generators:
-        pytest.skip("the classical plugin is not installed")
-    model = generators["gbm"].obj()
+    model = get_registry().generators()["gbm"].obj()
     model.fit(sp500_recent)
     model.save(tmp_path / "gbm")
     result = runner.invoke(
