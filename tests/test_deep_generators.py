@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from synthmarket.errors import ConfigError, ModelFileError
-from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, _sha256
+from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha256
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
@@ -156,7 +156,7 @@ def test_non_finite_weights_are_refused_even_with_a_matching_checksum(fitted, na
     state[key] = np.full_like(state[key], np.nan)
     save_file(state, str(weights))
     config = json.loads((directory / CONFIG_FILE).read_text())
-    config["weights"]["sha256"] = _sha256(weights)
+    config["weights"]["sha256"] = file_sha256(weights)
     (directory / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match="NaN"):
         Generator.load(directory)
