@@ -144,19 +144,21 @@ def _process_map(
     finished = False
     try:
         source = iter(tasks)
-        pending: set[Future] = {pool.submit(fn, task) for task in islice(source, max_pending)}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    raise WorkerDied(
-                        "A worker process died before finishing its task (killed, out of memory or "
-                        "crashed); the results finished before it are kept."
-                    ) from None
-                yield result
-            pending |= {pool.submit(fn, task) for task in islice(source, max_pending - len(pending))}
+        pending: set[Future] = set()
+        # A dead worker shows either in a future's result or, when the pool noticed first,
+        # in the next submit: both are the same WorkerDied.
+        try:
+            pending = {pool.submit(fn, task) for task in islice(source, max_pending)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+                pending |= {pool.submit(fn, task) for task in islice(source, max_pending - len(pending))}
+        except BrokenProcessPool:
+            raise WorkerDied(
+                "A worker process died before finishing its task (killed, out of memory or "
+                "crashed); the results finished before it are kept."
+            ) from None
         finished = True
     finally:
         if finished:
