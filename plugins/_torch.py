@@ -272,6 +272,66 @@ class VolatilityFeatures(nn.Module):
         return torch.cat([x, size.transpose(1, 2), averages.transpose(1, 2)], dim=-1)
 
 
+# -- stylized facts as a training signal -------------------------------------------------------
+def _lagged_products(x: torch.Tensor, y: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """sum_t x[b, t] * y[b, t + k] summed over the batch, for k = 0..max_lag (FFT; x, y are (B, L))."""
+    n = 2 * x.shape[-1]
+    spectrum = torch.fft.rfft(x, n=n).conj() * torch.fft.rfft(y, n=n)
+    return torch.fft.irfft(spectrum, n=n)[:, : max_lag + 1].sum(dim=0)
+
+
+class FactsMatching:
+    """How far a batch of return windows is from the real data's stylized facts (differentiable).
+
+    For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
+    log standard deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|``
+    at lags 1..``acf_lags`` (volatility clustering; default half the window) and
+    ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect). The targets
+    are the same estimators over every real training window of the same length, so the
+    small-window bias is the same on both sides. The loss is the sum of squared errors.
+
+    A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
+    lagged far behind the marginals); this term gives the generator the signal directly.
+    """
+
+    def __init__(self, real: np.ndarray, window: int, acf_lags: int | None = None, leverage_lags: int = 20) -> None:
+        self.window = int(window)
+        self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
+        self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
+        real = np.asarray(real, dtype=np.float32)
+        stride = max(1, self.window // 8)
+        starts = np.arange(0, len(real) - self.window + 1, stride)
+        windows = torch.from_numpy(np.stack([real[s : s + self.window] for s in starts]))
+        with torch.no_grad():
+            self.target = {k: v.detach() for k, v in self.facts(windows).items()}
+
+    def facts(self, r: torch.Tensor) -> dict[str, torch.Tensor]:
+        r = r.float()
+        length = r.shape[-1]
+        size = r.abs()
+        size = size - size.mean()
+        centred = r - r.mean()
+        square = r * r
+        square = square - square.mean()
+        acf_counts = r.shape[0] * (length - torch.arange(self.acf_lags + 1, device=r.device, dtype=r.dtype))
+        acf = _lagged_products(size, size, self.acf_lags) / acf_counts
+        lev_counts = r.shape[0] * (length - torch.arange(self.leverage_lags + 1, device=r.device, dtype=r.dtype))
+        cross = _lagged_products(centred, square, self.leverage_lags) / lev_counts
+        scale = torch.sqrt(centred.pow(2).mean() * square.pow(2).mean()) + 1e-12
+        second = centred.pow(2).mean()
+        return {
+            "log_std": 0.5 * torch.log(second + 1e-24),
+            "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
+            "acf_abs": acf[1:] / (acf[0] + 1e-12),
+            "leverage": cross[1:] / scale,
+        }
+
+    def loss(self, r: torch.Tensor) -> torch.Tensor:
+        """Squared distance of the windows' facts to the real ones (a scalar)."""
+        facts = self.facts(r)
+        return sum(((facts[k] - self.target[k].to(facts[k].device)) ** 2).sum() for k in facts)
+
+
 # -- regimes without a schedule ----------------------------------------------------------------
 class RegimeChain:
     """A first-order Markov chain over regime indices, fitted on the training labels.
@@ -329,6 +389,8 @@ class TorchGenerator(Generator):
     sampling_nets: tuple[str, ...] = ("generator",)
     #: (path x step) positions per sampling batch; recurrent models like bigger batches.
     sample_positions: int = SAMPLE_POSITIONS
+    #: At most this many paths per sampling batch (None: no cap); a GRU runs fastest on a few hundred.
+    sample_batch_paths: int | None = None
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -393,9 +455,13 @@ class TorchGenerator(Generator):
         n_regimes = 0 if dataset.scheme is None else len(dataset.scheme.names)
         self._build_all(dataset.n_channels, n_regimes, config.seed)
         self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
+        self.learn_targets(dataset)
         report = Trainer(config, callbacks=self.callbacks).fit(self, dataset)
         self.prepare_for_sampling()
         return report
+
+    def learn_targets(self, dataset: Dataset) -> None:
+        """Anything a model derives from the training data before training (nothing by default)."""
 
     def prepare_for_sampling(self) -> None:
         """Move the networks to the CPU, in eval mode (samples are then the same on every machine)."""
@@ -428,6 +494,8 @@ class TorchGenerator(Generator):
 
     def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         per_batch = max(1, self.sample_positions // (n_steps + self.warmup()))
+        if self.sample_batch_paths:
+            per_batch = min(per_batch, self.sample_batch_paths)
         out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
         for net in self.nets.values():
             net.eval()
@@ -462,6 +530,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "r1_gamma": 1.0,
     "r1_every": 4,
     "ema_decay": 0.995,
+    "facts_weight": 0.0,
 }
 
 
@@ -474,6 +543,8 @@ class AdversarialGenerator(TorchGenerator):
     """
 
     sampling_nets = ("generator_ema",)
+    #: The stylized-facts term of the generator's loss (set from the data when ``facts_weight`` > 0).
+    facts: FactsMatching | None = None
 
     @abc.abstractmethod
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
@@ -494,6 +565,12 @@ class AdversarialGenerator(TorchGenerator):
 
     def warmup(self) -> int:
         return self.nets["generator"].warmup
+
+    def learn_targets(self, dataset: Dataset) -> None:
+        self.facts = None
+        if float(self.hparams["facts_weight"]) > 0:
+            window = min(int(self.hparams["window"]), len(dataset.train))
+            self.facts = FactsMatching(dataset.train[:, 0], window)
 
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         return net(noise, pad_labels(labels, net.warmup))
@@ -526,6 +603,10 @@ class AdversarialGenerator(TorchGenerator):
             p.requires_grad_(False)
         with ctx.autocast():
             loss_g = F.softplus(-D(fake, labels).float()).mean()
+        if self.facts is not None:
+            facts = self.facts.loss(fake[..., 0])
+            loss_g = loss_g + float(self.hparams["facts_weight"]) * facts
+            losses["facts"] = float(facts.detach())
         ctx.optimize("generator", loss_g, self.optimizers["generator"])
         for p in D.parameters():
             p.requires_grad_(True)

@@ -117,6 +117,7 @@ class Conv1DCGAN(AdversarialGenerator):
         **GAN_DEFAULTS,
         "lr_g": 2e-3,
         "lr_d": 2e-3,
+        "facts_weight": 1.0,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

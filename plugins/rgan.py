@@ -81,6 +81,7 @@ class RGAN(AdversarialGenerator):
     name = "rgan"
     conditional = True
     sample_positions = 1 << 20
+    sample_batch_paths = 256
     defaults = {
         "steps": 3000,
         "time_budget": "9.5m",
@@ -98,6 +99,7 @@ class RGAN(AdversarialGenerator):
         "lr_g": 5e-4,
         "lr_d": 5e-4,
         "r1_gamma": 10.0,
+        "facts_weight": 3.0,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

@@ -25,12 +25,13 @@ import math
 import numpy as np
 import torch
 from scipy.signal import lfilter
+import torch.nn.functional as F
 from torch import nn
 
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
-from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from ._torch import TIME_CHUNK, FactsMatching, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -74,6 +75,15 @@ class Decoder(nn.Module):
         mean_p = torch.cat([torch.zeros_like(z[:, :1]), a * z[:, :-1]], dim=1)
         var_p = torch.cat([torch.ones_like(z[:, :1]), (1 - a * a).expand_as(z[:, 1:])], dim=1)
         return 0.5 * (torch.log(var_p) - log_var_q + (log_var_q.exp() + (mean_q - mean_p) ** 2) / var_p - 1)
+
+    def prior_sample_torch(self, e: torch.Tensor) -> torch.Tensor:
+        """As :meth:`prior_sample`, differentiable in torch (a causal convolution; for training windows)."""
+        a = self.decays()
+        steps = e.shape[1]
+        shocks = torch.cat([e[:, :1], e[:, 1:] * torch.sqrt(1 - a * a)], dim=1).transpose(1, 2)  # (B, latent, T)
+        powers = a[:, None] ** torch.arange(steps - 1, -1, -1, device=e.device, dtype=e.dtype)[None, :]
+        out = F.conv1d(F.pad(shocks, (steps - 1, 0)), powers[:, None, :], groups=self.latent)
+        return out.transpose(1, 2)
 
     def prior_sample(self, e: np.ndarray) -> torch.Tensor:
         """Stationary AR(1) latents (n, T, latent) from standard normal ``e`` of the same shape."""
@@ -131,12 +141,13 @@ class SequenceVAE(TorchGenerator):
     conditional = True
     sampling_nets = ("decoder",)
     sample_positions = 1 << 20
+    sample_batch_paths = 256
     defaults = {
         "steps": 3000,
         "time_budget": "9.5m",
         "batch_size": 32,
         "window": 128,
-        "hidden": 32,
+        "hidden": 16,
         "encoder_hidden": 32,
         "latent": 4,
         "embed_dim": 4,
@@ -144,7 +155,10 @@ class SequenceVAE(TorchGenerator):
         "lr": 2e-3,
         "kl_weight": 1.0,
         "kl_warmup": 200,
+        "facts_weight": 3.0,
     }
+    #: The stylized-facts term on paths decoded from prior latents (set when ``facts_weight`` > 0).
+    facts: FactsMatching | None = None
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -161,6 +175,23 @@ class SequenceVAE(TorchGenerator):
 
     def warmup(self) -> int:
         return int(self.hparams["warmup"])
+
+    def learn_targets(self, dataset) -> None:
+        self.facts = None
+        if float(self.hparams["facts_weight"]) > 0:
+            self.facts = FactsMatching(dataset.train[:, 0], min(int(self.hparams["window"]), len(dataset.train)))
+
+    def prior_facts_loss(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        """The facts distance of windows decoded from prior latents, as sampling makes them."""
+        decoder = self.nets["decoder"]
+        b, steps = batch.x.shape[0], batch.x.shape[1]
+        warm = decoder.warmup
+        e = torch.randn((b, warm + steps, decoder.latent), generator=ctx.noise, device=ctx.device)
+        eta = torch.randn((b, steps, 1), generator=ctx.noise, device=ctx.device)
+        labels = pad_labels(batch.labels, warm)
+        mean, log_scale, _ = decoder(decoder.prior_sample_torch(e), labels)
+        returns = mean[:, warm:, 0] + torch.exp(log_scale[:, warm:, 0]) * eta[..., 0]
+        return self.facts.loss(returns)
 
     def kl_beta(self, step: int) -> float:
         """The KL weight at ``step``: linear from 0 to ``kl_weight`` over ``kl_warmup`` steps."""
@@ -184,8 +215,14 @@ class SequenceVAE(TorchGenerator):
         kl = decoder.prior_kl(z.float(), mean_q, log_var_q).sum(-1).mean()
         beta = self.kl_beta(ctx.step)
         loss = nll + beta * kl
+        losses = {"nll": float(nll.detach()), "kl": float(kl.detach()), "beta": beta}
+        if self.facts is not None:
+            with ctx.autocast():
+                facts = self.prior_facts_loss(batch, ctx)
+            loss = loss + float(self.hparams["facts_weight"]) * facts.float()
+            losses["facts"] = float(facts.detach())
         ctx.optimize("vae", loss, self.optimizers["vae"])
-        return {"loss": float(loss.detach()), "nll": float(nll.detach()), "kl": float(kl.detach()), "beta": beta}
+        return {"loss": float(loss.detach()), **losses}
 
     def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
         decoder = self.nets["decoder"]

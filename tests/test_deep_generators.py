@@ -13,10 +13,10 @@ from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket_plugins._torch import RegimeChain, TemporalConvNet
+from synthmarket_plugins._torch import FactsMatching, RegimeChain, TemporalConvNet
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
-from synthmarket_plugins.vae import SequenceVAE
+from synthmarket_plugins.vae import Decoder, SequenceVAE
 
 torch.set_num_threads(1)
 
@@ -168,6 +168,31 @@ def test_dilations_are_checked():
         parse_dilations("1,two")
     with pytest.raises(ConfigError):
         parse_dilations("0,1")
+
+
+def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train[:, 0]
+    facts = FactsMatching(train, window=128)
+    target = facts.target
+    assert target["acf_abs"].shape == (64,) and target["leverage"].shape == (20,)
+    assert float(target["acf_abs"][:20].mean()) > 0.1  # volatility clustering
+    assert float(target["leverage"][:5].mean()) < -0.03  # the leverage effect
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(train) - 128, size=64)
+    real = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
+    noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    assert float(facts.loss(real)) < 0.5 * float(facts.loss(noise))
+    facts.loss(noise).backward()
+    assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
+
+
+def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
+    decoder = Decoder(5, 0, hidden=8, latent=4, embed_dim=4, warmup=3)
+    e = torch.randn(3, 40, 4, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(decoder.prior_sample_torch(e).detach().numpy(), decoder.prior_sample(e.numpy()).numpy(),
+                               atol=1e-5)
 
 
 def test_vae_kl_weight_is_annealed():
