@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import copy
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -499,16 +500,37 @@ class TorchGenerator(Generator):
         out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
         for net in self.nets.values():
             net.eval()
-        with torch.inference_mode():
-            for lo in range(0, n, per_batch):
-                m = min(per_batch, n - lo)
-                if labels is not None:
-                    batch_labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(self.device)[None, :]
-                elif self.chain is not None:
-                    batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, rng)).to(self.device)
-                else:
-                    batch_labels = None
-                out[lo : lo + m] = self.generate(m, batch_labels, rng, n_steps).float().cpu().numpy()
+        starts = range(0, n, per_batch)
+        fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
+
+        def run(lo: int, batch_rng: np.random.Generator) -> None:
+            m = min(per_batch, n - lo)
+            if fixed is not None:
+                batch_labels = fixed.to(self.device)
+            elif self.chain is not None:
+                batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng)).to(self.device)
+            else:
+                batch_labels = None
+            with torch.inference_mode():
+                out[lo : lo + m] = self.generate(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
+
+        # Each batch draws from its own child generator, so the paths do not depend on how
+        # many batches run at once; on a CPU the batches run on all torch threads in parallel
+        # (the kernels release the GIL), which suits the small recurrent networks far better
+        # than splitting each small matrix product across threads.
+        rngs = rng.spawn(len(starts))
+        workers = min(torch.get_num_threads(), len(starts)) if self.device.type == "cpu" else 1
+        if workers <= 1:
+            for lo, batch_rng in zip(starts, rngs):
+                run(lo, batch_rng)
+            return out
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, starts, rngs))
+        finally:
+            torch.set_num_threads(threads)
         return out
 
     def warmup(self) -> int:
@@ -545,6 +567,8 @@ class AdversarialGenerator(TorchGenerator):
     sampling_nets = ("generator_ema",)
     #: The stylized-facts term of the generator's loss (set from the data when ``facts_weight`` > 0).
     facts: FactsMatching | None = None
+    #: The R1 penalty of the latest step that computed it (it is lazy: every ``r1_every`` steps).
+    last_r1: float | None = None
 
     @abc.abstractmethod
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
@@ -596,7 +620,9 @@ class AdversarialGenerator(TorchGenerator):
             (grad,) = torch.autograd.grad(D(real, labels).float().mean(dim=1).sum(), real, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             loss_d = loss_d + 0.5 * float(self.hparams["r1_gamma"]) * every * r1
-            losses["r1"] = float(r1.detach())
+            self.last_r1 = float(r1.detach())
+        if self.last_r1 is not None:
+            losses["r1"] = self.last_r1  # the latest lazy penalty, so every logged step shows one
         ctx.optimize("discriminator", loss_d, self.optimizers["discriminator"])
 
         for p in D.parameters():

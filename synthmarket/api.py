@@ -31,6 +31,16 @@ from .paths import Paths
 #: What a training run writes into its model directory (the training loop's checkpoints/ and
 #: train_log.jsonl, snapshots/); replacing a model removes exactly these.
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, "checkpoints", "train_log.jsonl", "snapshots")
+
+
+def remove_entries(directory: Path, names) -> None:
+    """Delete the files or folders ``names`` of ``directory`` that exist (a fresh start for a run)."""
+    for name in names:
+        target = Path(directory) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 ACF_LAGS = 10
 
 
@@ -127,12 +137,7 @@ def train(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"out={str(out)!r} is a file; give a directory for the model.")
-        for name in MODEL_FILES:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_entries(out, MODEL_FILES)
     options = dict(train_options or {})
     clashing = sorted(set(options) & {"steps", "epochs", "time_budget", "device", "seed", "out_dir", "progress"})
     if clashing:

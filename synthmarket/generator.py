@@ -325,9 +325,17 @@ class Generator(abc.ABC):
     def _class_for(cls, name: str) -> type["Generator"]:
         if cls is not Generator and getattr(cls, "name", "") == name:
             return cls
+        from .errors import PluginError
         from .registry import get_registry
 
-        return get_registry().get("generator", name)
+        try:
+            return get_registry().get("generator", name)
+        except PluginError as exc:
+            raise PluginError(
+                f"This model was made by the generator {name!r}, which is not installed here. Install the plugin "
+                f"package that provides it, or load the model with its class: YourGenerator.load(directory). "
+                f"({exc})"
+            ) from None
 
 
 def read_config(directory: Path) -> dict:

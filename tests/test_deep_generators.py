@@ -229,3 +229,28 @@ def test_regimes_order_volatility(sp500_recent, name, steps):
     model.fit(sp500_recent, TrainConfig(steps=steps, validate_every=steps, seed=0), regimes="volatility")
     calm, normal, turbulent = (realized_vol(model, r) for r in ("calm", "normal", "turbulent"))
     assert turbulent > normal > calm, (calm, normal, turbulent)
+
+
+def test_every_logged_step_of_a_gan_shows_the_lazy_r1_penalty(sp500_recent, tmp_path):
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"])
+    log = tmp_path / "log.jsonl"
+    model.fit(sp500_recent.loc["2014-01-01":"2016-12-31"], TrainConfig(steps=12, log_every=5, validate_every=100, log_file=log))
+    steps = [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)["event"] == "step"]
+    assert [row["step"] for row in steps] == [1, 5, 10]
+    assert all(row["r1"] > 0 and row["facts"] > 0 for row in steps)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_sampling_on_several_threads_gives_the_same_paths(fitted, name, monkeypatch):
+    model = fitted[name]
+    monkeypatch.setattr(type(model), "sample_positions", 40 * 60)  # several batches of 40 paths
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = model.sample(150, 50, seed=3)
+        torch.set_num_threads(2)
+        two = model.sample(150, 50, seed=3)
+        assert torch.get_num_threads() == 2  # restored after sampling
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_array_equal(one, two)

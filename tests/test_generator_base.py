@@ -232,6 +232,25 @@ def test_an_unknown_generator_is_a_plugin_error(model_dir):
         Generator.load(model_dir)
 
 
+def test_a_model_of_a_generator_from_a_file_loads_through_its_class(bars, tmp_path):
+    """A class named as file.py:Name is not registered: its models load through the class, never by running files."""
+    from synthmarket.registry import load_object
+
+    source = tmp_path / "my_generators.py"
+    source.write_text(
+        "from synthmarket_plugins.classical import Gbm\n\n"
+        "class MyWalk(Gbm):\n    name = 'my_walk'\n"
+    )
+    cls = load_object(f"{source}:MyWalk")
+    model = cls()
+    model.fit(bars)
+    directory = model.save(tmp_path / "mine")
+    with pytest.raises(PluginError, match="generator 'my_walk', which is not installed here.*MyWalk|YourGenerator.load"):
+        Generator.load(directory)
+    again = cls.load(directory)
+    np.testing.assert_array_equal(again.sample(3, 20, seed=1), model.sample(3, 20, seed=1))
+
+
 def test_a_missing_directory_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="No such model directory"):
         Generator.load(tmp_path / "nowhere")

@@ -9,7 +9,6 @@ writes a run directory (see :mod:`synthmarket.report`) and ``OUT/report.html``.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Iterator, Optional
 import typer
 
 from .. import __version__
+from ..api import remove_entries
 from ..errors import ConfigError
 from ..report import (
     BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, build_report, write_run,
@@ -68,15 +68,6 @@ def _cached_model(model_dir: Path, key: dict):
         return Generator.load(model_dir)
     except (json.JSONDecodeError, UnicodeDecodeError, ModelFileError):
         return None
-
-
-def _clear_run(out: Path) -> None:
-    for name in RUN_PARTS:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
 
 
 def run_demo(
@@ -132,7 +123,7 @@ def run_demo(
     if model.report is not None:
         console.print(f"      {model.report.summary()}", highlight=False)
 
-    _clear_run(out)
+    remove_entries(out, RUN_PARTS)
     with step(f"Sampling {n_paths:,} paths of {n_steps} bars"):
         paths = api.generate(model, n_paths, n_steps, seed=seed)
 
