@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from ..api import MODEL_FILES
+from ..api import MODEL_FILES, remove_entries
 from ..data import load_data
 from ..errors import ConfigError
 from ..generator import Dataset
 from ..registry import get_registry
-from ..snapshots import SNAPSHOT_DIR, SnapshotRecorder
-from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
 from .common import DATA_HELP, app, console
 
 #: What a training run writes into ``--out``; only these are removed by ``--force``.
@@ -81,9 +78,7 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> None:
             f"{str(out)!r} already holds a model or a training run ({', '.join(present)}). "
             f"Continue it with --resume, overwrite it with --force, or choose another --out."
         )
-    for name in present:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    remove_entries(out, present)
 
 
 @app.command()
@@ -114,6 +109,9 @@ def train(
     ),
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
+    from ..snapshots import SNAPSHOT_DIR, SnapshotRecorder  # torch and matplotlib load only when training
+    from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
+
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls.defaults)
     _prepare_out(out, resume, force)
