@@ -287,26 +287,42 @@ class FactsMatching:
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
     log standard deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|``
     at lags 1..``acf_lags`` (volatility clustering; default half the window) and
-    ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect). The targets
-    are the same estimators over every real training window of the same length, so the
-    small-window bias is the same on both sides. The loss is the sum of squared errors.
+    ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect). Given regime
+    ``labels`` (T,) with the real returns, it also measures the log standard deviation of the
+    returns under each regime, so a conditional model learns each regime's volatility rather
+    than only the pooled one. The targets are the same estimators over every real training
+    window of the same length, so the small-window bias is the same on both sides. The loss is
+    the sum of squared errors (a regime absent from a batch does not count).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
     """
 
-    def __init__(self, real: np.ndarray, window: int, acf_lags: int | None = None, leverage_lags: int = 20) -> None:
+    def __init__(
+        self,
+        real: np.ndarray,
+        window: int,
+        acf_lags: int | None = None,
+        leverage_lags: int = 20,
+        labels: np.ndarray | None = None,
+        n_regimes: int = 0,
+    ) -> None:
         self.window = int(window)
         self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
+        self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
         stride = max(1, self.window // 8)
         starts = np.arange(0, len(real) - self.window + 1, stride)
         windows = torch.from_numpy(np.stack([real[s : s + self.window] for s in starts]))
+        window_labels = None
+        if self.n_regimes:
+            labels = np.asarray(labels, dtype=np.int64)
+            window_labels = torch.from_numpy(np.stack([labels[s : s + self.window] for s in starts]))
         with torch.no_grad():
-            self.target = {k: v.detach() for k, v in self.facts(windows).items()}
+            self.target = {k: v.detach() for k, v in self.facts(windows, window_labels).items()}
 
-    def facts(self, r: torch.Tensor) -> dict[str, torch.Tensor]:
+    def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         r = r.float()
         length = r.shape[-1]
         size = r.abs()
@@ -320,17 +336,32 @@ class FactsMatching:
         cross = _lagged_products(centred, square, self.leverage_lags) / lev_counts
         scale = torch.sqrt(centred.pow(2).mean() * square.pow(2).mean()) + 1e-12
         second = centred.pow(2).mean()
-        return {
+        facts = {
             "log_std": 0.5 * torch.log(second + 1e-24),
             "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,
         }
+        if self.n_regimes and labels is not None:
+            facts["regime_log_std"] = self._regime_log_std(centred, labels)
+        return facts
 
-    def loss(self, r: torch.Tensor) -> torch.Tensor:
+    def _regime_log_std(self, centred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(k,) log standard deviation of the returns under each regime (NaN where a regime is absent)."""
+        onehot = F.one_hot(labels.to(centred.device).long(), self.n_regimes).to(centred.dtype)  # (B, L, k)
+        counts = onehot.sum(dim=(0, 1))
+        second = (centred.pow(2)[..., None] * onehot).sum(dim=(0, 1)) / counts.clamp(min=1)
+        log_std = 0.5 * torch.log(second + 1e-24)
+        return torch.where(counts > 0, log_std, torch.full_like(log_std, float("nan")))
+
+    def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Squared distance of the windows' facts to the real ones (a scalar)."""
-        facts = self.facts(r)
-        return sum(((facts[k] - self.target[k].to(facts[k].device)) ** 2).sum() for k in facts)
+        facts = self.facts(r, labels)
+        total = r.new_zeros((), dtype=torch.float32)
+        for key, value in facts.items():
+            error = (value - self.target[key].to(value.device)) ** 2
+            total = total + torch.nansum(error)  # NaN: a regime absent from the batch or the data
+        return total
 
 
 # -- regimes without a schedule ----------------------------------------------------------------
@@ -594,7 +625,9 @@ class AdversarialGenerator(TorchGenerator):
         self.facts = None
         if float(self.hparams["facts_weight"]) > 0:
             window = min(int(self.hparams["window"]), len(dataset.train))
-            self.facts = FactsMatching(dataset.train[:, 0], window)
+            self.facts = FactsMatching(
+                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
+            )
 
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         return net(noise, pad_labels(labels, net.warmup))
@@ -630,14 +663,14 @@ class AdversarialGenerator(TorchGenerator):
         with ctx.autocast():
             loss_g = F.softplus(-D(fake, labels).float()).mean()
         if self.facts is not None:
-            facts = self.facts.loss(fake[..., 0])
+            facts = self.facts.loss(fake[..., 0], labels)
             loss_g = loss_g + float(self.hparams["facts_weight"]) * facts
             losses["facts"] = float(facts.detach())
         ctx.optimize("generator", loss_g, self.optimizers["generator"])
         for p in D.parameters():
             p.requires_grad_(True)
         losses["g"] = float(loss_g.detach())
-        ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
+        ema_update(self.nets["generator_ema"], G, ema_decay(float(self.hparams["ema_decay"]), ctx.step))
         return losses
 
     def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
@@ -646,6 +679,15 @@ class AdversarialGenerator(TorchGenerator):
         if labels is not None:
             labels = labels.expand(n, n_steps)
         return net.sample(noise, pad_labels(labels, net.warmup))
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The EMA decay at ``step``: ``(1 + step) / (10 + step)`` until that reaches ``decay``.
+
+    Early on the average then forgets the untrained first networks quickly, so a short run's
+    EMA generator is not a blend of mostly untrained weights.
+    """
+    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 @torch.no_grad()

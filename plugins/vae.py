@@ -179,7 +179,10 @@ class SequenceVAE(TorchGenerator):
     def learn_targets(self, dataset) -> None:
         self.facts = None
         if float(self.hparams["facts_weight"]) > 0:
-            self.facts = FactsMatching(dataset.train[:, 0], min(int(self.hparams["window"]), len(dataset.train)))
+            window = min(int(self.hparams["window"]), len(dataset.train))
+            self.facts = FactsMatching(
+                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
+            )
 
     def prior_facts_loss(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """The facts distance of windows decoded from prior latents, as sampling makes them."""
@@ -191,7 +194,7 @@ class SequenceVAE(TorchGenerator):
         labels = pad_labels(batch.labels, warm)
         mean, log_scale, _ = decoder(decoder.prior_sample_torch(e), labels)
         returns = mean[:, warm:, 0] + torch.exp(log_scale[:, warm:, 0]) * eta[..., 0]
-        return self.facts.loss(returns)
+        return self.facts.loss(returns, batch.labels)
 
     def kl_beta(self, step: int) -> float:
         """The KL weight at ``step``: linear from 0 to ``kl_weight`` over ``kl_warmup`` steps."""

@@ -183,9 +183,30 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     starts = rng.integers(0, len(train) - 128, size=64)
     real = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
     noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    assert float(facts.loss(real)) < 0.5 * float(facts.loss(noise))
+    assert float(facts.loss(real)) < 0.5 * float(facts.loss(noise).detach())
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
+
+
+def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
+    from synthmarket.generator import Dataset
+
+    data = Dataset.from_bars(sp500_recent, regimes="volatility")
+    names = list(data.scheme.names)
+    facts = FactsMatching(data.train[:, 0], window=96, labels=data.train_labels, n_regimes=len(names))
+    calm, normal, turbulent = (float(facts.target["regime_log_std"][names.index(r)]) for r in ("calm", "normal", "turbulent"))
+    assert calm < normal < turbulent
+    # windows with the real labels but one volatility everywhere are told apart from the real ones
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(data.train) - 96, size=64)
+    labels = torch.from_numpy(np.stack([data.train_labels[s : s + 96] for s in starts]))
+    real = torch.from_numpy(np.stack([data.train[s : s + 96, 0] for s in starts]).astype(np.float32))
+    flat = real.flatten()[torch.randperm(real.numel(), generator=torch.Generator().manual_seed(0))].reshape(real.shape)
+    regime_error = lambda r: float(((facts.facts(r, labels)["regime_log_std"] - facts.target["regime_log_std"]) ** 2).nansum())
+    assert regime_error(real) < 0.2 * regime_error(flat)
+    # a regime the batch lacks does not count
+    only_calm = torch.full_like(labels, names.index("calm"))
+    assert torch.isfinite(facts.loss(real, only_calm))
 
 
 def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
