@@ -670,7 +670,7 @@ class AdversarialGenerator(TorchGenerator):
         for p in D.parameters():
             p.requires_grad_(True)
         losses["g"] = float(loss_g.detach())
-        ema_update(self.nets["generator_ema"], G, ema_decay(float(self.hparams["ema_decay"]), ctx.step))
+        ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
         return losses
 
     def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
@@ -679,15 +679,6 @@ class AdversarialGenerator(TorchGenerator):
         if labels is not None:
             labels = labels.expand(n, n_steps)
         return net.sample(noise, pad_labels(labels, net.warmup))
-
-
-def ema_decay(decay: float, step: int) -> float:
-    """The EMA decay at ``step``: ``(1 + step) / (10 + step)`` until that reaches ``decay``.
-
-    Early on the average then forgets the untrained first networks quickly, so a short run's
-    EMA generator is not a blend of mostly untrained weights.
-    """
-    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 @torch.no_grad()
