@@ -285,12 +285,13 @@ class FactsMatching:
     """How far a batch of return windows is from the real data's stylized facts (differentiable).
 
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
-    log standard deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|``
+    drift (the mean times sqrt(L): a window's drift in units of its noise, so a small daily
+    bias that compounds over a window counts as much as it matters), the log standard deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|``
     at lags 1..``acf_lags`` (volatility clustering; default half the window) and
     ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect). Given regime
-    ``labels`` (T,) with the real returns, it also measures the log standard deviation of the
-    returns under each regime, so a conditional model learns each regime's volatility rather
-    than only the pooled one. The targets are the same estimators over every real training
+    ``labels`` (T,) with the real returns, it also measures the log standard deviation and the
+    mean of the returns under each regime, so a conditional model learns each regime's
+    volatility and drift rather than only the pooled volatility. The targets are the same estimators over every real training
     window of the same length, so the small-window bias is the same on both sides. The loss is
     the sum of squared errors (a regime absent from a batch does not count).
 
@@ -337,22 +338,28 @@ class FactsMatching:
         scale = torch.sqrt(centred.pow(2).mean() * square.pow(2).mean()) + 1e-12
         second = centred.pow(2).mean()
         facts = {
+            "drift": r.mean() * math.sqrt(self.window),
             "log_std": 0.5 * torch.log(second + 1e-24),
             "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,
         }
         if self.n_regimes and labels is not None:
-            facts["regime_log_std"] = self._regime_log_std(centred, labels)
+            facts.update(self._regime_facts(r, labels))
         return facts
 
-    def _regime_log_std(self, centred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(k,) log standard deviation of the returns under each regime (NaN where a regime is absent)."""
-        onehot = F.one_hot(labels.to(centred.device).long(), self.n_regimes).to(centred.dtype)  # (B, L, k)
+    def _regime_facts(self, r: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per regime (NaN where a regime is absent): the log standard deviation and the drift."""
+        onehot = F.one_hot(labels.to(r.device).long(), self.n_regimes).to(r.dtype)  # (B, L, k)
         counts = onehot.sum(dim=(0, 1))
-        second = (centred.pow(2)[..., None] * onehot).sum(dim=(0, 1)) / counts.clamp(min=1)
-        log_std = 0.5 * torch.log(second + 1e-24)
-        return torch.where(counts > 0, log_std, torch.full_like(log_std, float("nan")))
+        present = counts > 0
+        mean = (r[..., None] * onehot).sum(dim=(0, 1)) / counts.clamp(min=1)
+        second = ((r[..., None] - mean).pow(2) * onehot).sum(dim=(0, 1)) / counts.clamp(min=1)
+        nan = torch.full_like(mean, float("nan"))
+        return {
+            "regime_log_std": torch.where(present, 0.5 * torch.log(second + 1e-24), nan),
+            "regime_drift": torch.where(present, mean * math.sqrt(self.window), nan),
+        }
 
     def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Squared distance of the windows' facts to the real ones (a scalar)."""
