@@ -285,15 +285,16 @@ class FactsMatching:
     """How far a batch of return windows is from the real data's stylized facts (differentiable).
 
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
-    drift (the mean times sqrt(L): a window's drift in units of its noise, so a small daily
-    bias that compounds over a window counts as much as it matters), the log standard deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|``
-    at lags 1..``acf_lags`` (volatility clustering; default half the window) and
-    ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect). Given regime
-    ``labels`` (T,) with the real returns, it also measures the log standard deviation and the
-    mean of the returns under each regime, so a conditional model learns each regime's
-    volatility and drift rather than only the pooled volatility. The targets are the same estimators over every real training
-    window of the same length, so the small-window bias is the same on both sides. The loss is
-    the sum of squared errors (a regime absent from a batch does not count).
+    drift (the mean times sqrt(L): a window's drift in units of its noise, so that a small
+    daily bias that compounds over a window counts as much as it matters), the log standard
+    deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|`` at lags
+    1..``acf_lags`` (volatility clustering; default half the window) and ``corr(r_t, r_{t+k}^2)``
+    at lags 1..``leverage_lags`` (the leverage effect). Given regime ``labels`` (T,) with the
+    real returns, it also measures the drift and the log standard deviation under each regime,
+    so a conditional model learns each regime's drift and volatility, not only the pooled
+    ones. The targets are the same estimators over every real training window of the same
+    length, so the small-window bias is the same on both sides. The loss is the sum of
+    squared errors (a regime absent from a batch does not count).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
