@@ -123,7 +123,7 @@ def test_ctrl_c_leaves_a_readable_file_and_resume_finishes(sp500, tmp_path):
     slow_file = tmp_path / "slow.py"
     slow_file.write_text(
         "import time\nfrom synthmarket_strategies import BuyAndHold\n\n"
-        "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(0.3)\n"
+        "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(0.8)\n"
     )
     out = tmp_path / "run"
     args = ["backtest", "-s", f"{slow_file}:Slow", "--scenarios", str(scenario), "--jobs", "1",
