@@ -658,7 +658,10 @@ class AdversarialGenerator(TorchGenerator):
         if float(self.hparams["r1_gamma"]) > 0 and ctx.step % every == 0:
             real = x.detach().float().requires_grad_(True)
             # R1 on each window's mean verdict: the loss averages the per-step verdicts, so must the penalty.
-            (grad,) = torch.autograd.grad(D(real, labels).float().mean(dim=1).sum(), real, create_graph=True)
+            # cuDNN's recurrent kernels have no double backward; R1 needs one through the critic.
+            with torch.backends.cudnn.flags(enabled=False):
+                verdict = D(real, labels).float().mean(dim=1).sum()
+            (grad,) = torch.autograd.grad(verdict, real, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             loss_d = loss_d + 0.5 * float(self.hparams["r1_gamma"]) * every * r1
             self.last_r1 = float(r1.detach())

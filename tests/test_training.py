@@ -262,8 +262,15 @@ def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_wa
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_mixed_precision_on_cuda(regime_dataset):
-    model = Conv1DCGAN(**TINY_GAN)
+@pytest.mark.parametrize("name, hparams", [
+    ("conv1d_cgan", TINY_GAN),
+    ("rgan", dict(hidden=8, d_hidden=8, window=32, warmup=8, batch_size=8)),  # R1 through a cuDNN GRU critic
+    ("vae", dict(hidden=8, encoder_hidden=8, window=32, batch_size=8)),
+])
+def test_mixed_precision_on_cuda(regime_dataset, name, hparams):
+    from synthmarket.registry import get_registry
+
+    model = get_registry().get("generator", name)(**hparams)
     report = model.fit(regime_dataset, TrainConfig(steps=20, validate_every=10, device="cuda"))
     assert report.device.startswith("cuda") and report.steps == 20
     assert np.isfinite(model.sample(4, 50, seed=0)).all()
