@@ -132,6 +132,9 @@ def test_ctrl_c_leaves_a_readable_file_and_resume_finishes(sp500, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", "from synthmarket.cli import main; main()", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        # a child inherits an ignored SIGINT (Python then never raises KeyboardInterrupt), and
+        # an earlier test in the same pytest process may have left it ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / "results").glob("part-*.parquet"))) < 2:
