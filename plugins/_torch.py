@@ -431,6 +431,8 @@ class TorchGenerator(Generator):
     sample_positions: int = SAMPLE_POSITIONS
     #: At most this many paths per sampling batch (None: no cap); a GRU runs fastest on a few hundred.
     sample_batch_paths: int | None = None
+    #: The stylized-facts term of the loss (set by :meth:`learn_targets` when ``facts_weight`` > 0).
+    facts: FactsMatching | None = None
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -501,7 +503,14 @@ class TorchGenerator(Generator):
         return report
 
     def learn_targets(self, dataset: Dataset) -> None:
-        """Anything a model derives from the training data before training (nothing by default)."""
+        """What a model derives from the training data before training: the targets of the
+        stylized-facts term, when the model has a positive ``facts_weight``."""
+        self.facts = None
+        if float(self.hparams.get("facts_weight", 0)) > 0:
+            window = min(int(self.hparams["window"]), len(dataset.train))
+            self.facts = FactsMatching(
+                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
+            )
 
     def prepare_for_sampling(self) -> None:
         """Move the networks to the CPU, in eval mode (samples are then the same on every machine)."""
@@ -604,8 +613,6 @@ class AdversarialGenerator(TorchGenerator):
     """
 
     sampling_nets = ("generator_ema",)
-    #: The stylized-facts term of the generator's loss (set from the data when ``facts_weight`` > 0).
-    facts: FactsMatching | None = None
     #: The R1 penalty of the latest step that computed it (it is lazy: every ``r1_every`` steps).
     last_r1: float | None = None
 
@@ -628,14 +635,6 @@ class AdversarialGenerator(TorchGenerator):
 
     def warmup(self) -> int:
         return self.nets["generator"].warmup
-
-    def learn_targets(self, dataset: Dataset) -> None:
-        self.facts = None
-        if float(self.hparams["facts_weight"]) > 0:
-            window = min(int(self.hparams["window"]), len(dataset.train))
-            self.facts = FactsMatching(
-                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
-            )
 
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         return net(noise, pad_labels(labels, net.warmup))

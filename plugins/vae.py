@@ -31,7 +31,7 @@ from torch import nn
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
-from ._torch import TIME_CHUNK, FactsMatching, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -157,8 +157,6 @@ class SequenceVAE(TorchGenerator):
         "kl_warmup": 200,
         "facts_weight": 3.0,
     }
-    #: The stylized-facts term on paths decoded from prior latents (set when ``facts_weight`` > 0).
-    facts: FactsMatching | None = None
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -175,14 +173,6 @@ class SequenceVAE(TorchGenerator):
 
     def warmup(self) -> int:
         return int(self.hparams["warmup"])
-
-    def learn_targets(self, dataset) -> None:
-        self.facts = None
-        if float(self.hparams["facts_weight"]) > 0:
-            window = min(int(self.hparams["window"]), len(dataset.train))
-            self.facts = FactsMatching(
-                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
-            )
 
     def prior_facts_loss(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """The facts distance of windows decoded from prior latents, as sampling makes them."""
