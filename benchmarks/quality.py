@@ -177,6 +177,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out-of-sample", action="store_true", help="also train to 2016 and score on 2017-2018")
     parser.add_argument("--no-in-sample", action="store_true", help="skip the in-sample run (e.g. to run modes in parallel)")
     parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
+    parser.add_argument("--validation-blocks", type=int, default=1,
+                        help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
     args = parser.parse_args(argv)
@@ -197,7 +199,7 @@ def main(argv=None) -> None:
             train_bars = bars.loc[start:train_end]
             real = real_returns(bars.loc[test_start:END] if test_start else train_bars)
             real_kurt[data] = float(kurtosis(real))
-            dataset = Dataset.from_bars(train_bars)
+            dataset = Dataset.from_bars(train_bars, validation_blocks=args.validation_blocks)
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else {}

@@ -292,8 +292,9 @@ class FactsMatching:
     at lags 1..``leverage_lags`` (the leverage effect). Given regime ``labels`` (T,) with the
     real returns, it also measures the drift and the log standard deviation under each regime,
     so a conditional model learns each regime's drift and volatility, not only the pooled
-    ones. The targets are the same estimators over every real training window of the same
-    length, so the small-window bias is the same on both sides. The loss is the sum of
+    ones. The targets are the same estimators over real training windows of the same length
+    (every eighth of a window apart, or those starting at ``starts``), so the small-window
+    bias is the same on both sides. The loss is the sum of
     squared errors (a regime absent from a batch does not count).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
@@ -308,14 +309,15 @@ class FactsMatching:
         leverage_lags: int = 20,
         labels: np.ndarray | None = None,
         n_regimes: int = 0,
+        starts: np.ndarray | None = None,
     ) -> None:
         self.window = int(window)
         self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
-        stride = max(1, self.window // 8)
-        starts = np.arange(0, len(real) - self.window + 1, stride)
+        if starts is None:
+            starts = np.arange(0, len(real) - self.window + 1, max(1, self.window // 8))
         windows = torch.from_numpy(np.stack([real[s : s + self.window] for s in starts]))
         window_labels = None
         if self.n_regimes:
@@ -507,9 +509,10 @@ class TorchGenerator(Generator):
         stylized-facts term, when the model has a positive ``facts_weight``."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
-            window = min(int(self.hparams["window"]), len(dataset.train))
+            window = min(int(self.hparams["window"]), dataset.longest_segment)
             self.facts = FactsMatching(
-                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes
+                dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
+                starts=dataset.window_starts(window, stride=max(1, window // 8)),
             )
 
     def prepare_for_sampling(self) -> None:

@@ -73,6 +73,7 @@ def train(
     epochs: float | None = None,
     device: str = "auto",
     validation_fraction: float = 0.15,
+    validation_blocks: int = 1,
     progress: bool = False,
     train_options: dict[str, Any] | None = None,
     snapshots: int | None = None,
@@ -105,7 +106,10 @@ def train(
     device : str
         ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda`` or ``mps``.
     validation_fraction : float
-        Share of the bars (the latest) held out for model selection.
+        Share of the bars held out for model selection.
+    validation_blocks : int
+        How many equal blocks the held-out bars form, evenly spread with the last ending at
+        the latest bar (1: the latest bars; more: the model also learns from the later years).
     progress : bool
         Show a progress bar while training.
     train_options : dict, optional
@@ -131,7 +135,8 @@ def train(
 
     gen_cls = generator_class(generator)
     bars = load_data(data, start=start, end=end)
-    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction)
+    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
+                                 validation_blocks=validation_blocks)
     model = gen_cls(**hparams)
     if out is not None:
         out = Path(out)

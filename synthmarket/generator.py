@@ -53,8 +53,11 @@ class Dataset:
     """Real bars prepared for training: scaled features, regime labels and a validation split.
 
     ``train`` and ``validation`` are scaled feature arrays (T, C); ``train_labels`` and
-    ``validation_labels`` hold a regime index per row when a scheme is given. The split is
-    chronological: the last ``validation_fraction`` of the bars is held out.
+    ``validation_labels`` hold a regime index per row when a scheme is given. The held-out
+    share (``validation_fraction``) is ``validation_blocks`` equal blocks of consecutive
+    bars, evenly spread, the last one ending at the latest bar; one block (the default) holds
+    out the latest bars. ``train`` is the rest, stretch after stretch; ``train_segments``
+    gives the stretches' lengths, and :meth:`window_starts` the windows that lie inside one.
     """
 
     bars: pd.DataFrame
@@ -66,40 +69,92 @@ class Dataset:
     scheme: RegimeScheme | None = None
     train_labels: np.ndarray | None = None
     validation_labels: np.ndarray | None = None
+    train_segments: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.train_segments:
+            self.train_segments = (len(self.train),)
 
     @classmethod
     def from_bars(
-        cls, bars: pd.DataFrame, *, regimes: str | RegimeScheme | None = None, validation_fraction: float = 0.15
+        cls, bars: pd.DataFrame, *, regimes: str | RegimeScheme | None = None, validation_fraction: float = 0.15,
+        validation_blocks: int = 1,
     ) -> "Dataset":
         if not 0 <= validation_fraction < 0.9:
             raise ConfigError(f"validation_fraction must be in [0, 0.9); got {validation_fraction}.")
+        if isinstance(validation_blocks, bool) or not isinstance(validation_blocks, (int, np.integer)) or validation_blocks < 1:
+            raise ConfigError(f"validation_blocks must be a whole number, at least 1; got {validation_blocks!r}.")
         raw = to_features(bars)
-        n_val = int(round(len(raw) * validation_fraction))
-        n_train = len(raw) - n_val
+        held_out = _held_out_rows(len(raw), validation_fraction, int(validation_blocks))
+        n_train = int((~held_out).sum())
         if n_train < 50:
             raise ConfigError(f"Only {n_train} training bars; give at least 50 (a longer date range).")
-        scaler = FeatureScaler.fit(raw[:n_train], channels(has_volume(bars)))
+        segments = _stretches(~held_out)
+        if min(segments) < 2:
+            raise ConfigError(f"{validation_blocks} validation blocks leave training stretches of under 2 bars; use fewer.")
+        scaler = FeatureScaler.fit(raw[~held_out], channels(has_volume(bars)))
         scaled = scaler.transform(raw).astype(np.float32)
         scheme = labels = None
         if regimes is not None:
-            train_bars = bars.iloc[: n_train + 1]
+            last_train_row = int(np.flatnonzero(~held_out)[-1])
+            train_bars = bars.iloc[: last_train_row + 2]  # row i of the features is the bar i + 1
             scheme = regimes if isinstance(regimes, RegimeScheme) else fit_regimes(train_bars, regimes)
             labels = scheme.label(bars)[1:]
         return cls(
             bars=bars,
             scaler=scaler,
-            train=scaled[:n_train],
-            validation=scaled[n_train:],
+            train=scaled[~held_out],
+            validation=scaled[held_out],
             anchor=Anchor.after(bars),
             fingerprint=fingerprint(bars),
             scheme=scheme,
-            train_labels=None if labels is None else labels[:n_train],
-            validation_labels=None if labels is None else labels[n_train:],
+            train_labels=None if labels is None else labels[~held_out],
+            validation_labels=None if labels is None else labels[held_out],
+            train_segments=tuple(segments),
         )
 
     @property
     def n_channels(self) -> int:
         return self.train.shape[1]
+
+    @property
+    def longest_segment(self) -> int:
+        """Bars in the longest contiguous stretch of ``train`` (the longest window it holds)."""
+        return max(self.train_segments)
+
+    def window_starts(self, window: int, stride: int = 1) -> np.ndarray:
+        """Rows of ``train`` where a window of ``window`` bars starts and stays inside one stretch."""
+        starts, offset = [], 0
+        for length in self.train_segments:
+            starts.append(offset + np.arange(0, length - window + 1, stride))
+            offset += length
+        out = np.concatenate(starts)
+        if not out.size:
+            raise ConfigError(f"No training stretch holds a window of {window} bars (the longest has {self.longest_segment}).")
+        return out
+
+
+def _held_out_rows(n: int, fraction: float, blocks: int) -> np.ndarray:
+    """A mask of the rows held out: ``blocks`` equal blocks, the last at the end, evenly spread."""
+    n_val = int(round(n * fraction))
+    mask = np.zeros(n, dtype=bool)
+    if n_val == 0:
+        return mask
+    blocks = min(blocks, n_val)
+    block_sizes = np.diff(np.linspace(0, n_val, blocks + 1).round().astype(int))
+    gap_sizes = np.diff(np.linspace(0, n - n_val, blocks + 1).round().astype(int))
+    row = 0
+    for gap, size in zip(gap_sizes, block_sizes):
+        row += gap
+        mask[row : row + size] = True
+        row += size
+    return mask
+
+
+def _stretches(mask: np.ndarray) -> list[int]:
+    """Lengths of the runs of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return [int(n) for n in np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)]
 
 
 @dataclass

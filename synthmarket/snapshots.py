@@ -42,11 +42,11 @@ class SnapshotRecorder:
             raise ConfigError(f"{model.name} fits in one go, not step by step: it has no training to snapshot.")
         self.model, self.every, self.n_paths, self.seed = model, int(every), n_paths, seed
         self.directory = Path(directory)
-        self.window = min(window, len(dataset.train) - 1)
+        self.window = min(window, dataset.longest_segment)
         self.std = dataset.scaler.std[0]
         self.mean = dataset.scaler.mean[0]
         returns = dataset.train[:, 0] * self.std + self.mean
-        starts = np.random.default_rng(seed).integers(0, len(returns) - self.window, size=n_real)
+        starts = np.random.default_rng(seed).choice(dataset.window_starts(self.window), size=n_real)
         self.real = np.stack([np.cumsum(returns[s:s + self.window]) for s in starts])
 
     def __call__(self, step: int, losses: dict) -> None:

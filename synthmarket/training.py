@@ -308,19 +308,23 @@ class _State:
 
 
 class _WindowSampler:
-    """Random training windows (B, L, C) and their labels, from a numpy generator (checkpointed)."""
+    """Random training windows (B, L, C) and their labels, from a numpy generator (checkpointed).
 
-    def __init__(self, train: np.ndarray, labels: np.ndarray | None, window: int, batch_size: int, device, seed: int):
-        self.data = torch.as_tensor(train, dtype=torch.float32, device=device)
+    A window never spans two training stretches (``Dataset.window_starts``)."""
+
+    def __init__(self, dataset: "Dataset", window: int, batch_size: int, device, seed: int):
+        labels = dataset.train_labels
+        self.data = torch.as_tensor(dataset.train, dtype=torch.float32, device=device)
         self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=device)
         self.window, self.batch_size = window, batch_size
-        self.n_windows = len(train) - window + 1
+        self.starts = torch.as_tensor(dataset.window_starts(window), device=device)
+        self.n_windows = len(self.starts)
         self.rng = np.random.default_rng([seed, 0])
         self._offsets = torch.arange(window, device=device)
 
     def next(self) -> Batch:
-        starts = torch.as_tensor(self.rng.integers(0, self.n_windows, size=self.batch_size), device=self.data.device)
-        index = starts[:, None] + self._offsets[None, :]
+        picks = torch.as_tensor(self.rng.integers(0, self.n_windows, size=self.batch_size), device=self.data.device)
+        index = self.starts[picks][:, None] + self._offsets[None, :]
         return Batch(self.data[index], None if self.labels is None else self.labels[index])
 
     @property
@@ -388,9 +392,9 @@ class Trainer:
         cfg = self.config
         device = resolve_device(cfg.device)
         plan = model.training_plan()
-        window = min(int(plan["window"]), len(dataset.train))
+        window = min(int(plan["window"]), dataset.longest_segment)
         batch_size = int(cfg.batch_size or plan["batch_size"])
-        sampler = _WindowSampler(dataset.train, dataset.train_labels, window, batch_size, device, cfg.seed)
+        sampler = _WindowSampler(dataset, window, batch_size, device, cfg.seed)
         total = self._total_steps(plan, sampler)
         budget = cfg.time_budget
         if budget is None and cfg.steps is None and cfg.epochs is None:

@@ -72,6 +72,15 @@ def test_resume_without_checkpoints_is_an_error(tmp_path):
     assert result.exit_code == 2 and "Nothing to resume" in result.output
 
 
+def test_validation_blocks_spread_the_held_out_bars(tmp_path):
+    out = tmp_path / "model"
+    result = train("-g", "conv1d_cgan", *DATA, "--validation-blocks", "3", "--steps", "4", "--validate-every", "2",
+                   *TINY, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "113 held out in 3 blocks" in " ".join(result.output.split())
+    assert [r for r in log_rows(out) if r["event"] == "validation"]
+
+
 def test_trains_a_classical_generator_too(tmp_path):
     out = tmp_path / "gbm"
     result = train("-g", "gbm", *DATA, "--out", str(out))
@@ -89,6 +98,7 @@ def test_trains_a_classical_generator_too(tmp_path):
     (["-g", "conv1d_cgan", "--device", "tpu"], "Unknown device"),
     (["-g", "gbm", "--regimes", "volatility"], "does not learn regimes"),
     (["-g", "conv1d_cgan", "--resume", "--force"], "give one of them"),
+    (["-g", "conv1d_cgan", "--validation-blocks", "0"], "validation_blocks must be"),
 ])
 def test_mistakes_give_one_message_and_exit_2(tmp_path, args, message):
     result = train(*args, *DATA, "--steps", "2", "--out", str(tmp_path / "m"))

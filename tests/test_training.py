@@ -12,12 +12,13 @@ import pytest
 import torch
 from torch import nn
 
+from synthmarket.bars import to_features
 from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
 from synthmarket.generator import Dataset
 from synthmarket.testing import corrupt
 from synthmarket.training import (
     CHECKPOINT_DIR, LAST_FILE, LOG_FILE, Batch, StepContext, TrainConfig, Trainer, ValidationScore, parse_duration,
-    read_checkpoint, resolve_device,
+    _WindowSampler, read_checkpoint, resolve_device,
 )
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN
 
@@ -88,6 +89,55 @@ def assert_same_weights(a, b):
     assert wa.keys() == wb.keys()
     for key in wa:
         np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
+
+
+# -- the validation split --------------------------------------------------------------------
+def test_one_validation_block_holds_out_the_latest_bars(sp500_recent):
+    bars = sp500_recent.loc["2014-01-01":"2016-12-31"]
+    data = Dataset.from_bars(bars, regimes="volatility")
+    n = len(bars) - 1
+    n_val = round(0.15 * n)
+    assert len(data.validation) == n_val and data.train_segments == (n - n_val,)
+    np.testing.assert_array_equal(data.window_starts(32), np.arange(n - n_val - 31))
+    assert data.scheme == Dataset.from_bars(bars.iloc[: n - n_val + 1], regimes="volatility",
+                                            validation_fraction=0).scheme  # regimes fitted on the training bars
+
+
+def test_validation_blocks_spread_the_held_out_bars_and_windows_stay_inside_one_stretch(sp500_recent):
+    bars = sp500_recent.loc["2014-01-01":"2016-12-31"]
+    data = Dataset.from_bars(bars, validation_blocks=3, regimes="volatility")
+    one = Dataset.from_bars(bars, regimes="volatility")
+    assert len(data.validation) == len(one.validation) and len(data.train) == len(one.train)
+    assert len(data.train_segments) == 3 and sum(data.train_segments) == len(data.train)
+    assert max(data.train_segments) - min(data.train_segments) <= 1
+    # the held-out rows are three blocks, the last one ending at the latest bar
+    scaled = data.scaler.transform(to_features(bars)).astype(np.float32)
+    np.testing.assert_array_equal(data.validation[-5:], scaled[-5:])
+    np.testing.assert_array_equal(data.train[:5], scaled[:5])
+    starts = data.window_starts(64)
+    ends = np.cumsum(data.train_segments)
+    for s in starts:
+        assert np.searchsorted(ends, s, side="right") == np.searchsorted(ends, s + 63, side="right")
+    assert len(starts) == sum(n - 63 for n in data.train_segments)
+    with pytest.raises(ConfigError, match="No training stretch"):
+        data.window_starts(data.longest_segment + 1)
+
+
+@pytest.mark.parametrize("blocks", [0, -1, 1.5, True])
+def test_validation_blocks_must_be_a_positive_whole_number(sp500_recent, blocks):
+    with pytest.raises(ConfigError, match="validation_blocks"):
+        Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=blocks)
+
+
+def test_training_windows_never_span_two_stretches(sp500_recent):
+    data = Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=4)
+    sampler = _WindowSampler(data, 48, 256, "cpu", seed=0)
+    ends = np.cumsum(data.train_segments)
+    for _ in range(4):
+        x = sampler.next().x.numpy()
+        for window in x:
+            start = int(np.flatnonzero((data.train == window[0]).all(axis=1))[0])
+            assert np.searchsorted(ends, start, side="right") == np.searchsorted(ends, start + 47, side="right")
 
 
 # -- configuration ---------------------------------------------------------------------------

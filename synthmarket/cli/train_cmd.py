@@ -97,7 +97,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoints are in --out."),
     force: bool = typer.Option(False, "--force", help="Overwrite a model or run already in --out."),
     hparam: list[str] = typer.Option([], "--hparam", "-h", help="A hyper-parameter, key=value (repeatable)."),
-    validation_fraction: float = typer.Option(0.15, "--validation-fraction", help="Share of the bars (the latest) held out for model selection."),
+    validation_fraction: float = typer.Option(0.15, "--validation-fraction", help="Share of the bars held out for model selection."),
+    validation_blocks: int = typer.Option(
+        1, "--validation-blocks", help="Held-out bars as N evenly spread blocks, the last at the end (1: the latest bars)."
+    ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimiser step (default: the generator's)."),
     validate_every: int = typer.Option(100, "--validate-every", help="Steps between validation scores."),
     patience: int = typer.Option(10, "--patience", help="Validations without improvement before stopping early (0: never)."),
@@ -128,7 +131,8 @@ def train(
             )
         hparams = stored
     bars = load_data(data, start=start, end=end)
-    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction)
+    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
+                                validation_blocks=validation_blocks)
     config = TrainConfig(
         steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
@@ -139,7 +143,8 @@ def train(
         recorder = SnapshotRecorder(model, dataset, out / SNAPSHOT_DIR, snapshots, seed=seed)
         model.callbacks.append(recorder)
     console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
-                  f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out)")
+                  f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out"
+                  f"{f' in {validation_blocks} blocks' if validation_blocks > 1 else ''})")
     report = model.fit(dataset, config)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / LOG_FILE).exists():  # generators that do not use the training loop
