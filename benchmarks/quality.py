@@ -7,7 +7,8 @@ are sampled per seed and scored with :func:`synthmarket.distances.return_distanc
 W1 at horizons 1, 5, 20, 100 days, ACF distances of r, |r|, r^2 over lags 1..250, and the
 leverage distance, each divided by the same distance for a GARCH(1,1) with normal errors
 (the classical ``garch`` plugin, ``dist=normal``) trained the same way. Also printed:
-excess kurtosis (real; synthetic median and 5-95% band over paths), training time, device,
+excess kurtosis (real; synthetic median and 5-95% band over paths), skewness (real; synthetic
+median over paths), training time, device,
 and sampling speed in bars per second (sampling plus conversion to OHLCV bars).
 
 Modes:
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
-from scipy.stats import kurtosis
+from scipy.stats import kurtosis, skew
 
 from synthmarket.data import sample_data
 from synthmarket.distances import return_distances
@@ -60,6 +61,7 @@ class Run:
     generator: str
     ratios: list[dict[str, float]] = field(default_factory=list)
     kurtosis: list[np.ndarray] = field(default_factory=list)
+    skewness: list[np.ndarray] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     bars_per_second: list[float] = field(default_factory=list)
     device: str = "cpu"
@@ -100,6 +102,7 @@ def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds
         distances = return_distances(real, synthetic)
         run.ratios.append({k: distances[k] / baseline[k] for k in DISTANCES})
         run.kurtosis.append(kurtosis(synthetic, axis=1))
+        run.skewness.append(skew(synthetic, axis=1))
         run.train_seconds.append(seconds)
         run.bars_per_second.append(speed)
         console.log(f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
@@ -115,10 +118,10 @@ def baseline_distances(dataset: Dataset, real: np.ndarray, n_paths: int, seed: i
 
 
 COLUMNS = ("data", "generator", "seeds", *(k.replace("_", "@", 1) if k.startswith("w1") else k for k in DISTANCES),
-           "kurt real", "kurt synth [5-95%]", "train s", "device", "Mbars/s")
+           "kurt real", "kurt synth [5-95%]", "skew real", "skew synth", "train s", "device", "Mbars/s")
 
 
-def print_table(title: str, runs: list[Run], real_kurtosis: dict[str, float], markdown: bool = False) -> None:
+def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float, float]], markdown: bool = False) -> None:
     table = Table(title=title)
     for column in COLUMNS:
         table.add_column(column, justify="right" if column not in ("data", "generator", "device") else "left")
@@ -129,7 +132,8 @@ def print_table(title: str, runs: list[Run], real_kurtosis: dict[str, float], ma
         lo, mid, hi = np.percentile(k_all, [5, 50, 95])
         rows.append((
             run.data, run.generator, str(len(run.ratios)), *(f"{med[k]:.2f}" for k in DISTANCES),
-            f"{real_kurtosis[run.data]:.2f}", f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
+            f"{real_moments[run.data][0]:.2f}", f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
+            f"{real_moments[run.data][1]:.2f}", f"{np.median(np.concatenate(run.skewness)):.2f}",
             f"{np.median(run.train_seconds):.0f}", run.device, f"{np.median(run.bars_per_second) / 1e6:.2f}",
         ))
         table.add_row(*rows[-1])
@@ -193,23 +197,24 @@ def main(argv=None) -> None:
     if args.out_of_sample:
         modes.append(("out-of-sample", START, OOS_TRAIN_END, OOS_TEST_START))
     for mode, start, train_end, test_start in modes:
-        runs, real_kurt = [], {}
+        runs, real_moments = [], {}
         for data in args.data.split(","):
             bars = sample_data(data)
             train_bars = bars.loc[start:train_end]
             real = real_returns(bars.loc[test_start:END] if test_start else train_bars)
-            real_kurt[data] = float(kurtosis(real))
+            real_moments[data] = (float(kurtosis(real)), float(skew(real)))
             dataset = Dataset.from_bars(train_bars, validation_blocks=args.validation_blocks)
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else {}
                 runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
-                    runs, real_kurt, args.markdown)
+                    runs, real_moments, args.markdown)
         results.append({"mode": mode, "runs": [
             {"data": r.data, "generator": r.generator, "ratios": r.ratios, "train_seconds": r.train_seconds,
              "bars_per_second": r.bars_per_second, "device": r.device,
-             "kurtosis_median": [float(np.median(k)) for k in r.kurtosis]} for r in runs]})
+             "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
+             "skewness_median": [float(np.median(s)) for s in r.skewness]} for r in runs]})
     if args.conditioning:
         conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
     if args.json:

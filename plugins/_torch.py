@@ -192,14 +192,19 @@ class VolatilityHead(nn.Module):
     """Stochastic-volatility output layer shared by the generators.
 
     From a hidden state ``h_t`` (built only from the past), the return is
-    ``exp(log_vol_t) * eps_t + drift_t`` with a fresh shock ``eps_t``. Every other channel
-    (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with its own noise, its
-    scale and mean read from ``h_t`` and today's shock and its size, so big days have
-    big wicks and gaps follow the return's sign. The output layers start at zero: an
-    untrained generator is exactly i.i.d. standard normal, a random walk in prices.
+    ``exp(log_vol_t) * s_t + drift_t`` with a fresh shock ``s_t``: Tukey's g-and-h transform
+    of a standard normal ``eps_t``, ``s = (exp(g eps) - 1) / g * exp(h eps^2 / 2)``, whose
+    two learned numbers give the shock a skew (g < 0: crashes bigger than rallies, which a
+    symmetric shock cannot make however its volatility moves) and heavier tails (h > 0).
+    Every other channel (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with
+    its own noise, its scale and mean read from ``h_t`` and today's shock and its size, so
+    big days have big wicks and gaps follow the return's sign. The output layers and g, h
+    start at zero: an untrained generator is exactly i.i.d. standard normal, a random walk
+    in prices.
     """
 
     LOG_SCALE_LIMIT = 6.0
+    SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
     def __init__(self, hidden: int, n_channels: int, width: int = 16) -> None:
         super().__init__()
@@ -209,11 +214,23 @@ class VolatilityHead(nn.Module):
         for layer in (self.vol, self.other[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.shock_shape = nn.Parameter(torch.zeros(2))  # Tukey's g (skew) and h (tails)
+
+    def shock(self, eps: torch.Tensor) -> torch.Tensor:
+        """The g-and-h transform of standard normal ``eps`` (the identity while g = h = 0)."""
+        g = self.shock_shape[0].clamp(-self.SKEW_LIMIT, self.SKEW_LIMIT)
+        h = self.shock_shape[1].clamp(0.0, self.TAIL_LIMIT)
+        x = g * eps
+        small = x.abs() < 1e-4
+        safe = torch.where(small, torch.ones_like(x), x)
+        expm1_ratio = torch.where(small, 1 + 0.5 * x, torch.expm1(safe) / safe)  # (exp(x) - 1) / x, smooth at 0
+        return eps * expm1_ratio * torch.exp(0.5 * h * eps * eps)
 
     def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C)."""
         limit = self.LOG_SCALE_LIMIT
         log_vol, drift = self.vol(h).split(1, dim=-1)
+        eps = self.shock(eps)
         ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
         log_scale, mean = self.other(torch.cat([h, eps, eps.abs()], dim=-1)).chunk(2, dim=-1)
         other = torch.exp(log_scale.clamp(-limit, limit)) * eta + mean
@@ -287,7 +304,7 @@ class FactsMatching:
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
     drift (the mean times sqrt(L): a window's drift in units of its noise, so that a small
     daily bias that compounds over a window counts as much as it matters), the log standard
-    deviation, the log kurtosis (heavy tails), the autocorrelation of ``|r|`` at lags
+    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the autocorrelation of ``|r|`` at lags
     1..``acf_lags`` (volatility clustering; default half the window) and ``corr(r_t, r_{t+k}^2)``
     at lags 1..``leverage_lags`` (the leverage effect). Given regime ``labels`` (T,) with the
     real returns, it also measures the drift and the log standard deviation under each regime,
@@ -343,6 +360,7 @@ class FactsMatching:
         facts = {
             "drift": r.mean() * math.sqrt(self.window),
             "log_std": 0.5 * torch.log(second + 1e-24),
+            "skewness": centred.pow(3).mean() / (second.pow(1.5) + 1e-24),
             "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,

@@ -13,7 +13,7 @@ from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket_plugins._torch import FactsMatching, RegimeChain, TemporalConvNet
+from synthmarket_plugins._torch import FactsMatching, RegimeChain, TemporalConvNet, VolatilityHead
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
 from synthmarket_plugins.vae import Decoder, SequenceVAE
@@ -179,6 +179,7 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     assert target["acf_abs"].shape == (64,) and target["leverage"].shape == (20,)
     assert float(target["acf_abs"][:20].mean()) > 0.1  # volatility clustering
     assert float(target["leverage"][:5].mean()) < -0.03  # the leverage effect
+    assert float(target["skewness"]) < -0.1  # losses bigger than gains
     rng = np.random.default_rng(0)
     starts = rng.integers(0, len(train) - 128, size=64)
     real = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
@@ -186,6 +187,26 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     assert float(facts.loss(real)) < 0.5 * float(facts.loss(noise).detach())
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
+
+
+def test_the_return_shock_learns_skew_and_tails_from_the_identity():
+    from scipy.stats import kurtosis, skew
+
+    head = VolatilityHead(hidden=4, n_channels=5)
+    eps = torch.randn(200_000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(head.shock(eps), eps)  # untrained: the standard normal shock itself
+    with torch.no_grad():
+        head.shock_shape.copy_(torch.tensor([-0.2, 0.05]))
+    shaped = head.shock(eps).detach().numpy()
+    assert skew(shaped) < -0.4 and kurtosis(shaped) > 1.0
+    with torch.no_grad():
+        head.shock_shape.copy_(torch.tensor([3.0, 5.0]))  # out of range: clamped, so still finite
+    assert torch.isfinite(head.shock(eps)).all()
+    # the gradient at the start (g = h = 0) is finite and says which way to move
+    head.shock_shape.data.zero_()
+    target_skew = (head.shock(eps[:1000]) ** 3).mean()
+    target_skew.backward()
+    assert torch.isfinite(head.shock_shape.grad).all() and head.shock_shape.grad[0] > 0
 
 
 def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
