@@ -93,11 +93,14 @@ def real_returns(bars) -> np.ndarray:
     return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
 
 
-def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds, budget, n_paths, baseline, label):
+def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds, budget, n_paths, baseline, label,
+             keep: str | None = None):
     run = Run(label, name)
     for seed in seeds:
         model = make(name, hparams)
         seconds, run.device, run.note = train(model, dataset, seed, budget)
+        if keep:
+            model.save(f"{keep}/{label}_{name}_{seed}")
         synthetic, speed = sample_returns(model, n_paths, len(real), seed=1000 + seed)
         distances = return_distances(real, synthetic)
         run.ratios.append({k: distances[k] / baseline[k] for k in DISTANCES})
@@ -183,6 +186,7 @@ def main(argv=None) -> None:
     parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
     parser.add_argument("--validation-blocks", type=int, default=1,
                         help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)")
+    parser.add_argument("--keep", default=None, help="save every trained model under this directory")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
     args = parser.parse_args(argv)
@@ -207,7 +211,8 @@ def main(argv=None) -> None:
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else {}
-                runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data))
+                runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data,
+                                     args.keep and f"{args.keep}/{mode}"))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
                     runs, real_moments, args.markdown)
         results.append({"mode": mode, "runs": [
