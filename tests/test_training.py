@@ -52,7 +52,7 @@ class GaussianModel:
         return self.optimizers
 
     def params(self):
-        mean, log_scale = self.net(torch.ones(1, 1)).chunk(2, dim=-1)
+        mean, log_scale = self.net(torch.ones(1, 1, device=self.net.weight.device)).chunk(2, dim=-1)
         return mean, log_scale
 
     def train_step(self, batch: Batch, ctx: StepContext):
@@ -63,7 +63,7 @@ class GaussianModel:
 
     def sample_scaled(self, n, labels, rng, n_steps):
         with torch.no_grad():
-            mean, log_scale = (p.numpy()[0] for p in self.params())
+            mean, log_scale = (p.cpu().numpy()[0] for p in self.params())
         return mean + np.exp(log_scale) * rng.standard_normal((n, n_steps, mean.shape[0]))
 
     def checkpoint_meta(self):
@@ -81,7 +81,7 @@ def regime_dataset(sp500_recent):
 
 
 def weights(model) -> dict[str, np.ndarray]:
-    return {f"{n}.{k}": v.detach().numpy().copy() for n, m in model.training_modules().items() for k, v in m.state_dict().items()}
+    return {f"{n}.{k}": v.detach().cpu().numpy().copy() for n, m in model.training_modules().items() for k, v in m.state_dict().items()}
 
 
 def assert_same_weights(a, b):
