@@ -188,12 +188,19 @@ def with_regimes(x: torch.Tensor, embedded: torch.Tensor | None) -> torch.Tensor
     return x if embedded is None else torch.cat([x, embedded.to(x.dtype)], dim=-1)
 
 
+def _expm1_ratio(x: torch.Tensor) -> torch.Tensor:
+    """(exp(x) - 1) / x, smooth through x = 0 (value and gradient)."""
+    small = x.abs() < 1e-4
+    safe = torch.where(small, torch.ones_like(x), x)
+    return torch.where(small, 1 + 0.5 * x, torch.expm1(safe) / safe)
+
+
 class VolatilityHead(nn.Module):
     """Stochastic-volatility output layer shared by the generators.
 
     From a hidden state ``h_t`` (built only from the past), the return is
     ``exp(log_vol_t) * s_t + drift_t`` with a fresh shock ``s_t``: Tukey's g-and-h transform
-    of a standard normal ``eps_t``, ``s = (exp(g eps) - 1) / g * exp(h eps^2 / 2)``, whose
+    of a standard normal ``eps_t``, ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)`` less its mean, whose
     two learned numbers give the shock a skew (g < 0: crashes bigger than rallies, which a
     symmetric shock cannot make however its volatility moves) and heavier tails (h > 0).
     Every other channel (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with
@@ -217,14 +224,17 @@ class VolatilityHead(nn.Module):
         self.shock_shape = nn.Parameter(torch.zeros(2))  # Tukey's g (skew) and h (tails)
 
     def shock(self, eps: torch.Tensor) -> torch.Tensor:
-        """The g-and-h transform of standard normal ``eps`` (the identity while g = h = 0)."""
+        """The g-and-h transform of standard normal ``eps``, centred (the identity while g = h = 0).
+
+        Centred, so that ``drift_t`` stays the day's expected return: a skewed shock's own
+        mean, ``(exp(g^2 / (2 (1 - h))) - 1) / (g sqrt(1 - h))``, would otherwise scale with
+        the volatility and tie the trend of a path to its turbulence.
+        """
         g = self.shock_shape[0].clamp(-self.SKEW_LIMIT, self.SKEW_LIMIT)
         h = self.shock_shape[1].clamp(0.0, self.TAIL_LIMIT)
-        x = g * eps
-        small = x.abs() < 1e-4
-        safe = torch.where(small, torch.ones_like(x), x)
-        expm1_ratio = torch.where(small, 1 + 0.5 * x, torch.expm1(safe) / safe)  # (exp(x) - 1) / x, smooth at 0
-        return eps * expm1_ratio * torch.exp(0.5 * h * eps * eps)
+        shaped = eps * _expm1_ratio(g * eps) * torch.exp(0.5 * h * eps * eps)
+        mean = g / (2 * (1 - h)) * _expm1_ratio(g * g / (2 * (1 - h))) / torch.sqrt(1 - h)
+        return shaped - mean
 
     def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C)."""

@@ -199,6 +199,7 @@ def test_the_return_shock_learns_skew_and_tails_from_the_identity():
         head.shock_shape.copy_(torch.tensor([-0.2, 0.05]))
     shaped = head.shock(eps).detach().numpy()
     assert skew(shaped) < -0.4 and kurtosis(shaped) > 1.0
+    assert abs(shaped.mean()) < 0.01  # centred: the drift stays the expected return
     with torch.no_grad():
         head.shock_shape.copy_(torch.tensor([3.0, 5.0]))  # out of range: clamped, so still finite
     assert torch.isfinite(head.shock(eps)).all()
