@@ -23,7 +23,7 @@ import abc
 import copy
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthmarket.errors import ConfigError
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Dataset, Generator, TrainReport, window_starts
 from synthmarket.training import Batch, StepContext, TrainConfig, Trainer, resolve_device  # noqa: F401  (re-exported)
 
 #: How many (path x step) positions one sampling batch holds; bounds sampling memory.
@@ -320,7 +320,8 @@ class FactsMatching:
     real returns, it also measures the drift and the log standard deviation under each regime,
     so a conditional model learns each regime's drift and volatility, not only the pooled
     ones. The targets are the same estimators over real training windows of the same length
-    (every eighth of a window apart, or those starting at ``starts``), so the small-window
+    (every eighth of a window apart, none spanning two of the stretches of lengths
+    ``segments`` that make up ``real``), so the small-window
     bias is the same on both sides. The loss is the sum of
     squared errors (a regime absent from a batch does not count).
 
@@ -336,15 +337,14 @@ class FactsMatching:
         leverage_lags: int = 20,
         labels: np.ndarray | None = None,
         n_regimes: int = 0,
-        starts: np.ndarray | None = None,
+        segments: Sequence[int] | None = None,
     ) -> None:
         self.window = int(window)
         self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
-        if starts is None:
-            starts = np.arange(0, len(real) - self.window + 1, max(1, self.window // 8))
+        starts = window_starts(segments or (len(real),), self.window, stride=max(1, self.window // 8))
         windows = torch.from_numpy(np.stack([real[s : s + self.window] for s in starts]))
         window_labels = None
         if self.n_regimes:
@@ -540,7 +540,7 @@ class TorchGenerator(Generator):
             window = min(int(self.hparams["window"]), dataset.longest_segment)
             self.facts = FactsMatching(
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
-                starts=dataset.window_starts(window, stride=max(1, window // 8)),
+                segments=dataset.train_segments,
             )
 
     def prepare_for_sampling(self) -> None:

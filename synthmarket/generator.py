@@ -24,7 +24,7 @@ import json
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,29 +86,30 @@ class Dataset:
             raise ConfigError(f"validation_blocks must be a whole number, at least 1; got {validation_blocks!r}.")
         raw = to_features(bars)
         held_out = _held_out_rows(len(raw), validation_fraction, int(validation_blocks))
-        n_train = int((~held_out).sum())
+        training = ~held_out
+        n_train = int(training.sum())
         if n_train < 50:
             raise ConfigError(f"Only {n_train} training bars; give at least 50 (a longer date range).")
-        segments = _stretches(~held_out)
+        segments = _stretches(training)
         if min(segments) < 2:
             raise ConfigError(f"{validation_blocks} validation blocks leave training stretches of under 2 bars; use fewer.")
-        scaler = FeatureScaler.fit(raw[~held_out], channels(has_volume(bars)))
+        scaler = FeatureScaler.fit(raw[training], channels(has_volume(bars)))
         scaled = scaler.transform(raw).astype(np.float32)
         scheme = labels = None
         if regimes is not None:
-            last_train_row = int(np.flatnonzero(~held_out)[-1])
+            last_train_row = int(np.flatnonzero(training)[-1])
             train_bars = bars.iloc[: last_train_row + 2]  # row i of the features is the bar i + 1
             scheme = regimes if isinstance(regimes, RegimeScheme) else fit_regimes(train_bars, regimes)
             labels = scheme.label(bars)[1:]
         return cls(
             bars=bars,
             scaler=scaler,
-            train=scaled[~held_out],
+            train=scaled[training],
             validation=scaled[held_out],
             anchor=Anchor.after(bars),
             fingerprint=fingerprint(bars),
             scheme=scheme,
-            train_labels=None if labels is None else labels[~held_out],
+            train_labels=None if labels is None else labels[training],
             validation_labels=None if labels is None else labels[held_out],
             train_segments=tuple(segments),
         )
@@ -124,14 +125,17 @@ class Dataset:
 
     def window_starts(self, window: int, stride: int = 1) -> np.ndarray:
         """Rows of ``train`` where a window of ``window`` bars starts and stays inside one stretch."""
-        starts, offset = [], 0
-        for length in self.train_segments:
-            starts.append(offset + np.arange(0, length - window + 1, stride))
-            offset += length
-        out = np.concatenate(starts)
-        if not out.size:
-            raise ConfigError(f"No training stretch holds a window of {window} bars (the longest has {self.longest_segment}).")
-        return out
+        return window_starts(self.train_segments, window, stride)
+
+
+def window_starts(segments: Sequence[int], window: int, stride: int = 1) -> np.ndarray:
+    """Start rows of the windows of ``window`` bars, every ``stride`` rows, that lie inside one of
+    the stretches of lengths ``segments`` laid end to end."""
+    ends = np.cumsum(segments)
+    out = np.concatenate([end - length + np.arange(0, length - window + 1, stride) for end, length in zip(ends, segments)])
+    if not out.size:
+        raise ConfigError(f"No training stretch holds a window of {window} bars (the longest has {max(segments)}).")
+    return out.astype(np.int64)
 
 
 def _held_out_rows(n: int, fraction: float, blocks: int) -> np.ndarray:
