@@ -314,20 +314,24 @@ class FactsMatching:
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
     drift (the mean times sqrt(L): a window's drift in units of its noise, so that a small
     daily bias that compounds over a window counts as much as it matters), the log standard
-    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the autocorrelation of ``|r|`` at lags
+    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the
+    quantiles of the returns at ``QUANTILE_LEVELS`` (the whole shape of the day's return: a
+    peaked centre and long tails, not only their moments), the autocorrelation of ``|r|`` at lags
     1..``acf_lags`` (volatility clustering; default half the window) and ``corr(r_t, r_{t+k}^2)``
-    at lags 1..``leverage_lags`` (the leverage effect). Given regime ``labels`` (T,) with the
-    real returns, it also measures the drift and the log standard deviation under each regime,
-    so a conditional model learns each regime's drift and volatility, not only the pooled
-    ones. The targets are the same estimators over real training windows of the same length
-    (every eighth of a window apart, none spanning two of the stretches of lengths
-    ``segments`` that make up ``real``), so the small-window
-    bias is the same on both sides. The loss is the sum of
-    squared errors (a regime absent from a batch does not count).
+    at lags 1..``leverage_lags`` (the leverage effect). Given regime
+    ``labels`` (T,) with the real returns, it also measures the drift and the log standard
+    deviation under each regime, so a conditional model learns each regime's drift and
+    volatility, not only the pooled ones. The targets are the same estimators over real
+    training windows of the same length (every eighth of a window apart, none spanning two of
+    the stretches of lengths ``segments`` that make up ``real``), so the small-window bias is
+    the same on both sides. The loss is the sum of squared errors (a regime absent from a
+    batch does not count).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
     """
+
+    QUANTILE_LEVELS = tuple(float(q) for q in np.linspace(0.005, 0.995, 41))
 
     def __init__(
         self,
@@ -372,6 +376,7 @@ class FactsMatching:
             "log_std": 0.5 * torch.log(second + 1e-24),
             "skewness": centred.pow(3).mean() / (second.pow(1.5) + 1e-24),
             "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
+            "quantiles": torch.quantile(r.reshape(-1), torch.tensor(self.QUANTILE_LEVELS, device=r.device)),
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,
         }
