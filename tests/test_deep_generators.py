@@ -185,6 +185,13 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     real = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
     noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0), requires_grad=True)
     assert float(facts.loss(real)) < 0.5 * float(facts.loss(noise).detach())
+    # the quantiles tell a peaked, long-tailed day from a normal one of the same volatility
+    quantiles = target["quantiles"]
+    assert quantiles.shape == (41,) and bool((quantiles.diff() > 0).all())
+    np.testing.assert_allclose(quantiles[[0, 20, 40]].numpy(), np.quantile(train, [0.005, 0.5, 0.995]), atol=0.15)
+    same_volatility = noise.detach() * real.std()
+    quantile_error = lambda r: float(((facts.facts(r)["quantiles"] - quantiles) ** 2).sum())
+    assert quantile_error(real) < 0.5 * quantile_error(same_volatility)
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
 
