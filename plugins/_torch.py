@@ -314,9 +314,9 @@ class FactsMatching:
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
     drift (the mean times sqrt(L): a window's drift in units of its noise, so that a small
     daily bias that compounds over a window counts as much as it matters), the log standard
-    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the
-    quantiles of the returns at ``QUANTILE_LEVELS`` (the whole shape of the day's return: a
-    peaked centre and long tails, not only their moments), the autocorrelation of ``|r|`` at lags
+    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), with
+    ``quantiles`` the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole shape of the
+    day's return: a peaked centre and long tails, not only their moments), the autocorrelation of ``|r|`` at lags
     1..``acf_lags`` (volatility clustering; default half the window) and ``corr(r_t, r_{t+k}^2)``
     at lags 1..``leverage_lags`` (the leverage effect). Given regime
     ``labels`` (T,) with the real returns, it also measures the drift and the log standard
@@ -342,8 +342,10 @@ class FactsMatching:
         labels: np.ndarray | None = None,
         n_regimes: int = 0,
         segments: Sequence[int] | None = None,
+        quantiles: bool = True,
     ) -> None:
         self.window = int(window)
+        self.quantiles = bool(quantiles)
         self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
@@ -376,10 +378,11 @@ class FactsMatching:
             "log_std": 0.5 * torch.log(second + 1e-24),
             "skewness": centred.pow(3).mean() / (second.pow(1.5) + 1e-24),
             "log_kurtosis": torch.log(centred.pow(4).mean() / (second * second + 1e-24) + 1e-12),
-            "quantiles": torch.quantile(r.reshape(-1), torch.tensor(self.QUANTILE_LEVELS, device=r.device)),
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,
         }
+        if self.quantiles:
+            facts["quantiles"] = torch.quantile(r.reshape(-1), torch.tensor(self.QUANTILE_LEVELS, device=r.device))
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
@@ -539,13 +542,14 @@ class TorchGenerator(Generator):
 
     def learn_targets(self, dataset: Dataset) -> None:
         """What a model derives from the training data before training: the targets of the
-        stylized-facts term, when the model has a positive ``facts_weight``."""
+        stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
+        of the day's return unless ``facts_quantiles`` is false)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
             window = min(int(self.hparams["window"]), dataset.longest_segment)
             self.facts = FactsMatching(
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
-                segments=dataset.train_segments,
+                segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -637,6 +641,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "r1_every": 4,
     "ema_decay": 0.995,
     "facts_weight": 0.0,
+    "facts_quantiles": True,
 }
 
 

@@ -100,6 +100,7 @@ class RGAN(AdversarialGenerator):
         "lr_d": 5e-4,
         "r1_gamma": 10.0,
         "facts_weight": 3.0,
+        "facts_quantiles": False,
     }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

@@ -156,6 +156,7 @@ class SequenceVAE(TorchGenerator):
         "kl_weight": 1.0,
         "kl_warmup": 200,
         "facts_weight": 3.0,
+        "facts_quantiles": True,
     }
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:

@@ -192,6 +192,7 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     same_volatility = noise.detach() * real.std()
     quantile_error = lambda r: float(((facts.facts(r)["quantiles"] - quantiles) ** 2).sum())
     assert quantile_error(real) < 0.5 * quantile_error(same_volatility)
+    assert "quantiles" not in FactsMatching(train, window=128, quantiles=False).target  # rgan's default
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
 
