@@ -314,18 +314,18 @@ class FactsMatching:
     For windows ``r`` (B, L) of scaled log returns it measures, pooled over the batch: the
     drift (the mean times sqrt(L): a window's drift in units of its noise, so that a small
     daily bias that compounds over a window counts as much as it matters), the log standard
-    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), with
-    ``quantiles`` the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole shape of the
-    day's return: a peaked centre and long tails, not only their moments), the autocorrelation of ``|r|`` at lags
-    1..``acf_lags`` (volatility clustering; default half the window) and ``corr(r_t, r_{t+k}^2)``
-    at lags 1..``leverage_lags`` (the leverage effect). Given regime
-    ``labels`` (T,) with the real returns, it also measures the drift and the log standard
-    deviation under each regime, so a conditional model learns each regime's drift and
-    volatility, not only the pooled ones. The targets are the same estimators over real
-    training windows of the same length (every eighth of a window apart, none spanning two of
-    the stretches of lengths ``segments`` that make up ``real``), so the small-window bias is
-    the same on both sides. The loss is the sum of squared errors (a regime absent from a
-    batch does not count).
+    deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the
+    autocorrelation of ``|r|`` at lags 1..``acf_lags`` (volatility clustering; default half
+    the window), ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect)
+    and, with ``quantiles``, the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole
+    shape of the day's return: a peaked centre and long tails, not only their moments).
+    Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
+    log standard deviation under each regime, so a conditional model learns each regime's
+    drift and volatility, not only the pooled ones. The targets are the same estimators over
+    real training windows of the same length (every eighth of a window apart, none spanning
+    two of the stretches of lengths ``segments`` that make up ``real``), so the small-window
+    bias is the same on both sides. The loss is the sum of squared errors (a regime absent
+    from a batch does not count).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
@@ -345,7 +345,7 @@ class FactsMatching:
         quantiles: bool = True,
     ) -> None:
         self.window = int(window)
-        self.quantiles = bool(quantiles)
+        self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
@@ -381,8 +381,8 @@ class FactsMatching:
             "acf_abs": acf[1:] / (acf[0] + 1e-12),
             "leverage": cross[1:] / scale,
         }
-        if self.quantiles:
-            facts["quantiles"] = torch.quantile(r.reshape(-1), torch.tensor(self.QUANTILE_LEVELS, device=r.device))
+        if self.quantile_levels is not None:
+            facts["quantiles"] = torch.quantile(r.reshape(-1), self.quantile_levels.to(r.device))
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
