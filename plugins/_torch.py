@@ -165,6 +165,37 @@ class ShockMemory(nn.Module):
         return out.transpose(1, 2)
 
 
+class SlowNoise(nn.Module):
+    """Latent factors that persist: noise smoothed over weeks or months, at unit variance.
+
+    Each of ``k`` channels of white noise is averaged over the past with weights ``d_j^lag``
+    (a learned decay per channel, truncated at ``length`` lags) and scaled back to unit
+    variance: a stationary factor with a half-life of ``half_lives[j]`` days at the start.
+    In the volatility this is the slow, shock-independent part of a stochastic-volatility
+    model, which past shocks alone (:class:`ShockMemory`) do not give. Channel-last:
+    white (B, T, k) -> slow (B, T, k).
+    """
+
+    def __init__(self, k: int, length: int, half_lives: tuple[float, ...] = (20.0, 120.0)) -> None:
+        super().__init__()
+        self.k, self.length = k, int(length)
+        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(k)])
+        decay = torch.exp(-math.log(2.0) / lives)
+        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+
+    def kernel(self) -> torch.Tensor:
+        decay = torch.sigmoid(self.decay_logit)[:, None]
+        lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
+        weights = decay ** lags
+        weights = weights / weights.pow(2).sum(dim=1, keepdim=True).sqrt()
+        return weights.flip(-1)[:, None, :]  # (k, 1, length), oldest lag first
+
+    def forward(self, white: torch.Tensor) -> torch.Tensor:
+        g = white.transpose(1, 2)
+        out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.k)
+        return out.transpose(1, 2)
+
+
 class RegimeEmbedding(nn.Module):
     """Regime index per step -> a learned vector per step; no-op without regimes."""
 
@@ -213,14 +244,17 @@ class VolatilityHead(nn.Module):
     LOG_SCALE_LIMIT = 6.0
     SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
-    def __init__(self, hidden: int, n_channels: int, width: int = 16) -> None:
+    def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0) -> None:
         super().__init__()
         self.vol = nn.Linear(hidden, 2)
+        self.vol_factors = nn.Linear(vol_factors, 1, bias=False) if vol_factors else None
         self.n_other = n_channels - 1
         self.other = nn.Sequential(nn.Linear(hidden + 2, width), nn.LeakyReLU(0.2), nn.Linear(width, 2 * self.n_other))
-        for layer in (self.vol, self.other[-1]):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        for layer in (self.vol, self.other[-1], self.vol_factors):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
         self.shock_shape = nn.Parameter(torch.zeros(2))  # Tukey's g (skew) and h (tails)
 
     def shock(self, eps: torch.Tensor) -> torch.Tensor:
@@ -236,10 +270,17 @@ class VolatilityHead(nn.Module):
         mean = g / (2 * (1 - h)) * _expm1_ratio(g * g / (2 * (1 - h))) / torch.sqrt(1 - h)
         return shaped - mean
 
-    def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-        """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C)."""
+    def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor,
+                factors: torch.Tensor | None = None) -> torch.Tensor:
+        """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C).
+
+        ``factors`` (B, T, vol_factors), for a head built with ``vol_factors``, move the log
+        volatility only (linearly), never the drift.
+        """
         limit = self.LOG_SCALE_LIMIT
         log_vol, drift = self.vol(h).split(1, dim=-1)
+        if self.vol_factors is not None:
+            log_vol = log_vol + self.vol_factors(factors)
         eps = self.shock(eps)
         ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
         log_scale, mean = self.other(torch.cat([h, eps, eps.abs()], dim=-1)).chunk(2, dim=-1)
@@ -316,7 +357,7 @@ class FactsMatching:
     daily bias that compounds over a window counts as much as it matters), the log standard
     deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the
     autocorrelation of ``|r|`` at lags 1..``acf_lags`` (volatility clustering; default half
-    the window), ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect)
+    the window, at most fifteen sixteenths of it), ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect)
     and, with ``quantiles``, the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole
     shape of the day's return: a peaked centre and long tails, not only their moments).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
@@ -346,7 +387,7 @@ class FactsMatching:
     ) -> None:
         self.window = int(window)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
-        self.acf_lags = max(1, min(int(acf_lags or self.window), self.window // 2))
+        self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
@@ -543,13 +584,15 @@ class TorchGenerator(Generator):
     def learn_targets(self, dataset: Dataset) -> None:
         """What a model derives from the training data before training: the targets of the
         stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
-        of the day's return unless ``facts_quantiles`` is false)."""
+        of the day's return unless ``facts_quantiles`` is false; acf(|r|) up to lag
+        ``facts_acf_lags``, 0 for half the window)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
             window = min(int(self.hparams["window"]), dataset.longest_segment)
             self.facts = FactsMatching(
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
                 segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
+                acf_lags=int(self.hparams.get("facts_acf_lags") or 0) or None,
             )
 
     def prepare_for_sampling(self) -> None:
@@ -642,6 +685,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "ema_decay": 0.995,
     "facts_weight": 0.0,
     "facts_quantiles": True,
+    "facts_acf_lags": 0,
 }
 
 

@@ -7,7 +7,9 @@ step t's regime. Its output layer reads the TCN's hidden state, a few learned
 exponentially decaying averages of past shocks (an EGARCH-like volatility memory) and the
 regime, and sets a volatility and a drift: the return is ``vol_t * eps_t + drift_t`` with a
 fresh shock (the stochastic-volatility form, which trained better here than a plain
-output). Gap, wicks and volume get their own noise, scaled and shifted the same way.
+output). The log volatility also moves with a few slow latent factors (noise averaged over
+weeks to months), so volatility has a persistent life of its own besides its response to
+past shocks. Gap, wicks and volume get their own noise, scaled and shifted the same way.
 Regime labels are embedded per step, so a schedule may switch the regime mid-path.
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
@@ -24,8 +26,8 @@ from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
 
 from ._torch import (
-    GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, TemporalConvNet, VolatilityHead,
-    VolatilityFeatures, with_regimes,
+    GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, SlowNoise, TemporalConvNet,
+    VolatilityFeatures, VolatilityHead, with_regimes,
 )
 
 
@@ -45,21 +47,29 @@ class TCNGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
-                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int) -> None:
+                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
-        self.noise_dim = self.inputs.noise_dim
+        self.vol_factors = vol_factors
+        self.noise_dim = self.inputs.noise_dim + vol_factors
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
-        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels)
+        self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
+        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors)
         self.warmup = self.tcn.receptive_field - 1
 
+    def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
+        """ShockInputs' (core, eps, eta, regimes) and the kept steps' slow factors (or None)."""
+        noise, white = noise.split([self.inputs.noise_dim, self.vol_factors], dim=-1)
+        factors = None if self.slow is None else self.slow(white)[:, self.warmup:]
+        return (*self.inputs(noise, labels, self.warmup), factors)
+
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes, factors = self._inputs(noise, labels)
         h = self.tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
-        return self.head(with_regimes(h, regimes), eps, eta)
+        return self.head(with_regimes(h, regimes), eps, eta, factors)
 
     def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """As ``forward``, faster, with flat memory for any length.
@@ -70,14 +80,14 @@ class TCNGenerator(nn.Module):
         twice as fast on a CPU as over many short ones). The sequence is convolved in exact
         causal time chunks.
         """
-        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes, factors = self._inputs(noise, labels)
         b, t, d = core.shape
         folded = core.reshape(1, b * t, d)
         h = self.tcn.stream(folded.transpose(1, 2)).transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(folded)], dim=-1)
         h = h.reshape(b, t, -1)[:, self.warmup:]
-        return self.head(with_regimes(h, regimes), eps, eta)
+        return self.head(with_regimes(h, regimes), eps, eta, factors)
 
 
 class TCNDiscriminator(nn.Module):
@@ -112,20 +122,23 @@ class Conv1DCGAN(AdversarialGenerator):
         "z_dim": 3,
         "embed_dim": 4,
         "memory": 4,
+        "vol_factors": 2,
         "d_hidden": 32,
         "d_dilations": "1,3,9,27,81",
         **GAN_DEFAULTS,
         "lr_g": 2e-3,
         "lr_d": 2e-3,
         "facts_weight": 1.0,
+        "facts_acf_lags": 240,
     }
+    added_later = {"vol_factors": 0, "facts_acf_lags": 0, "facts_quantiles": False}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = TCNGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
-            memory=int(h["memory"]),
+            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]),
         )
         discriminator = TCNDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),

@@ -157,7 +157,9 @@ class SequenceVAE(TorchGenerator):
         "kl_warmup": 200,
         "facts_weight": 3.0,
         "facts_quantiles": True,
+        "facts_acf_lags": 0,
     }
+    added_later = {"facts_quantiles": False}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams

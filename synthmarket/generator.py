@@ -199,6 +199,9 @@ class Generator(abc.ABC):
     name: ClassVar[str] = ""
     conditional: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Hyper-parameters added to ``defaults`` after models had been saved without them, with
+    #: the values that rebuild those models (used by :meth:`load` only).
+    added_later: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **hparams: Any) -> None:
         unknown = sorted(set(hparams) - set(self.defaults))
@@ -362,7 +365,7 @@ class Generator(abc.ABC):
             state = load_file(str(weights))
         except Exception as exc:
             raise ModelFileError(f"{weights} is not a readable safetensors file: {exc}") from None
-        model = gen_cls(**config["hyperparameters"])
+        model = gen_cls(**{**gen_cls.added_later, **config["hyperparameters"]})
         try:
             model.scaler = FeatureScaler.from_dict(config["scaler"])
             model.anchor = Anchor.from_dict(config["anchor"])

@@ -13,7 +13,7 @@ from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket_plugins._torch import FactsMatching, RegimeChain, TemporalConvNet, VolatilityHead
+from synthmarket_plugins._torch import FactsMatching, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
 from synthmarket_plugins.vae import Decoder, SequenceVAE
@@ -102,6 +102,9 @@ def test_tcn_generator_sampling_end_to_end_equals_the_batched_forward():
 
     torch.manual_seed(0)
     net = TCNGenerator(5, 3, z_dim=2, hidden=6, dilations=(1, 3), kernel=3, embed_dim=2, memory=2).eval()
+    with torch.no_grad():  # the output layers start at zero, which would hide the hidden state
+        for p in net.head.parameters():
+            p.normal_(0.0, 0.3)
     noise = torch.randn(4, net.warmup + 50, net.noise_dim)
     labels = torch.randint(0, 3, (4, net.warmup + 50))
     with torch.no_grad():
@@ -162,6 +165,31 @@ def test_non_finite_weights_are_refused_even_with_a_matching_checksum(fitted, na
         Generator.load(directory)
 
 
+def test_slow_noise_is_persistent_at_unit_variance():
+    slow = SlowNoise(2, length=400, half_lives=(5.0, 50.0))
+    white = torch.randn(1, 60_000, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        x = slow(white)[0, 400:].numpy()
+    np.testing.assert_allclose(x.std(axis=0), 1.0, atol=0.1)
+    lag = 5
+    acf = [np.corrcoef(x[:-lag, j], x[lag:, j])[0, 1] for j in range(2)]
+    np.testing.assert_allclose(acf, [0.5, 0.5 ** (lag / 50)], atol=0.05)  # decay^lag: half-lives 5 and 50 days
+
+
+def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
+    """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors."""
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0)
+    model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
+    directory = model.save(tmp_path / "old")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    for key in Conv1DCGAN.added_later:
+        config["hyperparameters"].pop(key)
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = Generator.load(directory)
+    assert loaded.hparams["vol_factors"] == 0
+    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
+
+
 def test_dilations_are_checked():
     assert parse_dilations("1, 2,4") == (1, 2, 4)
     with pytest.raises(ConfigError):
@@ -193,6 +221,8 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     quantile_error = lambda r: float(((facts.facts(r)["quantiles"] - quantiles) ** 2).sum())
     assert quantile_error(real) < 0.5 * quantile_error(same_volatility)
     assert "quantiles" not in FactsMatching(train, window=128, quantiles=False).target  # rgan's default
+    assert FactsMatching(train, window=128, acf_lags=120).target["acf_abs"].shape == (120,)  # conv1d_cgan's reach
+    assert FactsMatching(train, window=128, acf_lags=500).acf_lags == 120  # a few pairs left at the last lag
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
 
