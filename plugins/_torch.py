@@ -135,65 +135,71 @@ class TemporalConvNet(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
-class ShockMemory(nn.Module):
-    """Exponentially decaying averages of past shock features: an EGARCH-like volatility memory.
+class DecayingAverages(nn.Module):
+    """Causal exponentially decaying averages, one learned decay per channel.
+
+    Channel j at step t averages the past of its input with weights ``d_j^k`` at lag k
+    (truncated at ``length`` lags), normalised either to sum to one (``unit_variance``
+    false: a running level) or to unit sum of squares (true: white noise in, unit-variance
+    noise out). The decays start at half-lives ``half_lives`` (cycled, doubled on each pass)
+    and are learned. One causal depthwise convolution; channel-last (B, T, n) -> (B, T, n).
+    """
+
+    def __init__(self, n: int, length: int, half_lives: tuple[float, ...], unit_variance: bool) -> None:
+        super().__init__()
+        self.n, self.length, self.unit_variance = n, int(length), unit_variance
+        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(n)])
+        decay = torch.exp(-math.log(2.0) / lives)
+        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+
+    def kernel(self) -> torch.Tensor:
+        decay = torch.sigmoid(self.decay_logit)[:, None]
+        lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
+        if self.unit_variance:
+            weights = decay ** lags
+            weights = weights / weights.pow(2).sum(dim=1, keepdim=True).sqrt()
+        else:
+            weights = (1 - decay) * decay ** lags
+        return weights.flip(-1)[:, None, :]  # (n, 1, length): conv1d correlates, so oldest lag first
+
+    def average(self, x: torch.Tensor) -> torch.Tensor:
+        g = x.transpose(1, 2)
+        out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.n)
+        return out.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.average(x)
+
+
+class ShockMemory(DecayingAverages):
+    """Decaying averages of past shock features: an EGARCH-like volatility memory.
 
     ``m`` learned features of the inputs (e.g. yesterday's shock and its size) are averaged
-    over the past with learned decays ``d_j`` (weights ``(1 - d_j) d_j^k``, truncated at
-    ``length`` lags), as one causal depthwise convolution. This gives the generator a
-    persistent volatility state from the first step of training; the rest of the network
-    only has to shape it. Channel-last in and out: (B, T, in_dim) -> (B, T, m).
+    over the past (weights ``(1 - d_j) d_j^k``, starting at half-lives of 3, 15, 60 days).
+    This gives the generator a persistent volatility state from the first step of training;
+    the rest of the network only has to shape it. Channel-last: (B, T, in_dim) -> (B, T, m).
     """
 
     def __init__(self, in_dim: int, m: int, length: int, half_lives: tuple[float, ...] = (3.0, 15.0, 60.0)) -> None:
-        super().__init__()
-        self.m, self.length = m, int(length)
+        super().__init__(m, length, half_lives, unit_variance=False)
         self.mix = nn.Linear(in_dim, m)
-        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(m)])
-        decay = torch.exp(-math.log(2.0) / lives)
-        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
-
-    def kernel(self) -> torch.Tensor:
-        decay = torch.sigmoid(self.decay_logit)[:, None]
-        lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
-        weights = (1 - decay) * decay ** lags
-        return weights.flip(-1)[:, None, :]  # (m, 1, length): conv1d correlates, so oldest lag first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = self.mix(x).transpose(1, 2)
-        out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.m)
-        return out.transpose(1, 2)
+        return self.average(self.mix(x))
 
 
-class SlowNoise(nn.Module):
-    """Latent factors that persist: noise smoothed over weeks or months, at unit variance.
+class SlowNoise(DecayingAverages):
+    """Latent factors that persist: white noise smoothed over weeks or months, at unit variance.
 
-    Each of ``k`` channels of white noise is averaged over the past with weights ``d_j^lag``
-    (a learned decay per channel, truncated at ``length`` lags) and scaled back to unit
-    variance: a stationary factor with a half-life of ``half_lives[j]`` days at the start.
-    In the volatility this is the slow, shock-independent part of a stochastic-volatility
-    model, which past shocks alone (:class:`ShockMemory`) do not give. Channel-last:
-    white (B, T, k) -> slow (B, T, k).
+    Each of ``k`` channels of white noise is averaged over its past (weights ``d_j^k``,
+    starting at half-lives of 20 and 120 days) and scaled back to unit variance: a
+    stationary factor. In the volatility this is the slow, shock-independent part of a
+    stochastic-volatility model, which past shocks alone (:class:`ShockMemory`) do not
+    give. Channel-last: white (B, T, k) -> slow (B, T, k).
     """
 
     def __init__(self, k: int, length: int, half_lives: tuple[float, ...] = (20.0, 120.0)) -> None:
-        super().__init__()
-        self.k, self.length = k, int(length)
-        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(k)])
-        decay = torch.exp(-math.log(2.0) / lives)
-        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
-
-    def kernel(self) -> torch.Tensor:
-        decay = torch.sigmoid(self.decay_logit)[:, None]
-        lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
-        weights = decay ** lags
-        weights = weights / weights.pow(2).sum(dim=1, keepdim=True).sqrt()
-        return weights.flip(-1)[:, None, :]  # (k, 1, length), oldest lag first
-
-    def forward(self, white: torch.Tensor) -> torch.Tensor:
-        g = white.transpose(1, 2)
-        out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.k)
-        return out.transpose(1, 2)
+        super().__init__(k, length, half_lives, unit_variance=True)
 
 
 class RegimeEmbedding(nn.Module):
