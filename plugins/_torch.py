@@ -372,13 +372,16 @@ class FactsMatching:
     real training windows of the same length (every eighth of a window apart, none spanning
     two of the stretches of lengths ``segments`` that make up ``real``), so the small-window
     bias is the same on both sides. The loss is the sum of squared errors (a regime absent
-    from a batch does not count).
+    from a batch does not count), those of acf(|r|) at lags 1..``SHORT_LAGS`` times
+    ``short_acf_weight``.
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
     """
 
     QUANTILE_LEVELS = tuple(float(q) for q in np.linspace(0.005, 0.995, 41))
+    #: The first lags of acf(|r|), whose errors count ``short_acf_weight`` times.
+    SHORT_LAGS = 10
 
     def __init__(
         self,
@@ -390,8 +393,10 @@ class FactsMatching:
         n_regimes: int = 0,
         segments: Sequence[int] | None = None,
         quantiles: bool = True,
+        short_acf_weight: float = 1.0,
     ) -> None:
         self.window = int(window)
+        self.short_acf_weight = float(short_acf_weight)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
@@ -453,6 +458,8 @@ class FactsMatching:
         total = r.new_zeros((), dtype=torch.float32)
         for key, value in facts.items():
             error = (value - self.target[key].to(value.device)) ** 2
+            if key == "acf_abs" and self.short_acf_weight != 1.0:
+                error = torch.cat([self.short_acf_weight * error[: self.SHORT_LAGS], error[self.SHORT_LAGS :]])
             total = total + torch.nansum(error)  # NaN: a regime absent from the batch or the data
         return total
 
@@ -599,6 +606,7 @@ class TorchGenerator(Generator):
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
                 segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
                 acf_lags=int(self.hparams.get("facts_acf_lags") or 0) or None,
+                short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -692,6 +700,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "facts_weight": 0.0,
     "facts_quantiles": True,
     "facts_acf_lags": 0,
+    "facts_short_acf_weight": 1.0,
 }
 
 

@@ -158,6 +158,7 @@ class SequenceVAE(TorchGenerator):
         "facts_weight": 3.0,
         "facts_quantiles": True,
         "facts_acf_lags": 0,
+        "facts_short_acf_weight": 1.0,
     }
     added_later = {"facts_quantiles": False}
 
