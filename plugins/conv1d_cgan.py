@@ -130,9 +130,8 @@ class Conv1DCGAN(AdversarialGenerator):
         "lr_d": 2e-3,
         "facts_weight": 1.0,
         "facts_acf_lags": 240,
-        "facts_short_acf_weight": 5.0,
     }
-    added_later = {"vol_factors": 0, "facts_acf_lags": 0, "facts_quantiles": False, "facts_short_acf_weight": 1.0}
+    added_later = {"vol_factors": 0, "facts_acf_lags": 0, "facts_quantiles": False}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
