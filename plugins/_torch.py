@@ -162,13 +162,10 @@ class DecayingAverages(nn.Module):
             weights = (1 - decay) * decay ** lags
         return weights.flip(-1)[:, None, :]  # (n, 1, length): conv1d correlates, so oldest lag first
 
-    def average(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = x.transpose(1, 2)
         out = F.conv1d(F.pad(g, (self.length - 1, 0)), self.kernel().to(g.dtype), groups=self.n)
         return out.transpose(1, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.average(x)
 
 
 class ShockMemory(DecayingAverages):
@@ -185,7 +182,7 @@ class ShockMemory(DecayingAverages):
         self.mix = nn.Linear(in_dim, m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.average(self.mix(x))
+        return super().forward(self.mix(x))
 
 
 class SlowNoise(DecayingAverages):
@@ -363,8 +360,8 @@ class FactsMatching:
     daily bias that compounds over a window counts as much as it matters), the log standard
     deviation, the skewness (losses bigger than gains), the log kurtosis (heavy tails), the
     autocorrelation of ``|r|`` at lags 1..``acf_lags`` (volatility clustering; default half
-    the window, at most fifteen sixteenths of it), ``corr(r_t, r_{t+k}^2)`` at lags 1..``leverage_lags`` (the leverage effect)
-    and, with ``quantiles``, the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole
+    the window, at most fifteen sixteenths of it), ``corr(r_t, r_{t+k}^2)`` at lags
+    1..``leverage_lags`` (the leverage effect) and, with ``quantiles``, the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole
     shape of the day's return: a peaked centre and long tails, not only their moments).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
     log standard deviation under each regime, so a conditional model learns each regime's
@@ -396,9 +393,14 @@ class FactsMatching:
         short_acf_weight: float = 1.0,
     ) -> None:
         self.window = int(window)
-        self.short_acf_weight = float(short_acf_weight)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
+        #: Per-element weights of a fact's squared errors, where they are not all 1.
+        self.error_weights: dict[str, torch.Tensor] = {}
+        if float(short_acf_weight) != 1.0:
+            weights = torch.ones(self.acf_lags)
+            weights[: self.SHORT_LAGS] = float(short_acf_weight)
+            self.error_weights["acf_abs"] = weights
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
@@ -458,8 +460,8 @@ class FactsMatching:
         total = r.new_zeros((), dtype=torch.float32)
         for key, value in facts.items():
             error = (value - self.target[key].to(value.device)) ** 2
-            if key == "acf_abs" and self.short_acf_weight != 1.0:
-                error = torch.cat([self.short_acf_weight * error[: self.SHORT_LAGS], error[self.SHORT_LAGS :]])
+            if key in self.error_weights:
+                error = error * self.error_weights[key].to(error.device)
             total = total + torch.nansum(error)  # NaN: a regime absent from the batch or the data
         return total
 
@@ -605,7 +607,7 @@ class TorchGenerator(Generator):
             self.facts = FactsMatching(
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
                 segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
-                acf_lags=int(self.hparams.get("facts_acf_lags") or 0) or None,
+                acf_lags=int(self.hparams.get("facts_acf_lags", 0)),
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
             )
 
@@ -691,6 +693,9 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 
 
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
+#: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
+FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0}
+
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,
     "lr_d": 2e-4,
@@ -698,9 +703,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "r1_every": 4,
     "ema_decay": 0.995,
     "facts_weight": 0.0,
-    "facts_quantiles": True,
-    "facts_acf_lags": 0,
-    "facts_short_acf_weight": 1.0,
+    **FACTS_DEFAULTS,
 }
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
-from ._torch import TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from ._torch import FACTS_DEFAULTS, TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -156,9 +156,7 @@ class SequenceVAE(TorchGenerator):
         "kl_weight": 1.0,
         "kl_warmup": 200,
         "facts_weight": 3.0,
-        "facts_quantiles": True,
-        "facts_acf_lags": 0,
-        "facts_short_acf_weight": 1.0,
+        **FACTS_DEFAULTS,
     }
     added_later = {"facts_quantiles": False}
 

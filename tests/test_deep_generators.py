@@ -223,7 +223,7 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     assert "quantiles" not in FactsMatching(train, window=128, quantiles=False).target  # rgan's default
     assert FactsMatching(train, window=128, acf_lags=120).target["acf_abs"].shape == (120,)  # conv1d_cgan's reach
     assert FactsMatching(train, window=128, acf_lags=500).acf_lags == 120  # a few pairs left at the last lag
-    heavier = FactsMatching(train, window=128, short_acf_weight=5.0)  # conv1d_cgan's default
+    heavier = FactsMatching(train, window=128, short_acf_weight=5.0)  # the facts_short_acf_weight option
     with torch.no_grad():
         short = float(((facts.facts(noise)["acf_abs"] - target["acf_abs"])[:10] ** 2).sum())
         assert float(heavier.loss(noise)) == pytest.approx(float(facts.loss(noise)) + 4 * short, rel=1e-5)
