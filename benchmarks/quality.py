@@ -72,6 +72,14 @@ def make(name: str, hparams: dict | None = None) -> Generator:
     return get_registry().get("generator", name)(**(hparams or {}))
 
 
+def variant(name: str, items: list[str]) -> dict:
+    """The ``key=value`` hyper-parameters of ``items`` that generator ``name`` has, typed like its defaults."""
+    from synthmarket.cli.train_cmd import parse_hparams
+
+    defaults = get_registry().get("generator", name).defaults
+    return parse_hparams([i for i in items if i.partition("=")[0].strip() in defaults], defaults)
+
+
 def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> tuple[float, str, str]:
     """Fit with the model's default configuration (plus seed and budget); (seconds, device, note)."""
     began = time.perf_counter()
@@ -186,6 +194,8 @@ def main(argv=None) -> None:
     parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
     parser.add_argument("--validation-blocks", type=int, default=1,
                         help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)")
+    parser.add_argument("--hparam", "-H", action="append", default=[],
+                        help="a hyper-parameter of the deep generators, key=value (repeatable; e.g. to measure a variant)")
     parser.add_argument("--keep", default=None, help="save every trained model under this directory")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
@@ -210,7 +220,7 @@ def main(argv=None) -> None:
             dataset = Dataset.from_bars(train_bars, validation_blocks=args.validation_blocks)
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
-                hparams = BASELINE[1] if name == BASELINE[0] else {}
+                hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)
                 runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data,
                                      args.keep and f"{args.keep}/{mode}"))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",

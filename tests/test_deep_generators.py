@@ -250,6 +250,14 @@ def test_the_return_shock_learns_skew_and_tails_from_the_identity():
     target_skew = (head.shock(eps[:1000]) ** 3).mean()
     target_skew.backward()
     assert torch.isfinite(head.shock_shape.grad).all() and head.shock_shape.grad[0] > 0
+    # a tail parameter that stepped below its limit still hears that heavier tails are wanted
+    head.shock_shape.grad = None
+    with torch.no_grad():
+        head.shock_shape.copy_(torch.tensor([0.0, -0.001]))
+    assert torch.equal(head.shock(eps), eps)  # clamped at h = 0 in value
+    tails = -(head.shock(eps[:1000]) ** 4).mean()
+    tails.backward()
+    assert head.shock_shape.grad[1] < 0  # a descent step raises h
 
 
 def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
