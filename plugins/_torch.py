@@ -408,8 +408,10 @@ class FactsMatching:
         segments: Sequence[int] | None = None,
         quantiles: bool = True,
         short_acf_weight: float = 1.0,
+        unbiased: bool = False,
     ) -> None:
         self.window = int(window)
+        self.unbiased = bool(unbiased)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
         #: Per-element weights of a fact's squared errors, where they are not all 1.
@@ -472,15 +474,31 @@ class FactsMatching:
         }
 
     def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Squared distance of the windows' facts to the real ones (a scalar)."""
-        facts = self.facts(r, labels)
+        """Squared distance of the windows' facts to the real ones (a scalar).
+
+        Plainly, the squared error of the batch's facts, whose expectation is the squared
+        bias plus the estimates' variance, so it also charges a model for facts that vary
+        from batch to batch (rare big days, bursts of volatility). With ``unbiased`` the
+        squared error is estimated as the product of the errors of the batch's two halves,
+        whose expectation is the squared bias alone.
+        """
+        if self.unbiased and r.shape[0] >= 2:
+            half = r.shape[0] // 2
+            first = self.facts(r[:half], None if labels is None else labels[:half])
+            second = self.facts(r[half:], None if labels is None else labels[half:])
+            errors = {key: (first[key] - self._target(key, value)) * (second[key] - self._target(key, value))
+                      for key, value in first.items()}
+        else:
+            errors = {key: (value - self._target(key, value)) ** 2 for key, value in self.facts(r, labels).items()}
         total = r.new_zeros((), dtype=torch.float32)
-        for key, value in facts.items():
-            error = (value - self.target[key].to(value.device)) ** 2
+        for key, error in errors.items():
             if key in self.error_weights:
                 error = error * self.error_weights[key].to(error.device)
             total = total + torch.nansum(error)  # NaN: a regime absent from the batch or the data
         return total
+
+    def _target(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        return self.target[key].to(like.device)
 
 
 # -- regimes without a schedule ----------------------------------------------------------------
@@ -626,6 +644,7 @@ class TorchGenerator(Generator):
                 segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
                 acf_lags=int(self.hparams.get("facts_acf_lags", 0)),
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
+                unbiased=bool(self.hparams.get("facts_unbiased", False)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -711,7 +730,8 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
-FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0}
+FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
+                                  "facts_unbiased": False}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,

@@ -231,6 +231,25 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
 
 
+def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variability(sp500_recent):
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, window=128)
+    unbiased = FactsMatching(train, window=128, unbiased=True)
+    rng = np.random.default_rng(1)
+    plain_losses, unbiased_losses = [], []
+    for _ in range(200):  # batches of real windows: no bias, only batch-to-batch variability
+        starts = rng.integers(0, len(train) - 128, size=32)
+        batch = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
+        plain_losses.append(float(plain.loss(batch)))
+        unbiased_losses.append(float(unbiased.loss(batch)))
+    assert abs(np.mean(unbiased_losses)) < 0.25 * np.mean(plain_losses)
+    # a biased batch is still charged, by about its squared bias
+    wild = torch.from_numpy((2.0 * np.stack([train[s : s + 128] for s in starts])).astype(np.float32))
+    assert float(unbiased.loss(wild)) > 0.4 and float(unbiased.loss(wild)) == pytest.approx(float(plain.loss(wild)), rel=0.5)
+
+
 def test_the_return_shock_learns_skew_and_tails_from_the_identity():
     from scipy.stats import kurtosis, skew
 
