@@ -256,13 +256,10 @@ class VolatilityHead(nn.Module):
     LOG_SCALE_LIMIT = 6.0
     SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
-    def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0,
-                 factor_squares: bool = False) -> None:
+    def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0) -> None:
         super().__init__()
         self.vol = nn.Linear(hidden, 2)
-        self.factor_squares = factor_squares
-        n_factor_terms = vol_factors * (2 if factor_squares else 1)
-        self.vol_factors = nn.Linear(n_factor_terms, 1, bias=False) if vol_factors else None
+        self.vol_factors = nn.Linear(vol_factors, 1, bias=False) if vol_factors else None
         self.n_other = n_channels - 1
         self.other = nn.Sequential(nn.Linear(hidden + 2, width), nn.LeakyReLU(0.2), nn.Linear(width, 2 * self.n_other))
         for layer in (self.vol, self.other[-1], self.vol_factors):
@@ -295,8 +292,6 @@ class VolatilityHead(nn.Module):
         limit = self.LOG_SCALE_LIMIT
         log_vol, drift = self.vol(h).split(1, dim=-1)
         if self.vol_factors is not None:
-            if self.factor_squares:  # (f^2 - 1) / sqrt(2): unit variance, skewed, so volatility can spike
-                factors = torch.cat([factors, (factors * factors - 1) / math.sqrt(2.0)], dim=-1)
             log_vol = log_vol + self.vol_factors(factors)
         eps = self.shock(eps)
         ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
@@ -313,12 +308,12 @@ class ShockInputs(nn.Module):
     up front, so the core never waits on its own output and runs over all steps at once.
     """
 
-    def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int, shock_square: bool = False) -> None:
+    def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int) -> None:
         super().__init__()
-        self.z_dim, self.eta_dim, self.shock_square = z_dim, eta_dim, shock_square
+        self.z_dim, self.eta_dim = z_dim, eta_dim
         self.noise_dim = z_dim + 1 + eta_dim
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
-        self.core_dim = z_dim + 2 + int(shock_square) + self.embed.dim
+        self.core_dim = z_dim + 2 + self.embed.dim
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None, warmup: int):
         """(core (B, W+S, core_dim), eps (B, S, 1), eta (B, S, eta_dim), regimes (B, S, embed) or None).
@@ -328,10 +323,7 @@ class ShockInputs(nn.Module):
         """
         z, eps, eta = noise.split([self.z_dim, 1, self.eta_dim], dim=-1)
         eps_prev = F.pad(eps, (0, 0, 1, 0))[:, :-1]
-        parts = [z, eps_prev, eps_prev.abs()]
-        if self.shock_square:  # (eps^2 - 1) / sqrt(2): a GARCH-like, convex response to big days
-            parts.append((eps_prev * eps_prev - 1) / math.sqrt(2.0))
-        core = torch.cat(parts, dim=-1)
+        core = torch.cat([z, eps_prev, eps_prev.abs()], dim=-1)
         embedded = self.embed(labels, noise.shape[0], noise.shape[1])
         core = with_regimes(core, embedded)
         kept = None if embedded is None else embedded[:, warmup:]

@@ -47,17 +47,15 @@ class TCNGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
-                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0,
-                 shock_square: bool = False, factor_squares: bool = False) -> None:
+                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0) -> None:
         super().__init__()
-        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim, shock_square)
+        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.vol_factors = vol_factors
         self.noise_dim = self.inputs.noise_dim + vol_factors
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
         self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
-        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors,
-                                   factor_squares=factor_squares)
+        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors)
         self.warmup = self.tcn.receptive_field - 1
 
     def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
@@ -125,8 +123,6 @@ class Conv1DCGAN(AdversarialGenerator):
         "embed_dim": 4,
         "memory": 4,
         "vol_factors": 2,
-        "shock_square": False,
-        "factor_squares": False,
         "d_hidden": 32,
         "d_dilations": "1,3,9,27,81",
         **GAN_DEFAULTS,
@@ -134,17 +130,16 @@ class Conv1DCGAN(AdversarialGenerator):
         "lr_d": 2e-3,
         "facts_weight": 1.0,
         "facts_acf_lags": 240,
+        "facts_unbiased": True,
     }
-    added_later = {"vol_factors": 0, "facts_acf_lags": 0, "facts_quantiles": False, "shock_square": False,
-                   "factor_squares": False}
+    added_later = {"vol_factors": 0, "facts_acf_lags": 0, "facts_quantiles": False, "facts_unbiased": False}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = TCNGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
-            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]), shock_square=bool(h["shock_square"]),
-            factor_squares=bool(h["factor_squares"]),
+            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]),
         )
         discriminator = TCNDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),
