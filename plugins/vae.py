@@ -157,8 +157,9 @@ class SequenceVAE(TorchGenerator):
         "kl_warmup": 200,
         "facts_weight": 3.0,
         **FACTS_DEFAULTS,
+        "facts_unbiased": True,
     }
-    added_later = {"facts_quantiles": False}
+    added_later = {"facts_quantiles": False, "facts_unbiased": False}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
