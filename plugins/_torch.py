@@ -472,14 +472,18 @@ class FactsMatching:
         bias plus the estimates' variance, so it also charges a model for facts that vary
         from batch to batch (rare big days, bursts of volatility). With ``unbiased`` the
         squared error is estimated as the product of the errors of the batch's two halves,
-        whose expectation is the squared bias alone.
+        whose expectation is the squared bias alone; the per-regime drift and volatility stay
+        squared errors of the whole batch (halves would double the noise of the conditioning
+        signal: a briefly trained VAE then no longer ordered its regimes).
         """
         if self.unbiased and r.shape[0] >= 2:
             half = r.shape[0] // 2
-            first = self.facts(r[:half], None if labels is None else labels[:half])
-            second = self.facts(r[half:], None if labels is None else labels[half:])
+            first, second = self.facts(r[:half]), self.facts(r[half:])
             errors = {key: (first[key] - self._target(key, value)) * (second[key] - self._target(key, value))
                       for key, value in first.items()}
+            if self.n_regimes and labels is not None:
+                errors.update({key: (value - self._target(key, value)) ** 2
+                               for key, value in self._regime_facts(r.float(), labels).items()})
         else:
             errors = {key: (value - self._target(key, value)) ** 2 for key, value in self.facts(r, labels).items()}
         total = r.new_zeros((), dtype=torch.float32)

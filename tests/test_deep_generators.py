@@ -298,6 +298,10 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
     # a regime the batch lacks does not count
     only_calm = torch.full_like(labels, names.index("calm"))
     assert torch.isfinite(facts.loss(real, only_calm))
+    # the unbiased error keeps the regimes' terms as squared errors of the whole batch
+    unbiased = FactsMatching(data.train[:, 0], window=96, labels=data.train_labels, n_regimes=len(names), unbiased=True)
+    regime_part = lambda f, r: float(f.loss(r, labels)) - float(f.loss(r))
+    assert regime_part(unbiased, flat) == pytest.approx(regime_part(facts, flat), rel=1e-4)
 
 
 def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
