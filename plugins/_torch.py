@@ -379,7 +379,8 @@ class FactsMatching:
     two of the stretches of lengths ``segments`` that make up ``real``), so the small-window
     bias is the same on both sides. The loss is the sum of squared errors (a regime absent
     from a batch does not count), those of acf(|r|) at lags 1..``SHORT_LAGS`` times
-    ``short_acf_weight``.
+    ``short_acf_weight``; with ``unbiased``, estimated without the batch's own variability
+    (see :meth:`loss`).
 
     A GAN's critic learns these slowly from short windows (realism.md: volatility clustering
     lagged far behind the marginals); this term gives the generator the signal directly.
@@ -476,25 +477,24 @@ class FactsMatching:
         squared errors of the whole batch (halves would double the noise of the conditioning
         signal: a briefly trained VAE then no longer ordered its regimes).
         """
+        def target(key: str) -> torch.Tensor:
+            return self.target[key].to(r.device)
+
         if self.unbiased and r.shape[0] >= 2:
             half = r.shape[0] // 2
             first, second = self.facts(r[:half]), self.facts(r[half:])
-            errors = {key: (first[key] - self._target(key, value)) * (second[key] - self._target(key, value))
-                      for key, value in first.items()}
+            errors = {key: (value - target(key)) * (second[key] - target(key)) for key, value in first.items()}
             if self.n_regimes and labels is not None:
-                errors.update({key: (value - self._target(key, value)) ** 2
+                errors.update({key: (value - target(key)) ** 2
                                for key, value in self._regime_facts(r.float(), labels).items()})
         else:
-            errors = {key: (value - self._target(key, value)) ** 2 for key, value in self.facts(r, labels).items()}
+            errors = {key: (value - target(key)) ** 2 for key, value in self.facts(r, labels).items()}
         total = r.new_zeros((), dtype=torch.float32)
         for key, error in errors.items():
             if key in self.error_weights:
                 error = error * self.error_weights[key].to(error.device)
             total = total + torch.nansum(error)  # NaN: a regime absent from the batch or the data
         return total
-
-    def _target(self, key: str, like: torch.Tensor) -> torch.Tensor:
-        return self.target[key].to(like.device)
 
 
 # -- regimes without a schedule ----------------------------------------------------------------
