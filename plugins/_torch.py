@@ -195,28 +195,8 @@ class SlowNoise(DecayingAverages):
     give. Channel-last: white (B, T, k) -> slow (B, T, k).
     """
 
-    def __init__(self, k: int, length: int, half_lives: tuple[float, ...] = (20.0, 120.0), unbounded: bool = False) -> None:
+    def __init__(self, k: int, length: int, half_lives: tuple[float, ...] = (20.0, 120.0)) -> None:
         super().__init__(k, length, half_lives, unit_variance=True)
-        self.unbounded = bool(unbounded)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """With ``unbounded``, each factor is an exact stationary AR(1) over the whole sequence.
-
-        ``f_0 = e_0`` and ``f_t = d f_{t-1} + sqrt(1 - d^2) e_t``: unit variance at every step
-        and autocorrelation ``d^k`` at every lag, however long the sequence or the half-life
-        (no truncation at ``length`` lags, no burn-in). Computed as one FFT convolution.
-        """
-        if not self.unbounded:
-            return super().forward(x)
-        t = x.shape[1]
-        decay = torch.sigmoid(self.decay_logit.float())  # (k,)
-        powers = decay[None, :] ** torch.arange(t, device=x.device, dtype=torch.float32)[:, None]  # (T, k)
-        innovation = torch.sqrt(1 - decay * decay)
-        e = x.float()
-        e = torch.cat([e[:, :1] / innovation, e[:, 1:]], dim=1)  # the first step carries the stationary start
-        n = 2 * t
-        spectrum = torch.fft.rfft(e, n=n, dim=1) * torch.fft.rfft(powers, n=n, dim=0)[None]
-        return (innovation * torch.fft.irfft(spectrum, n=n, dim=1)[:, :t]).to(x.dtype)
 
 
 class RegimeEmbedding(nn.Module):
@@ -258,13 +238,22 @@ def _expm1_ratio(x: torch.Tensor) -> torch.Tensor:
     return torch.where(small, 1 + 0.5 * x, torch.expm1(safe) / safe)
 
 
-#: Where a two-sided shock's mean is integrated: beyond 12 the normal density is below 1e-31.
+#: Where a shock's mean is integrated, on both sides of 0: beyond 12 the normal density is below 1e-31.
 _HALF_LINE = torch.linspace(0.0, 12.0, 4001)
 
 
 def _g_and_h(eps: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Tukey's g-and-h transform ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)``."""
-    return eps * _expm1_ratio(g * eps) * torch.exp(0.5 * h * eps * eps)
+    """Tukey's g-and-h transform ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)`` for h >= 0.
+
+    For h < 0 (lighter tails than normal) the skew acts on ``y = eps (1 + eps^2)^(h / 2)``
+    instead, ``(exp(g y) - 1) / g``: Tukey's form with h < 0 turns back towards zero in
+    the tails (at 4.5 standard deviations for h = -0.05), and this one, a chain of
+    increasing maps, never does. Both are ``(exp(g eps) - 1) / g`` at h = 0.
+    """
+    square = eps * eps
+    heavy = eps * _expm1_ratio(g * eps) * torch.exp(0.5 * h.clamp(min=0) * square)
+    light = eps * torch.pow(1 + square, 0.5 * h.clamp(max=0))
+    return torch.where(h >= 0, heavy, light * _expm1_ratio(g * light))
 
 
 class VolatilityHead(nn.Module):
@@ -274,7 +263,9 @@ class VolatilityHead(nn.Module):
     ``exp(log_vol_t) * s_t + drift_t`` with a fresh shock ``s_t``: Tukey's g-and-h transform
     of a standard normal ``eps_t``, ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)`` less its mean, whose
     two learned numbers give the shock a skew (g < 0: crashes bigger than rallies, which a
-    symmetric shock cannot make however its volatility moves) and heavier tails (h > 0).
+    symmetric shock cannot make however its volatility moves) and heavier tails (h > 0) or,
+    with ``tail_floor`` < 0, lighter ones down to h = ``tail_floor`` (see :func:`_g_and_h`):
+    a volatility that moves more needs a shock with lighter tails for the same kurtosis.
     Every other channel (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with
     its own noise, its scale and mean read from ``h_t`` and today's shock and its size, so
     big days have big wicks and gaps follow the return's sign. The output layers and g, h
@@ -286,12 +277,14 @@ class VolatilityHead(nn.Module):
     SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
     def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0,
-                 tail_sides: bool = False, factor_squares: bool = False) -> None:
+                 tail_floor: float = 0.0) -> None:
         super().__init__()
+        if not -1.0 < tail_floor <= 0.0:
+            raise ConfigError(f"tail_floor must lie in (-1, 0] (below 0 the shock may have lighter tails than "
+                              f"normal); got {tail_floor}.")
+        self.tail_floor = float(tail_floor)
         self.vol = nn.Linear(hidden, 2)
-        self.factor_squares = bool(factor_squares and vol_factors)
-        n_factor_inputs = vol_factors * (2 if self.factor_squares else 1)
-        self.vol_factors = nn.Linear(n_factor_inputs, 1, bias=False) if vol_factors else None
+        self.vol_factors = nn.Linear(vol_factors, 1, bias=False) if vol_factors else None
         self.n_other = n_channels - 1
         self.other = nn.Sequential(nn.Linear(hidden + 2, width), nn.LeakyReLU(0.2), nn.Linear(width, 2 * self.n_other))
         for layer in (self.vol, self.other[-1], self.vol_factors):
@@ -300,30 +293,24 @@ class VolatilityHead(nn.Module):
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
         self.shock_shape = nn.Parameter(torch.zeros(2))  # Tukey's g (skew) and h (tails)
-        # With tail_sides, h - d for gains and h + d for losses (d starts at 0).
-        self.tail_split = nn.Parameter(torch.zeros(1)) if tail_sides else None
 
     def shock(self, eps: torch.Tensor) -> torch.Tensor:
         """The g-and-h transform of standard normal ``eps``, centred (the identity while g = h = 0).
 
         Centred, so that ``drift_t`` stays the day's expected return: a skewed shock's own
-        mean, ``(exp(g^2 / (2 (1 - h))) - 1) / (g sqrt(1 - h))``, would otherwise scale with
-        the volatility and tie the trend of a path to its turbulence. With ``tail_sides`` the
-        losses' tail and the gains' tail have their own h (the mean is then integrated
-        numerically): real returns have a long left tail under a body that leans right, which
-        g alone, stretching the whole left side, cannot make.
+        mean, ``(exp(g^2 / (2 (1 - h))) - 1) / (g sqrt(1 - h))`` for h >= 0 (integrated
+        numerically when h may be negative), would otherwise scale with the volatility and
+        tie the trend of a path to its turbulence.
         """
         g = clamp_passing_gradient(self.shock_shape[0], -self.SKEW_LIMIT, self.SKEW_LIMIT)
-        if self.tail_split is None:
-            h = clamp_passing_gradient(self.shock_shape[1], 0.0, self.TAIL_LIMIT)
+        h = clamp_passing_gradient(self.shock_shape[1], self.tail_floor, self.TAIL_LIMIT)
+        if self.tail_floor == 0.0:
             mean = g / (2 * (1 - h)) * _expm1_ratio(g * g / (2 * (1 - h))) / torch.sqrt(1 - h)
-            return _g_and_h(eps, g, h) - mean
-        h_gains = clamp_passing_gradient(self.shock_shape[1] - self.tail_split[0], 0.0, self.TAIL_LIMIT)
-        h_losses = clamp_passing_gradient(self.shock_shape[1] + self.tail_split[0], 0.0, self.TAIL_LIMIT)
-        grid = _HALF_LINE.to(eps.device, eps.dtype)
-        density = torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi)
-        mean = torch.trapezoid((_g_and_h(grid, g, h_gains) + _g_and_h(-grid, g, h_losses)) * density, grid)
-        return torch.where(eps < 0, _g_and_h(eps, g, h_losses), _g_and_h(eps, g, h_gains)) - mean
+        else:
+            grid = _HALF_LINE.to(eps.device, eps.dtype)
+            density = torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi)
+            mean = torch.trapezoid((_g_and_h(grid, g, h) + _g_and_h(-grid, g, h)) * density, grid)
+        return _g_and_h(eps, g, h) - mean
 
     def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor,
                 factors: torch.Tensor | None = None) -> torch.Tensor:
@@ -335,8 +322,6 @@ class VolatilityHead(nn.Module):
         limit = self.LOG_SCALE_LIMIT
         log_vol, drift = self.vol(h).split(1, dim=-1)
         if self.vol_factors is not None:
-            if self.factor_squares:  # (f^2 - 1) / sqrt(2): a log volatility that spikes up more than down
-                factors = torch.cat([factors, (factors * factors - 1) / math.sqrt(2.0)], dim=-1)
             log_vol = log_vol + self.vol_factors(factors)
         eps = self.shock(eps)
         ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
@@ -432,9 +417,6 @@ class FactsMatching:
     """
 
     QUANTILE_LEVELS = tuple(float(q) for q in np.linspace(0.005, 0.995, 41))
-    VOL_LEVELS = tuple(float(q) for q in np.linspace(0.05, 0.95, 10))
-    #: The span (days) of the realized volatility whose quantiles ``vol_quantiles`` matches.
-    VOL_SPAN = 20
     #: The first lags of acf(|r|), whose errors count ``short_acf_weight`` times.
     SHORT_LAGS = 10
 
@@ -450,10 +432,8 @@ class FactsMatching:
         quantiles: bool = True,
         short_acf_weight: float = 1.0,
         unbiased: bool = False,
-        vol_quantiles: float = 0.0,
     ) -> None:
         self.window = int(window)
-        self.vol_levels = torch.tensor(self.VOL_LEVELS) if vol_quantiles > 0 else None
         self.unbiased = bool(unbiased)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
@@ -463,8 +443,6 @@ class FactsMatching:
             weights = torch.ones(self.acf_lags)
             weights[: self.SHORT_LAGS] = float(short_acf_weight)
             self.error_weights["acf_abs"] = weights
-        if vol_quantiles > 0 and float(vol_quantiles) != 1.0:
-            self.error_weights["vol_quantiles"] = torch.full((len(self.VOL_LEVELS),), float(vol_quantiles))
         self.leverage_lags = max(1, min(int(leverage_lags), self.window // 2))
         self.n_regimes = int(n_regimes) if labels is not None else 0
         real = np.asarray(real, dtype=np.float32)
@@ -501,17 +479,9 @@ class FactsMatching:
         }
         if self.quantile_levels is not None:
             facts["quantiles"] = torch.quantile(r.reshape(-1), self.quantile_levels.to(r.device))
-        if self.vol_levels is not None:
-            facts["vol_quantiles"] = torch.quantile(self._log_volatility(r).reshape(-1), self.vol_levels.to(r.device))
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
-
-    def _log_volatility(self, r: torch.Tensor) -> torch.Tensor:
-        """Log realized volatility over every ``VOL_SPAN`` consecutive days of each window (B, L - span + 1)."""
-        sums = F.pad(torch.cumsum(r * r, dim=-1), (1, 0))
-        mean_square = (sums[:, self.VOL_SPAN:] - sums[:, : -self.VOL_SPAN]) / self.VOL_SPAN
-        return 0.5 * torch.log(mean_square.clamp(min=0) + 1e-12)
 
     def _regime_facts(self, r: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per regime (NaN where a regime is absent): the log standard deviation and the drift."""
@@ -701,7 +671,6 @@ class TorchGenerator(Generator):
                 acf_lags=int(self.hparams.get("facts_acf_lags", 0)),
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
-                vol_quantiles=float(self.hparams.get("facts_vol_quantiles", 0.0)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -788,7 +757,7 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
 FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False, "facts_vol_quantiles": 0.0}
+                                  "facts_unbiased": False}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,

@@ -43,30 +43,21 @@ def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
     return out
 
 
-def parse_factor_memory(text: str) -> str:
-    """``truncated`` (the slow factors remember one receptive field) or ``unbounded`` (exact AR(1))."""
-    if text not in ("truncated", "unbounded"):
-        raise ConfigError(f"factor_memory is 'truncated' or 'unbounded'; got {text!r}.")
-    return text
-
-
 class TCNGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
                  dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0,
-                 tail_sides: bool = False, factor_squares: bool = False, factor_memory: str = "truncated",
-                 factor_half_lives: tuple[float, ...] = (20.0, 120.0)) -> None:
+                 tail_floor: float = 0.0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.vol_factors = vol_factors
         self.noise_dim = self.inputs.noise_dim + vol_factors
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
-        self.slow = (SlowNoise(vol_factors, self.tcn.receptive_field, factor_half_lives,
-                               unbounded=factor_memory == "unbounded") if vol_factors else None)
+        self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
         self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors,
-                                   tail_sides=tail_sides, factor_squares=factor_squares)
+                                   tail_floor=tail_floor)
         self.warmup = self.tcn.receptive_field - 1
 
     def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
@@ -134,10 +125,7 @@ class Conv1DCGAN(AdversarialGenerator):
         "embed_dim": 4,
         "memory": 4,
         "vol_factors": 2,
-        "tail_sides": False,
-        "factor_squares": False,
-        "factor_memory": "truncated",
-        "factor_half_lives": "20,120",
+        "tail_floor": -0.5,
         "d_hidden": 32,
         "d_dilations": "1,3,9,27,81",
         **GAN_DEFAULTS,
@@ -147,16 +135,14 @@ class Conv1DCGAN(AdversarialGenerator):
         "facts_acf_lags": 240,
         "facts_unbiased": True,
     }
-    added_later = {"vol_factors": 0, "tail_sides": False, "factor_squares": False, "factor_memory": "truncated", "factor_half_lives": "20,120", "facts_acf_lags": 0, "facts_quantiles": False, "facts_unbiased": False}
+    added_later = {"vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False, "facts_unbiased": False}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = TCNGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
-            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]), tail_sides=bool(h["tail_sides"]),
-            factor_squares=bool(h["factor_squares"]), factor_memory=parse_factor_memory(h["factor_memory"]),
-            factor_half_lives=tuple(float(x) for x in str(h["factor_half_lives"]).split(",")),
+            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]), tail_floor=float(h["tail_floor"]),
         )
         discriminator = TCNDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),

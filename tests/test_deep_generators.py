@@ -176,25 +176,9 @@ def test_slow_noise_is_persistent_at_unit_variance():
     np.testing.assert_allclose(acf, [0.5, 0.5 ** (lag / 50)], atol=0.05)  # decay^lag: half-lives 5 and 50 days
 
 
-def test_unbounded_slow_factors_are_exact_stationary_ar1():
-    slow = SlowNoise(2, 50, (10.0, 400.0), unbounded=True)
-    white = torch.randn(4000, 700, 2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        x = slow(white)
-        decay = torch.sigmoid(slow.decay_logit)
-        f, steps = white[:, 0], [white[:, 0]]
-        for t in range(1, 700):  # the recursion itself
-            f = decay * f + torch.sqrt(1 - decay * decay) * white[:, t]
-            steps.append(f)
-    torch.testing.assert_close(x, torch.stack(steps, dim=1), atol=1e-4, rtol=0)
-    np.testing.assert_allclose(x[:, [0, 699]].std(dim=0).numpy(), 1.0, atol=0.05)  # stationary from step 0
-    a, b = x[:, 100, 1].numpy(), x[:, 600, 1].numpy()  # 500 lags apart: longer than the kernel of 50
-    assert abs(np.corrcoef(a, b)[0, 1] - 0.5 ** (500 / 400)) < 0.05
-
-
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
     """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors."""
-    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_sides=False)
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0)
     model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
     directory = model.save(tmp_path / "old")
     config = json.loads((directory / CONFIG_FILE).read_text())
@@ -203,7 +187,7 @@ def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent
     (directory / CONFIG_FILE).write_text(json.dumps(config))
     loaded = Generator.load(directory)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
-    assert loaded.hparams["tail_sides"] is False
+    assert loaded.hparams["tail_floor"] == 0.0
     np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
 
 
@@ -296,43 +280,34 @@ def test_the_return_shock_learns_skew_and_tails_from_the_identity():
     assert head.shock_shape.grad[1] < 0  # a descent step raises h
 
 
-def test_a_two_sided_shock_has_a_long_left_tail_under_a_narrow_body():
+def test_the_shock_may_have_lighter_tails_than_normal_and_stays_increasing():
+    from scipy.stats import kurtosis
+
     eps = torch.randn(400_000, generator=torch.Generator().manual_seed(0))
-    one, two = VolatilityHead(hidden=4, n_channels=5), VolatilityHead(hidden=4, n_channels=5, tail_sides=True)
+    heavy_only, light = VolatilityHead(hidden=4, n_channels=5), VolatilityHead(hidden=4, n_channels=5, tail_floor=-0.5)
     with torch.no_grad():
-        for head in (one, two):
+        for head in (heavy_only, light):
             head.shock_shape.copy_(torch.tensor([-0.2, 0.05]))
-    # no split: the same shock as the one-sided head (the integrated mean equals the closed form)
-    torch.testing.assert_close(two.shock(eps), one.shock(eps), atol=1e-6, rtol=0)
+    # h >= 0: Tukey's shock, its mean integrated numerically equal to the closed form
+    torch.testing.assert_close(light.shock(eps), heavy_only.shock(eps), atol=1e-5, rtol=0)
     with torch.no_grad():
-        two.shock_shape.copy_(torch.tensor([0.0, 0.06]))
-        two.tail_split.fill_(0.06)  # h = 0.12 for losses, 0 for gains
-    shaped = two.shock(eps).detach().numpy()
-    assert abs(shaped.mean()) < 0.01  # still centred
-    low, q25, median, q75, high = np.quantile(shaped, [0.005, 0.25, 0.5, 0.75, 0.995])
-    assert -low > 1.3 * high  # a long left tail ...
-    assert median > 0 and abs(q25 - median) < 1.05 * (q75 - median)  # ... under a body that leans right
-    # the split hears the gradient that asks for a longer left tail
-    left_tail = (torch.clamp(two.shock(eps[:2000]), max=0) ** 4).mean()
-    (-left_tail).backward()
-    assert two.tail_split.grad[0] < 0
-
-
-def test_facts_matching_can_match_the_distribution_of_realized_volatility(sp500_recent):
-    from synthmarket.generator import Dataset
-
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    facts = FactsMatching(train, window=128, vol_quantiles=1.0)
-    levels = facts.target["vol_quantiles"]
-    assert levels.shape == (10,) and bool((levels.diff() > 0).all())
-    assert float(levels[-1] - levels[-5]) > float(levels[4] - levels[0])  # spikes: log volatility skewed up
-    rng = np.random.default_rng(0)
-    starts = rng.integers(0, len(train) - 128, size=64)
-    real = torch.from_numpy(np.stack([train[s : s + 128] for s in starts]).astype(np.float32))
-    noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0)) * real.std()
-    noise_levels = facts.facts(noise)["vol_quantiles"]
-    assert float(noise_levels[-1] - noise_levels[0]) < 0.6 * float(levels[-1] - levels[0])  # constant volatility
-    assert "vol_quantiles" not in FactsMatching(train, window=128).target
+        heavy_only.shock_shape.copy_(torch.tensor([-0.2, -0.3]))
+        light.shock_shape.copy_(torch.tensor([-0.2, -0.3]))
+    shaped = light.shock(eps).detach().numpy()
+    assert kurtosis(shaped) < -0.3 and abs(shaped.mean()) < 0.01  # lighter tails, still centred
+    assert kurtosis(heavy_only.shock(eps).detach().numpy()) > kurtosis(shaped) + 0.3  # the default floor is 0
+    grid = torch.linspace(-12, 12, 24001, dtype=torch.float64)
+    for g, h in ((-0.5, -0.5), (0.5, -0.9), (-0.3, -0.1), (-0.5, 0.2)):
+        head = VolatilityHead(hidden=4, n_channels=5, tail_floor=-0.9).double()
+        with torch.no_grad():
+            head.shock_shape.copy_(torch.tensor([g, h], dtype=torch.float64))
+            assert bool((head.shock(grid).diff() > 0).all()), (g, h)  # a bigger eps, a bigger shock
+    # h below 0 hears which way the loss wants it
+    light.shock_shape.grad = None
+    (-(light.shock(eps[:2000]) ** 4).mean()).backward()
+    assert light.shock_shape.grad[1] < 0  # heavier tails wanted: a descent step raises h
+    with pytest.raises(ConfigError):
+        VolatilityHead(hidden=4, n_channels=5, tail_floor=-1.0)
 
 
 def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
