@@ -765,6 +765,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "r1_gamma": 1.0,
     "r1_every": 4,
     "ema_decay": 0.995,
+    "tail_floor": 0.0,
     "facts_weight": 0.0,
     **FACTS_DEFAULTS,
 }
