@@ -238,22 +238,21 @@ def _expm1_ratio(x: torch.Tensor) -> torch.Tensor:
     return torch.where(small, 1 + 0.5 * x, torch.expm1(safe) / safe)
 
 
-#: Where a shock's mean is integrated, on both sides of 0: beyond 12 the normal density is below 1e-31.
-_HALF_LINE = torch.linspace(0.0, 12.0, 4001)
+def _tukey(eps: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Tukey's g-and-h transform ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)`` (h >= 0)."""
+    return eps * _expm1_ratio(g * eps) * torch.exp(0.5 * h * eps * eps)
 
 
 def _g_and_h(eps: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Tukey's g-and-h transform ``(exp(g eps) - 1) / g * exp(h eps^2 / 2)`` for h >= 0.
+    """Tukey's transform for h >= 0; for h < 0 (lighter tails than normal) the skew acts on
+    ``y = eps (1 + eps^2)^(h / 2)`` instead, ``(exp(g y) - 1) / g``.
 
-    For h < 0 (lighter tails than normal) the skew acts on ``y = eps (1 + eps^2)^(h / 2)``
-    instead, ``(exp(g y) - 1) / g``: Tukey's form with h < 0 turns back towards zero in
-    the tails (at 4.5 standard deviations for h = -0.05), and this one, a chain of
-    increasing maps, never does. Both are ``(exp(g eps) - 1) / g`` at h = 0.
+    Tukey's form with h < 0 turns back towards zero in the tails (at 4.5 standard
+    deviations for h = -0.05); this one, a chain of increasing maps, never does. Both are
+    ``(exp(g eps) - 1) / g`` at h = 0.
     """
-    square = eps * eps
-    heavy = eps * _expm1_ratio(g * eps) * torch.exp(0.5 * h.clamp(min=0) * square)
-    light = eps * torch.pow(1 + square, 0.5 * h.clamp(max=0))
-    return torch.where(h >= 0, heavy, light * _expm1_ratio(g * light))
+    light = eps * torch.pow(1 + eps * eps, 0.5 * h.clamp(max=0))
+    return torch.where(h >= 0, _tukey(eps, g, h.clamp(min=0)), light * _expm1_ratio(g * light))
 
 
 class VolatilityHead(nn.Module):
@@ -283,6 +282,11 @@ class VolatilityHead(nn.Module):
             raise ConfigError(f"tail_floor must lie in (-1, 0] (below 0 the shock may have lighter tails than "
                               f"normal); got {tail_floor}.")
         self.tail_floor = float(tail_floor)
+        if self.tail_floor < 0:  # where the shock's mean is integrated: beyond 12 the density is below 1e-31
+            grid = torch.linspace(0.0, 12.0, 4001)
+            self.register_buffer("mean_grid", grid, persistent=False)
+            self.register_buffer("mean_density", torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi),
+                                 persistent=False)
         self.vol = nn.Linear(hidden, 2)
         self.vol_factors = nn.Linear(vol_factors, 1, bias=False) if vol_factors else None
         self.n_other = n_channels - 1
@@ -306,10 +310,9 @@ class VolatilityHead(nn.Module):
         h = clamp_passing_gradient(self.shock_shape[1], self.tail_floor, self.TAIL_LIMIT)
         if self.tail_floor == 0.0:
             mean = g / (2 * (1 - h)) * _expm1_ratio(g * g / (2 * (1 - h))) / torch.sqrt(1 - h)
-        else:
-            grid = _HALF_LINE.to(eps.device, eps.dtype)
-            density = torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi)
-            mean = torch.trapezoid((_g_and_h(grid, g, h) + _g_and_h(-grid, g, h)) * density, grid)
+            return _tukey(eps, g, h) - mean
+        grid = self.mean_grid.to(eps.dtype)
+        mean = torch.trapezoid((_g_and_h(grid, g, h) + _g_and_h(-grid, g, h)) * self.mean_density.to(eps.dtype), grid)
         return _g_and_h(eps, g, h) - mean
 
     def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor,

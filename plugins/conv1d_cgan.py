@@ -135,7 +135,8 @@ class Conv1DCGAN(AdversarialGenerator):
         "facts_acf_lags": 240,
         "facts_unbiased": True,
     }
-    added_later = {"vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False, "facts_unbiased": False}
+    added_later = {"vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
+                   "facts_unbiased": False}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
