@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -17,11 +18,11 @@ from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
-from ..montecarlo import (
-    GeneratedScenarios, MonteCarloResult, RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo,
-)
 from ..paths import Paths
 from .common import DATA_HELP, app, console
+
+if TYPE_CHECKING:
+    from ..montecarlo import MonteCarloResult
 
 PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
 SHOWN = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
@@ -55,6 +56,8 @@ def backtest(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (results.parquet, summary.json)."),
 ) -> None:
     """Backtest a strategy on every synthetic path and on the real history; print the distribution."""
+    from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo
+
     source = _scenarios(scenarios, model, paths, steps, regime, seed)
     real = load_data(data, start=start, end=end) if data is not None else None
     if data is None and (start or end):
@@ -81,6 +84,7 @@ def _scenarios(scenarios, model, n_paths, steps, regime, seed):
     if missing:
         raise ConfigError(f"--model needs {' and '.join(missing)} (how many paths, and bars per path).")
     from ..generator import Generator
+    from ..montecarlo import GeneratedScenarios
 
     return GeneratedScenarios(Generator.load(model), n_paths, steps, regime=regime, seed=seed)
 

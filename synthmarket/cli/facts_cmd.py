@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
-from ..facts import MIN_STEPS, Scorecard, scorecard
 from ..paths import Paths
-from ..report import write_facts
 from .common import DATA_HELP, app, console
+
+if TYPE_CHECKING:
+    from ..facts import Scorecard
 
 VERDICT_STYLE = {"pass": "green", "FAIL": "bold red", "n/a": "dim"}
 
@@ -79,8 +81,18 @@ def write_outputs(card: Scorecard, out: Path) -> list[Path]:
     """Write the scorecard files (see :func:`synthmarket.report.write_facts`) into ``out``."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a directory (it is created if missing).")
+    from ..report import write_facts
+
     write_facts(card, out)
     return sorted(out.iterdir())
+
+
+def _enough_steps(steps: int) -> int:
+    from ..facts import MIN_STEPS
+
+    if steps < MIN_STEPS:
+        raise typer.BadParameter(f"{steps} is too short for the stylized facts; give at least {MIN_STEPS} steps.")
+    return steps
 
 
 @app.command()
@@ -88,7 +100,7 @@ def facts(
     scenarios: Path = typer.Option(None, "--scenarios", help="Paths to judge: a .parquet/.csv file from `synthmarket generate`."),
     model: Path = typer.Option(None, "--model", "-m", help="Or a trained model directory to sample paths from."),
     n_paths: int = typer.Option(1000, "--paths", "-n", min=1, help="With --model: number of paths to sample."),
-    steps: int = typer.Option(1000, "--steps", "-s", min=MIN_STEPS, help="With --model: bars per sampled path."),
+    steps: int = typer.Option(1000, "--steps", "-s", callback=_enough_steps, help="With --model: bars per sampled path."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling, subsamples and classifier scores."),
     data: str = typer.Option("sp500", "--data", "-d", help=DATA_HELP + " The real data to compare with."),
     start: str = typer.Option(None, "--start", help="First real date to keep (YYYY-MM-DD)."),
@@ -102,6 +114,8 @@ def facts(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when a stylized fact fails."),
 ) -> None:
     """Score synthetic paths on the stylized facts of real returns (statsmodels tests, distances)."""
+    from ..facts import scorecard
+
     real = load_data(data, start=start, end=end)
     synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
     with console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ..."):

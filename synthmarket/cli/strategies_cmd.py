@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..montecarlo import strategy_params
 from ..registry import get_registry
 from .common import app, console
 
@@ -12,6 +11,8 @@ from .common import app, console
 @app.command()
 def strategies() -> None:
     """List the registered strategies with their parameters (name: type = default) and origin."""
+    from ..montecarlo import strategy_params
+
     registry = get_registry()
     table = Table(title="synthmarket strategies", title_justify="left")
     table.add_column("name", no_wrap=True)
