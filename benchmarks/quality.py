@@ -14,6 +14,10 @@ and sampling speed in bars per second (sampling plus conversion to OHLCV bars).
 Modes:
 
 - ``--out-of-sample``: train on 2009-05-01..2016-12-31, score on 2017-01-01..2018-12-31.
+- ``--noise-floor K``: also score each model against K of its own paths, each as long as the
+  real series, instead of the real one (same ratios to GARCH-normal's distance to the real
+  data): what a model would score if the real history were one of its own paths, so a ratio
+  near a model's floor is as close as one history lets a model of that kind be told apart.
 - ``--conditioning``: train the conditional generators with volatility regimes and compare
   the mean realized volatility of paths sampled under calm / normal / turbulent with the
   real bars of each regime.
@@ -40,7 +44,7 @@ from rich.table import Table
 from scipy.stats import kurtosis, skew
 
 from synthmarket.data import sample_data
-from synthmarket.distances import return_distances
+from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.generator import Dataset, Generator
 from synthmarket.paths import Paths
 from synthmarket.registry import get_registry
@@ -64,6 +68,7 @@ class Run:
     skewness: list[np.ndarray] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     bars_per_second: list[float] = field(default_factory=list)
+    floors: list[dict[str, float]] = field(default_factory=list)
     device: str = "cpu"
     note: str = ""
 
@@ -102,7 +107,7 @@ def real_returns(bars) -> np.ndarray:
 
 
 def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds, budget, n_paths, baseline, label,
-             keep: str | None = None):
+             keep: str | None = None, floor_paths: int = 0):
     run = Run(label, name)
     for seed in seeds:
         model = make(name, hparams)
@@ -116,9 +121,23 @@ def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds
         run.skewness.append(skew(synthetic, axis=1))
         run.train_seconds.append(seconds)
         run.bars_per_second.append(speed)
+        if floor_paths:
+            run.floors.extend(noise_floor(model, synthetic, floor_paths, baseline, seed=2000 + seed))
         console.log(f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
                     f"sampling {speed / 1e6:.2f}M bars/s")
     return run
+
+
+def noise_floor(model: Generator, synthetic: np.ndarray, k: int, baseline: dict, seed: int) -> list[dict[str, float]]:
+    """Ratios of ``synthetic``'s distances to ``k`` fresh paths of the same model (each in the real one's place)."""
+    stand_ins, _ = sample_returns(model, k, synthetic.shape[1], seed=seed)
+    max_lag = min(DEFAULT_MAX_LAG, synthetic.shape[1] - 1)
+    curves = dependence_curves(synthetic, max_lag)
+    out = []
+    for path in stand_ins:
+        distances = return_distances(path, synthetic, curves=(dependence_curves(path, max_lag), curves))
+        out.append({key: distances[key] / baseline[key] for key in DISTANCES})
+    return out
 
 
 def baseline_distances(dataset: Dataset, real: np.ndarray, n_paths: int, seed: int = 0) -> dict[str, float]:
@@ -150,9 +169,36 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
         table.add_row(*rows[-1])
     console.print(table)
     if markdown:
-        print(f"\n{title}\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        _print_markdown(title, COLUMNS, rows)
+    floors = [run for run in runs if run.floors]
+    if floors:
+        print_floors(title, floors, markdown)
+
+
+def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
+    """Per model: median [10%, 90%] over its stand-in histories of each ratio (see ``--noise-floor``)."""
+    title = title.replace("Quality", "Noise floor", 1) + "; each model scored against its own paths, median [10-90%]"
+    columns = ("data", "generator", "stand-ins", *COLUMNS[3:3 + len(DISTANCES)])
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("data", "generator") else "right")
+    rows = []
+    for run in runs:
+        cells = []
+        for key in DISTANCES:
+            lo, mid, hi = np.percentile([f[key] for f in run.floors], [10, 50, 90])
+            cells.append(f"{mid:.2f} [{lo:.2f}, {hi:.2f}]")
+        rows.append((run.data, run.generator, str(len(run.floors)), *cells))
+        table.add_row(*rows[-1])
+    console.print(table)
+    if markdown:
+        _print_markdown(title, columns, rows)
+
+
+def _print_markdown(title: str, columns, rows) -> None:
+    print(f"\n{title}\n\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def conditioning(names, data: str, seeds, budget) -> None:
@@ -196,6 +242,8 @@ def main(argv=None) -> None:
                         help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)")
     parser.add_argument("--hparam", "-H", action="append", default=[],
                         help="a hyper-parameter of the deep generators, key=value (repeatable; e.g. to measure a variant)")
+    parser.add_argument("--noise-floor", type=int, default=0, metavar="K",
+                        help="also score each model against K of its own paths in the real series' place")
     parser.add_argument("--keep", default=None, help="save every trained model under this directory")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
@@ -222,14 +270,14 @@ def main(argv=None) -> None:
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)
                 runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data,
-                                     args.keep and f"{args.keep}/{mode}"))
+                                     args.keep and f"{args.keep}/{mode}", args.noise_floor))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
                     runs, real_moments, args.markdown)
         results.append({"mode": mode, "runs": [
             {"data": r.data, "generator": r.generator, "ratios": r.ratios, "train_seconds": r.train_seconds,
              "bars_per_second": r.bars_per_second, "device": r.device,
              "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
-             "skewness_median": [float(np.median(s)) for s in r.skewness]} for r in runs]})
+             "skewness_median": [float(np.median(s)) for s in r.skewness], "noise_floor": r.floors} for r in runs]})
     if args.conditioning:
         conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
     if args.json:

@@ -435,6 +435,7 @@ class FactsMatching:
         quantiles: bool = True,
         short_acf_weight: float = 1.0,
         unbiased: bool = False,
+        window_spread: float = 0.0,
     ) -> None:
         self.window = int(window)
         self.unbiased = bool(unbiased)
@@ -455,8 +456,11 @@ class FactsMatching:
         if self.n_regimes:
             labels = np.asarray(labels, dtype=np.int64)
             window_labels = torch.from_numpy(np.stack([labels[s : s + self.window] for s in starts]))
+        self.window_spread = float(window_spread) > 0
         with torch.no_grad():
             self.target = {k: v.detach() for k, v in self.facts(windows, window_labels).items()}
+        if self.window_spread:  # a relative error: (spread / target - 1)^2, times the weight
+            self.error_weights["window_spread"] = float(window_spread) / self.target["window_spread"] ** 2
 
     def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         r = r.float()
@@ -482,6 +486,9 @@ class FactsMatching:
         }
         if self.quantile_levels is not None:
             facts["quantiles"] = torch.quantile(r.reshape(-1), self.quantile_levels.to(r.device))
+        if self.window_spread:
+            window_log_std = 0.5 * torch.log(centred.pow(2).mean(dim=-1) + 1e-24)
+            facts["window_spread"] = window_log_std.var(dim=0) if r.shape[0] > 1 else r.new_tensor(float("nan"))
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
@@ -674,6 +681,7 @@ class TorchGenerator(Generator):
                 acf_lags=int(self.hparams.get("facts_acf_lags", 0)),
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
+                window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -760,7 +768,7 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
 FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False}
+                                  "facts_unbiased": False, "facts_window_spread": 0.0}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,

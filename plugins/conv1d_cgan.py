@@ -134,9 +134,10 @@ class Conv1DCGAN(AdversarialGenerator):
         "facts_weight": 1.0,
         "facts_acf_lags": 240,
         "facts_unbiased": True,
+        "facts_window_spread": 1.0,
     }
     added_later = {"vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
-                   "facts_unbiased": False}
+                   "facts_unbiased": False, "facts_window_spread": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams

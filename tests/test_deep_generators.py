@@ -178,7 +178,7 @@ def test_slow_noise_is_persistent_at_unit_variance():
 
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
     """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors."""
-    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0)
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0)
     model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
     directory = model.save(tmp_path / "old")
     config = json.loads((directory / CONFIG_FILE).read_text())
@@ -187,7 +187,7 @@ def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent
     (directory / CONFIG_FILE).write_text(json.dumps(config))
     loaded = Generator.load(directory)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
-    assert loaded.hparams["tail_floor"] == 0.0
+    assert loaded.hparams["tail_floor"] == 0.0 and loaded.hparams["facts_window_spread"] == 0.0
     np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
 
 
@@ -231,6 +231,32 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
 
+
+
+def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500_recent):
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, window=128)
+    spread = FactsMatching(train, window=128, window_spread=2.0)  # the facts_window_spread option
+    assert "window_spread" not in plain.target
+    target = float(spread.target["window_spread"])  # variance over windows of each window's log std
+    starts = range(0, len(train) - 128 + 1, 16)
+    log_stds = [0.5 * np.log(np.mean((train[s : s + 128] - train.mean()) ** 2)) for s in starts]
+    assert target == pytest.approx(np.var(log_stds, ddof=1), rel=0.1) and target > 0.02
+    # paths of one constant volatility have almost none of it; each path a different volatility, more
+    noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    levels = torch.exp(torch.linspace(-0.6, 0.6, 64))[:, None]
+    assert float(spread.facts(noise)["window_spread"]) < 0.2 * target
+    assert float(spread.facts(noise * levels)["window_spread"]) > target
+    with torch.no_grad():  # counted as a relative error, times its weight
+        relative = (float(spread.facts(noise)["window_spread"]) / target - 1) ** 2
+        assert float(spread.loss(noise)) == pytest.approx(float(plain.loss(noise)) + 2.0 * relative, rel=1e-4)
+    one = noise[:1].clone().requires_grad_()
+    assert torch.isfinite(spread.loss(one))  # one window has no spread to measure: the fact sits out
+    batch = noise.clone().requires_grad_()
+    spread.loss(batch).backward()
+    assert torch.isfinite(batch.grad).all()
 
 def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variability(sp500_recent):
     from synthmarket.generator import Dataset
