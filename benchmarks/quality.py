@@ -17,7 +17,8 @@ Modes:
 - ``--noise-floor K``: also score each model against K of its own paths, each as long as the
   real series, instead of the real one (same ratios to GARCH-normal's distance to the real
   data): what a model would score if the real history were one of its own paths, so a ratio
-  near a model's floor is as close as one history lets a model of that kind be told apart.
+  near a model's floor is as close as one history lets a model of that kind be told apart;
+  p is the share of those paths at least as far from the model as the real history.
 - ``--conditioning``: train the conditional generators with volatility regimes and compare
   the mean realized volatility of paths sampled under calm / normal / turbulent with the
   real bars of each regime.
@@ -68,7 +69,7 @@ class Run:
     skewness: list[np.ndarray] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     bars_per_second: list[float] = field(default_factory=list)
-    floors: list[dict[str, float]] = field(default_factory=list)
+    floors: list[list[dict[str, float]]] = field(default_factory=list)  # per seed, per stand-in path
     device: str = "cpu"
     note: str = ""
 
@@ -122,7 +123,7 @@ def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds
         run.train_seconds.append(seconds)
         run.bars_per_second.append(speed)
         if floor_paths:
-            run.floors.extend(noise_floor(model, synthetic, floor_paths, baseline, seed=2000 + seed))
+            run.floors.append(noise_floor(model, synthetic, floor_paths, baseline, seed=2000 + seed))
         console.log(f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
                     f"sampling {speed / 1e6:.2f}M bars/s")
     return run
@@ -176,8 +177,11 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
 
 
 def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
-    """Per model: median [10%, 90%] over its stand-in histories of each ratio (see ``--noise-floor``)."""
-    title = title.replace("Quality", "Noise floor", 1) + "; each model scored against its own paths, median [10-90%]"
+    """Per model and distance: the median [10%, 90%] of its stand-in histories' ratios, and p,
+    the share of them at least as far from the model as the real history (mean over seeds): a
+    Monte-Carlo test of "the real history is one of this model's paths" (see ``--noise-floor``)."""
+    title = (title.replace("Quality", "Noise floor", 1)
+             + "; each model scored against its own paths: median [10-90%], p = share at least as far as the real data")
     columns = ("data", "generator", "stand-ins", *COLUMNS[3:3 + len(DISTANCES)])
     table = Table(title=title)
     for column in columns:
@@ -186,9 +190,10 @@ def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
     for run in runs:
         cells = []
         for key in DISTANCES:
-            lo, mid, hi = np.percentile([f[key] for f in run.floors], [10, 50, 90])
-            cells.append(f"{mid:.2f} [{lo:.2f}, {hi:.2f}]")
-        rows.append((run.data, run.generator, str(len(run.floors)), *cells))
+            lo, mid, hi = np.percentile([f[key] for seed in run.floors for f in seed], [10, 50, 90])
+            p = np.mean([np.mean([f[key] >= real[key] for f in seed]) for seed, real in zip(run.floors, run.ratios)])
+            cells.append(f"{mid:.2f} [{lo:.2f}, {hi:.2f}] p {p:.2f}")
+        rows.append((run.data, run.generator, str(sum(map(len, run.floors))), *cells))
         table.add_row(*rows[-1])
     console.print(table)
     if markdown:
