@@ -14,6 +14,7 @@ except defaults that suit an interactive session.
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -149,22 +150,35 @@ def train(
         raise ConfigError(f"Give {', '.join(clashing)} as arguments of train(), not in train_options.")
     config = TrainConfig.from_any({"steps": steps, "epochs": epochs, "time_budget": time_budget, "device": device,
                                    "seed": seed, "out_dir": out, "progress": progress, **options})
+    if snapshots is not None and out is None:
+        raise ConfigError("snapshots need a model directory to go into: give out=DIR.")
+    fit_and_save(model, dataset, config, out, snapshots=snapshots, seed=seed)
+    return model
+
+
+def fit_and_save(model: Generator, dataset: Dataset, config: Any, out: Path | None, *,
+                 snapshots: int | None = None, seed: int = 0) -> Any:
+    """Fit ``model`` (with a snapshot figure every ``snapshots`` steps into ``out/snapshots/``)
+    and, given ``out``, save it there with its training log; the :class:`TrainReport`.
+
+    A generator that fits without the training loop gets a one-line log of its fit, so every
+    model directory has one.
+    """
+    from .training import LOG_FILE
+
     if snapshots is not None:
-        if out is None:
-            raise ConfigError("snapshots need a model directory to go into: give out=DIR.")
         from .snapshots import SNAPSHOT_DIR, SnapshotRecorder
 
-        recorder = SnapshotRecorder(model, dataset, out / SNAPSHOT_DIR, snapshots, seed=seed)
+        recorder = SnapshotRecorder(model, dataset, Path(out) / SNAPSHOT_DIR, snapshots, seed=seed)  # checks the model
         model.callbacks.append(recorder)
     report = model.fit(dataset, config)
     if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / LOG_FILE).exists():
+            (out / LOG_FILE).write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
         model.save(out)
-        log = out / "train_log.jsonl"
-        if not log.exists():  # generators that fit without the training loop
-            import json
-
-            log.write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
-    return model
+    return report
 
 
 def load_model(directory: str | Path) -> Generator:

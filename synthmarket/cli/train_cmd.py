@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..api import MODEL_FILES, remove_entries
+from ..api import MODEL_FILES, fit_and_save, remove_entries
 from ..data import load_data
 from ..errors import ConfigError
 from ..generator import Dataset
@@ -112,8 +112,7 @@ def train(
     ),
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
-    from ..snapshots import SNAPSHOT_DIR, SnapshotRecorder  # torch and matplotlib load only when training
-    from ..training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, read_checkpoint
+    from ..training import CHECKPOINT_DIR, TrainConfig, read_checkpoint  # torch loads only when training
 
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls.defaults)
@@ -139,17 +138,10 @@ def train(
         patience=patience or None, progress=progress, threads=threads,
     )
     model = gen_cls(**hparams)
-    if snapshots is not None:
-        recorder = SnapshotRecorder(model, dataset, out / SNAPSHOT_DIR, snapshots, seed=seed)
-        model.callbacks.append(recorder)
     console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
                   f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out"
                   f"{f' in {validation_blocks} blocks' if validation_blocks > 1 else ''})")
-    report = model.fit(dataset, config)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / LOG_FILE).exists():  # generators that do not use the training loop
-        (out / LOG_FILE).write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
-    model.save(out)
+    report = fit_and_save(model, dataset, config, out, snapshots=snapshots, seed=seed)
     console.print(report.summary(), highlight=False)
     console.print(f"Saved the model to {out}", highlight=False)
     if report.stopped == "interrupted":
