@@ -400,7 +400,7 @@ def test_regimes_order_volatility(sp500_recent, name, steps):
 
     conv1d_cgan needs longer since its facts term matches the between-window spread of
     volatility: seed 0 had calm above normal after 250 and 400 steps, ordered at 800 and
-    1,500 (seeds 1-3 ordered at 250; generators-deep.md).
+    1,500 (seeds 1-9 ordered at 250; generators-deep.md).
     """
     short = dict(ema_decay=0.95)  # the default EMA horizon (about 200 steps) suits long runs
     hparams = {"conv1d_cgan": dict(window=128, **short), "rgan": dict(window=96, **short), "vae": dict(window=96)}[name]
