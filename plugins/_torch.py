@@ -404,7 +404,10 @@ class FactsMatching:
     autocorrelation of ``|r|`` at lags 1..``acf_lags`` (volatility clustering; default half
     the window, at most fifteen sixteenths of it), ``corr(r_t, r_{t+k}^2)`` at lags
     1..``leverage_lags`` (the leverage effect) and, with ``quantiles``, the quantiles of the returns at ``QUANTILE_LEVELS`` (the whole
-    shape of the day's return: a peaked centre and long tails, not only their moments).
+    shape of the day's return: a peaked centre and long tails, not only their moments) and,
+    with ``window_spread`` > 0, the variance over the windows of each window's log standard
+    deviation (how much volatility differs between windows, which pooled facts cannot see),
+    counted as a relative error times ``window_spread``.
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
     log standard deviation under each regime, so a conditional model learns each regime's
     drift and volatility, not only the pooled ones. The targets are the same estimators over
