@@ -459,11 +459,11 @@ class FactsMatching:
         if self.n_regimes:
             labels = np.asarray(labels, dtype=np.int64)
             window_labels = torch.from_numpy(np.stack([labels[s : s + self.window] for s in starts]))
-        self.window_spread = float(window_spread) > 0
+        self.spread_weight = float(window_spread)
         with torch.no_grad():
             self.target = {k: v.detach() for k, v in self.facts(windows, window_labels).items()}
-        if self.window_spread:  # a relative error: (spread / target - 1)^2, times the weight
-            self.error_weights["window_spread"] = float(window_spread) / self.target["window_spread"] ** 2
+        if self.spread_weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
+            self.error_weights["window_spread"] = self.spread_weight / self.target["window_spread"] ** 2
 
     def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         r = r.float()
@@ -489,7 +489,7 @@ class FactsMatching:
         }
         if self.quantile_levels is not None:
             facts["quantiles"] = torch.quantile(r.reshape(-1), self.quantile_levels.to(r.device))
-        if self.window_spread:
+        if self.spread_weight > 0:
             window_log_std = 0.5 * torch.log(centred.pow(2).mean(dim=-1) + 1e-24)
             facts["window_spread"] = window_log_std.var(dim=0) if r.shape[0] > 1 else r.new_tensor(float("nan"))
         if self.n_regimes and labels is not None:
