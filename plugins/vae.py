@@ -6,13 +6,17 @@
   unit stationary variance and decays ``a`` that start at 0.5, 0.9, 0.97 and 0.99: a slow
   latent is cheap under this prior, so the model can carry a persistent volatility state
   (with an i.i.d. prior, pilots learned no volatility clustering at all).
-- Decoder: a GRU over ``(z_t, regime_t)`` whose state gives every channel's log-scale and
-  the means of gap, wicks and volume at step t; the mean return is a linear function of
-  the latents' innovations (white noise under the prior, so slow latents cannot give a
-  path a lasting drift). A bar is the mean plus scale times fresh noise. The prior's decays
-  belong to the decoder (they are needed to sample). Because the decoder
-  reads only latents, it cannot ignore them (no posterior collapse), and because it is
-  recurrent it generates any number of steps, rolling its state across time chunks.
+- Decoder: a GRU over ``(z_t, regime_t, bar_{t-1})`` whose state gives every channel's
+  log-scale and the means of gap, wicks and volume at step t; the mean return is a linear
+  function of the latents' innovations (white noise under the prior, so slow latents cannot
+  give a path a lasting drift). A bar is the mean plus scale times fresh noise, and it is
+  fed to the next step (``feedback``): the decoder is autoregressive, so yesterday's fall
+  can raise today's volatility (the leverage effect; without the feedback only the latents
+  could carry a shock forward, and the leverage stayed near GARCH's). Training feeds the
+  real previous bar (teacher forcing, one GRU pass); sampling rolls out one step at a time.
+  The prior's decays belong to the decoder (they are needed to sample). Because the
+  decoder reads the latents at every step and is recurrent, it generates any number of
+  steps, rolling its state across time chunks.
 - Loss: Gaussian negative log-likelihood + beta x KL(q(z_t | x) || p(z_t | z_{t-1})) (one
   posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
   first ``kl_warmup`` steps.
@@ -55,13 +59,14 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latents (B, T, latent) and labels -> per-step mean and log-scale of every channel (B, T, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int) -> None:
+    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int,
+                 feedback: bool = False) -> None:
         super().__init__()
-        self.latent, self.n_channels, self.warmup = latent, n_channels, warmup
+        self.latent, self.n_channels, self.warmup, self.feedback = latent, n_channels, warmup, feedback
         decays = torch.tensor([PRIOR_DECAYS[j % len(PRIOR_DECAYS)] for j in range(latent)])
         self.decay_logit = nn.Parameter(torch.log(decays / (1 - decays)))
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
-        self.gru = nn.GRU(latent + self.embed.dim, hidden, batch_first=True)
+        self.gru = nn.GRU(latent + self.embed.dim + (n_channels if feedback else 0), hidden, batch_first=True)
         self.out = nn.Linear(hidden, 2 * n_channels - 1)  # means of the non-return channels, every log-scale
         self.drift = nn.Linear(latent, 1)  # the mean return, from the latents' innovations
 
@@ -108,20 +113,63 @@ class Decoder(nn.Module):
             return torch.cat([z[:, :1], (z[:, 1:] - a * z[:, :-1]) / scale], dim=1)
         return (z - a * torch.cat([previous, z[:, :-1]], dim=1)) / scale
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None, previous: torch.Tensor | None = None):
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None, previous: torch.Tensor | None = None,
+                bars: torch.Tensor | None = None):
         """Per-step means and log-scales (B, T, C) for latents ``z`` (and the GRU state).
 
-        The mean return is a linear function of the latents' innovations, so it cannot
-        persist (slow latents would otherwise give paths a lasting drift) yet still moves
-        with the shocks that raise future volatility: the leverage effect.
+        With ``feedback``, ``bars`` (B, T, C) are the scaled features of the bar before each
+        step (zeros before the first): the decoder is then autoregressive, and a fall in
+        price can raise the next days' volatility directly (the leverage effect). The mean
+        return is a linear function of the latents' innovations, so it cannot persist (slow
+        latents would otherwise give paths a lasting drift).
         """
-        h, state = self.gru(with_regimes(z, self.embed(labels, z.shape[0], z.shape[1])), state)
+        inputs = with_regimes(z, self.embed(labels, z.shape[0], z.shape[1]))
+        if self.feedback:
+            inputs = torch.cat([inputs, bars], dim=-1)
+        h, state = self.gru(inputs, state)
+        return self._means(h, z, previous) + (state,)
+
+    def _means(self, h: torch.Tensor, z: torch.Tensor, previous: torch.Tensor | None):
         other_mean, log_scale = self.out(h).split([self.n_channels - 1, self.n_channels], dim=-1)
         mean = torch.cat([self.drift(self.innovations(z, previous)), other_mean], dim=-1)
-        return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), state
+        return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
+
+    def roll(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
+        """Bars (B, T, C) rolled out one step at a time from latents ``z`` and noise ``eta`` (both T steps).
+
+        Each step's bar is fed to the next (``feedback``); the GRU recurrence is written out
+        so that only the previous bar's share of the input gates is computed per step.
+        """
+        gru = self.gru
+        static_dim = z.shape[-1] + self.embed.dim
+        w_static, w_bar = gru.weight_ih_l0[:, :static_dim], gru.weight_ih_l0[:, static_dim:]
+        b, steps = z.shape[0], z.shape[1]
+        state = z.new_zeros(b, gru.hidden_size)
+        bar = z.new_zeros(b, self.n_channels)
+        drift = self.drift(self.innovations(z))
+        out = []
+        for lo in range(0, steps, TIME_CHUNK):
+            chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
+            zc = z[:, lo : lo + TIME_CHUNK]
+            static = F.linear(with_regimes(zc, self.embed(chunk_labels, b, zc.shape[1])), w_static, gru.bias_ih_l0)
+            for t in range(zc.shape[1]):
+                gi = static[:, t] + F.linear(bar, w_bar)
+                gh = F.linear(state, gru.weight_hh_l0, gru.bias_hh_l0)
+                i_r, i_z, i_n = gi.chunk(3, dim=-1)
+                h_r, h_z, h_n = gh.chunk(3, dim=-1)
+                reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+                state = torch.lerp(torch.tanh(i_n + reset * h_n), state, update)
+                other_mean, log_scale = self.out(state).split([self.n_channels - 1, self.n_channels], dim=-1)
+                mean = torch.cat([drift[:, lo + t], other_mean], dim=-1)
+                bar = mean + torch.exp(log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * eta[:, lo + t]
+                out.append(bar)
+        return torch.stack(out, dim=1)
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
-        """Bars for latents ``z`` (B, warmup + S, latent) and output noise ``eta`` (B, S, C)."""
+        """Bars for latents ``z`` (B, warmup + S, latent) and output noise ``eta`` (B, S, C;
+        with ``feedback`` B, warmup + S, C: the burn-in's bars are drawn too)."""
+        if self.feedback:
+            return self.roll(z, labels, eta)[:, self.warmup:]
         state, means, scales = None, [], []
         for lo in range(0, z.shape[1], TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
@@ -158,8 +206,9 @@ class SequenceVAE(TorchGenerator):
         "facts_weight": 3.0,
         **FACTS_DEFAULTS,
         "facts_unbiased": True,
+        "feedback": True,
     }
-    added_later = {"facts_quantiles": False, "facts_unbiased": False}
+    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -167,7 +216,7 @@ class SequenceVAE(TorchGenerator):
             "encoder": Encoder(n_channels, n_regimes, hidden=int(h["encoder_hidden"]), latent=int(h["latent"]),
                                embed_dim=int(h["embed_dim"])),
             "decoder": Decoder(n_channels, n_regimes, hidden=int(h["hidden"]), latent=int(h["latent"]),
-                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"])),
+                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), feedback=bool(h["feedback"])),
         }
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -183,8 +232,12 @@ class SequenceVAE(TorchGenerator):
         b, steps = batch.x.shape[0], batch.x.shape[1]
         warm = decoder.warmup
         e = torch.randn((b, warm + steps, decoder.latent), generator=ctx.noise, device=ctx.device)
-        eta = torch.randn((b, steps, 1), generator=ctx.noise, device=ctx.device)
         labels = pad_labels(batch.labels, warm)
+        if decoder.feedback:
+            eta = torch.randn((b, warm + steps, decoder.n_channels), generator=ctx.noise, device=ctx.device)
+            returns = decoder.roll(decoder.prior_sample_torch(e), labels, eta)[:, warm:, 0]
+            return self.facts.loss(returns, batch.labels)
+        eta = torch.randn((b, steps, 1), generator=ctx.noise, device=ctx.device)
         mean, log_scale, _ = decoder(decoder.prior_sample_torch(e), labels)
         returns = mean[:, warm:, 0] + torch.exp(log_scale[:, warm:, 0]) * eta[..., 0]
         return self.facts.loss(returns, batch.labels)
@@ -204,7 +257,8 @@ class SequenceVAE(TorchGenerator):
             mean_q, log_var_q = encoder(x, labels)
             noise = torch.randn(mean_q.shape, generator=ctx.noise, device=ctx.device)
             z = mean_q + torch.exp(0.5 * log_var_q) * noise
-            mean, log_scale, _ = decoder(z, labels)
+            previous_bars = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+            mean, log_scale, _ = decoder(z, labels, bars=previous_bars)
         mean, log_scale = mean.float(), log_scale.float()
         mean_q, log_var_q = mean_q.float(), log_var_q.float()
         nll = (0.5 * ((x - mean) * torch.exp(-log_scale)) ** 2 + log_scale + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
@@ -225,7 +279,7 @@ class SequenceVAE(TorchGenerator):
         warm = decoder.warmup
         e = rng.standard_normal((n, warm + n_steps, decoder.latent), dtype=np.float32)
         z = decoder.prior_sample(e).to(self.device, torch.float32)
-        eta = numpy_noise(rng, (n, n_steps, decoder.n_channels)).to(self.device)
+        eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm)
         return decoder.sample(z, labels, eta)
