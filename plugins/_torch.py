@@ -738,19 +738,21 @@ class TorchGenerator(Generator):
                 out[lo : lo + m] = self.generate(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
 
         # Each batch draws from its own child generator, so the paths do not depend on how
-        # many batches run at once; on a CPU the batches run on all torch threads in parallel
-        # (the kernels release the GIL), which suits the small recurrent networks far better
-        # than splitting each small matrix product across threads.
+        # many batches run at once; on a CPU every batch runs on one torch thread, the
+        # batches in parallel on all of them (the kernels release the GIL). That suits the
+        # small recurrent networks far better than splitting each small matrix product
+        # across threads, and it keeps the paths bit for bit the same whatever the number
+        # of threads (a kernel split across threads may sum in another order). A sample of
+        # one batch is small, so it loses little by running on one thread.
         rngs = rng.spawn(len(starts))
-        workers = min(torch.get_num_threads(), len(starts)) if self.device.type == "cpu" else 1
-        if workers <= 1:
+        if self.device.type != "cpu":
             for lo, batch_rng in zip(starts, rngs):
                 run(lo, batch_rng)
             return out
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(workers) as pool:
+            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
                 list(pool.map(run, starts, rngs))
         finally:
             torch.set_num_threads(threads)

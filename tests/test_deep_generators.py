@@ -457,10 +457,12 @@ def test_every_logged_step_of_a_gan_shows_the_lazy_r1_penalty(sp500_recent, tmp_
     assert all(row["r1"] > 0 and row["facts"] > 0 for row in steps)
 
 
+@pytest.mark.parametrize("positions", [40 * 60, 1 << 20], ids=["several batches", "one batch"])
 @pytest.mark.parametrize("name", list(SMALL))
-def test_sampling_on_several_threads_gives_the_same_paths(fitted, name, monkeypatch):
+def test_sampling_on_several_threads_gives_the_same_paths(fitted, name, positions, monkeypatch):
     model = fitted[name]
-    monkeypatch.setattr(type(model), "sample_positions", 40 * 60)  # several batches of 40 paths
+    monkeypatch.setattr(type(model), "sample_positions", positions)  # batches of 40 paths, or one of all 150
+    monkeypatch.setattr(type(model), "sample_batch_paths", None)
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
