@@ -439,7 +439,6 @@ class FactsMatching:
         short_acf_weight: float = 1.0,
         unbiased: bool = False,
         window_spread: float = 0.0,
-        quantile_density: float = 0.0,
     ) -> None:
         self.window = int(window)
         self.unbiased = bool(unbiased)
@@ -463,12 +462,6 @@ class FactsMatching:
         self.spread_weight = float(window_spread)
         with torch.no_grad():
             self.target = {k: v.detach() for k, v in self.facts(windows, window_labels).items()}
-        if quantiles and quantile_density > 0:  # errors in probability, not in return: the body counts
-            target = self.target["quantiles"]
-            spacing = torch.gradient(target)[0].clamp(min=1e-8)
-            density = spacing.pow(-2)
-            density = density * (len(density) / density.sum())
-            self.error_weights["quantiles"] = 1 - float(quantile_density) + float(quantile_density) * density
         if self.spread_weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
             self.error_weights["window_spread"] = self.spread_weight / self.target["window_spread"] ** 2
 
@@ -692,7 +685,6 @@ class TorchGenerator(Generator):
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
                 window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
-                quantile_density=float(self.hparams.get("facts_quantile_density", 0.0)),
             )
 
     def prepare_for_sampling(self) -> None:
@@ -781,7 +773,7 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
 FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False, "facts_window_spread": 0.0, "facts_quantile_density": 0.0}
+                                  "facts_unbiased": False, "facts_window_spread": 0.0}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,
