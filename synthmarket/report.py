@@ -545,8 +545,10 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
         n_pass = int((judged["verdict"] == "pass").sum())
         headline = f"{n_pass} / {len(judged)}"
         body += (f"<p><b>{n_pass} of {len(judged)}</b> stylized facts hold on the synthetic paths. "
-                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the real data.</p>")
-        body += html_table(verdicts, verdict_columns=["verdict", "holds on real"], text_columns=["rule"])
+                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the real data, "
+                 "<i>holds on real windows</i> to windows of the real data as long as the paths.</p>")
+        columns = [c for c in ("verdict", "holds on real", "holds on real windows") if c in verdicts.columns]
+        body += html_table(verdicts, verdict_columns=columns, text_columns=["rule"])
     if meta.get("notes"):
         body += "<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in meta["notes"]) + "</ul>"
     if (facts / "scorecard.png").is_file():

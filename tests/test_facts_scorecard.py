@@ -65,10 +65,25 @@ def test_one_half_against_the_other_passes_every_fact(sp500):
     assert scorecard(second, real_windows(first, 1000, 50), scores=False).passed
 
 
+def test_real_windows_say_when_paths_are_too_short_to_judge_a_fact(sp500):
+    """One-year paths cannot show the lag-50-100 memory: real one-year windows fail slow_decay too."""
+    short = scorecard(sp500, real_windows(sp500, 252, 126), scores=False)
+    assert short["slow_decay"].passed is False and short["slow_decay"].holds_on_real is True
+    assert short["slow_decay"].holds_on_real_windows is False
+    assert "slow_decay" in short.too_short
+    assert "real windows of 252 steps" in short.summary() and "too short" in short.summary()
+    assert short["bar_validity"].holds_on_real_windows is None  # a fact of bars: not judged on return windows
+    assert short.verdicts.set_index("fact").loc["slow_decay", "holds on real windows"] == "FAIL"
+    long = scorecard(sp500, real_windows(sp500, 2500, 100), scores=False)
+    assert all(r.holds_on_real_windows is not False for r in long.results) and not long.too_short
+
+
 def test_gaussian_paths_fail_clustering_tails_and_leverage(gaussian_card):
     for name in ("volatility_clustering", "heavy_tails", "leverage_effect", "slow_decay", "gain_loss_asymmetry"):
         assert gaussian_card[name].passed is False, name
         assert gaussian_card[name].holds_on_real is True, name
+        assert gaussian_card[name].holds_on_real_windows is True, name  # real 2,500-day windows have it
+    assert not gaussian_card.too_short
     assert gaussian_card["no_autocorrelation"].passed  # i.i.d. returns are uncorrelated
     assert gaussian_card["bar_validity"].passed
     assert not gaussian_card.passed

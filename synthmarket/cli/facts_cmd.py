@@ -60,9 +60,10 @@ def _print(card: Scorecard) -> None:
     rules.add_column("fact")
     rules.add_column("verdict")
     rules.add_column("holds on real")
+    rules.add_column("on real windows")
     rules.add_column("rule")
     for row in card.verdicts.itertuples(index=False):
-        rules.add_row(row.fact, f"[{VERDICT_STYLE[row.verdict]}]{row.verdict}[/]", row[2], row.rule)
+        rules.add_row(row.fact, f"[{VERDICT_STYLE[row.verdict]}]{row.verdict}[/]", row[2], row[3], row.rule)
     console.print(rules)
 
     distances = Table(title="Distances and scores")

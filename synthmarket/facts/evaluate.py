@@ -53,6 +53,27 @@ def _judge(fact: StylizedFact, real: dict, synthetic: dict) -> tuple[bool, bool]
     return passed, holds
 
 
+def real_windows(real_returns: np.ndarray, length: int, limit: int | None = None) -> np.ndarray | None:
+    """Windows of the real returns as long as the synthetic paths, half a window apart (None if none fit)."""
+    if length >= real_returns.size:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(real_returns, length)[:: max(1, length // 2)]
+    if limit is not None and len(windows) > limit:
+        windows = windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]
+    return windows
+
+
+def _holds_on_real_windows(fact: StylizedFact, real: dict, real_returns: np.ndarray, length: int) -> bool | None:
+    """The rule applied to real windows as long as the paths, taken as paths (None: none fit, or bars needed)."""
+    windows = None if fact.needs_bars else real_windows(real_returns, length, fact.max_paths)
+    if windows is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(windows, None).items()}
+        return bool(fact.passes(real, stats))
+
+
 def _run_fact(
     cls: type[StylizedFact], real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
     paths: Paths | None, rng: np.random.Generator,
@@ -76,6 +97,7 @@ def _run_fact(
             real = {k: float(v) for k, v in fact.compute(real_returns, real_bars if cls.needs_bars else None).items()}
             synthetic = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(returns, paths).items()}
         passed, holds = _judge(fact, real, synthetic)
+        holds_windows = _holds_on_real_windows(fact, real, real_returns, returns.shape[1])
     except SynthmarketError:
         raise
     except Exception as exc:
@@ -88,7 +110,7 @@ def _run_fact(
         ) from exc
     return FactResult(
         **common, real=real, synthetic=synthetic, passed=passed, holds_on_real=holds, note=note,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, holds_on_real_windows=holds_windows,
     )
 
 

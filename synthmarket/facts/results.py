@@ -20,7 +20,10 @@ class FactResult:
     """One fact judged: the real statistics, the per-path statistics and the verdict.
 
     ``passed`` is None when the fact does not apply (``note`` says why); ``holds_on_real``
-    applies the same rule to the real series alone.
+    applies the same rule to the real series alone; ``holds_on_real_windows`` applies it to
+    windows of the real series as long as the synthetic paths, taken as paths (None when
+    the paths are as long as the real series or the fact needs bars). A fact that fails on
+    the paths and on those windows too cannot be judged at this path length.
     """
 
     name: str
@@ -33,6 +36,7 @@ class FactResult:
     holds_on_real: bool | None
     note: str = ""
     seconds: float = 0.0
+    holds_on_real_windows: bool | None = None
 
 
 def _verdict(passed: bool | None) -> str:
@@ -92,6 +96,11 @@ class Scorecard:
         return [r.name for r in self.results if r.passed is False]
 
     @property
+    def too_short(self) -> list[str]:
+        """Failed facts that real windows as long as the paths fail too (the paths are too short to judge them)."""
+        return [r.name for r in self.results if r.passed is False and r.holds_on_real_windows is False]
+
+    @property
     def memorised(self) -> bool | None:
         """True when the memorisation score flags copied training windows (None if not computed)."""
         share = self.distances.get("memorisation_copy_share")
@@ -132,6 +141,7 @@ class Scorecard:
                     "fact": r.name,
                     "verdict": _verdict(r.passed),
                     "holds on real": _verdict(r.holds_on_real),
+                    "holds on real windows": _verdict(r.holds_on_real_windows),
                     "rule": r.rule if r.passed is not None else f"not judged: {r.note}",
                 }
                 for r in self.results
@@ -145,6 +155,9 @@ class Scorecard:
         line = f"{n_pass}/{len(judged)} stylized facts pass on {self.n_paths} paths x {self.n_steps} steps"
         if self.failed:
             line += f"; failed: {', '.join(self.failed)}"
+        if self.too_short:
+            them = "it" if len(self.too_short) == 1 else "them"
+            line += f" (so do real windows of {self.n_steps} steps: too short to judge {them})"
         if self.memorised:
             line += "; WARNING: memorisation (synthetic windows copy real ones)"
         return line
@@ -157,7 +170,8 @@ class Scorecard:
             "n_paths": self.n_paths,
             "n_steps": self.n_steps,
             "facts": {
-                r.name: {"passed": r.passed, "holds_on_real": r.holds_on_real, "rule": r.rule, "note": r.note}
+                r.name: {"passed": r.passed, "holds_on_real": r.holds_on_real,
+                         "holds_on_real_windows": r.holds_on_real_windows, "rule": r.rule, "note": r.note}
                 for r in self.results
             },
             "statistics": self.table.replace({np.nan: None}).to_dict(orient="records"),
