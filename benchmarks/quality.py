@@ -8,7 +8,8 @@ W1 at horizons 1, 5, 20, 100 days, ACF distances of r, |r|, r^2 over lags 1..250
 leverage distance, each divided by the same distance for a GARCH(1,1) with normal errors
 (the classical ``garch`` plugin, ``dist=normal``) trained the same way. Also printed:
 excess kurtosis (real; synthetic median and 5-95% band over paths), skewness (real; synthetic
-median over paths), training time, device,
+median over paths), the stylized-facts scorecard of the same paths against the real bars
+(facts passed per seed, and the facts failed on any seed), training time, device,
 and sampling speed in bars per second (sampling plus conversion to OHLCV bars).
 
 Modes:
@@ -46,6 +47,7 @@ from scipy.stats import kurtosis, skew
 
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
+from synthmarket.facts import scorecard
 from synthmarket.generator import Dataset, Generator
 from synthmarket.paths import Paths
 from synthmarket.registry import get_registry
@@ -70,6 +72,7 @@ class Run:
     train_seconds: list[float] = field(default_factory=list)
     bars_per_second: list[float] = field(default_factory=list)
     floors: list[list[dict[str, float]]] = field(default_factory=list)  # per seed, per stand-in path
+    facts: list[tuple[int, int, list[str]]] = field(default_factory=list)  # per seed: passed, judged, failed
     device: str = "cpu"
     note: str = ""
 
@@ -94,29 +97,39 @@ def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> 
     return time.perf_counter() - began, report.device, note
 
 
-def sample_returns(model: Generator, n_paths: int, n_steps: int, seed: int) -> tuple[np.ndarray, float]:
-    """Close-to-close log returns (n_paths, n_steps) and bars per second including OHLCV conversion."""
+def sample_paths(model: Generator, n_paths: int, n_steps: int, seed: int) -> tuple[Paths, float]:
+    """OHLCV paths and bars per second including the conversion to bars."""
     began = time.perf_counter()
     features = model.sample(n_paths, n_steps, seed=seed)
     paths = Paths.from_features(features, model.anchor)
-    elapsed = time.perf_counter() - began
-    return paths.log_returns(), n_paths * n_steps / elapsed
+    return paths, n_paths * n_steps / (time.perf_counter() - began)
+
+
+def sample_returns(model: Generator, n_paths: int, n_steps: int, seed: int) -> tuple[np.ndarray, float]:
+    """Close-to-close log returns (n_paths, n_steps) and bars per second including OHLCV conversion."""
+    paths, speed = sample_paths(model, n_paths, n_steps, seed)
+    return paths.log_returns(), speed
 
 
 def real_returns(bars) -> np.ndarray:
     return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
 
 
-def evaluate(name: str, hparams: dict, dataset: Dataset, real: np.ndarray, seeds, budget, n_paths, baseline, label,
+def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, budget, n_paths, baseline, label,
              keep: str | None = None, floor_paths: int = 0):
     run = Run(label, name)
+    real = real_returns(real_bars)
     for seed in seeds:
         model = make(name, hparams)
         seconds, run.device, run.note = train(model, dataset, seed, budget)
         if keep:
             model.save(f"{keep}/{label}_{name}_{seed}")
-        synthetic, speed = sample_returns(model, n_paths, len(real), seed=1000 + seed)
+        paths, speed = sample_paths(model, n_paths, len(real), seed=1000 + seed)
+        synthetic = paths.log_returns()
         distances = return_distances(real, synthetic)
+        card = scorecard(real_bars, paths, scores=False)
+        judged = [r for r in card.results if r.passed is not None]
+        run.facts.append((sum(bool(r.passed) for r in judged), len(judged), card.failed))
         run.ratios.append({k: distances[k] / baseline[k] for k in DISTANCES})
         run.kurtosis.append(kurtosis(synthetic, axis=1))
         run.skewness.append(skew(synthetic, axis=1))
@@ -149,7 +162,7 @@ def baseline_distances(dataset: Dataset, real: np.ndarray, n_paths: int, seed: i
 
 
 COLUMNS = ("data", "generator", "seeds", *(k.replace("_", "@", 1) if k.startswith("w1") else k for k in DISTANCES),
-           "kurt real", "kurt synth [5-95%]", "skew real", "skew synth", "train s", "device", "Mbars/s")
+           "kurt real", "kurt synth [5-95%]", "skew real", "skew synth", "facts", "train s", "device", "Mbars/s")
 
 
 def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float, float]], markdown: bool = False) -> None:
@@ -164,7 +177,7 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
         rows.append((
             run.data, run.generator, str(len(run.ratios)), *(f"{med[k]:.2f}" for k in DISTANCES),
             f"{real_moments[run.data][0]:.2f}", f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
-            f"{real_moments[run.data][1]:.2f}", f"{np.median(np.concatenate(run.skewness)):.2f}",
+            f"{real_moments[run.data][1]:.2f}", f"{np.median(np.concatenate(run.skewness)):.2f}", facts_cell(run),
             f"{np.median(run.train_seconds):.0f}", run.device, f"{np.median(run.bars_per_second) / 1e6:.2f}",
         ))
         table.add_row(*rows[-1])
@@ -174,6 +187,13 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
     floors = [run for run in runs if run.floors]
     if floors:
         print_floors(title, floors, markdown)
+
+
+def facts_cell(run: Run) -> str:
+    """Facts passed per seed, and those failed on any seed: ``9/9, 8/9 (-volume_volatility)``."""
+    counts = ", ".join(f"{passed}/{judged}" for passed, judged, _ in run.facts)
+    failed = sorted({name for _, _, names in run.facts for name in names})
+    return counts + (f" (-{', -'.join(failed)})" if failed else "")
 
 
 def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
@@ -268,13 +288,14 @@ def main(argv=None) -> None:
         for data in args.data.split(","):
             bars = sample_data(data)
             train_bars = bars.loc[start:train_end]
-            real = real_returns(bars.loc[test_start:END] if test_start else train_bars)
+            real_bars = bars.loc[test_start:END] if test_start else train_bars
+            real = real_returns(real_bars)
             real_moments[data] = (float(kurtosis(real)), float(skew(real)))
             dataset = Dataset.from_bars(train_bars, validation_blocks=args.validation_blocks)
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)
-                runs.append(evaluate(name, hparams, dataset, real, seeds, args.time_budget, args.paths, baseline, data,
+                runs.append(evaluate(name, hparams, dataset, real_bars, seeds, args.time_budget, args.paths, baseline, data,
                                      args.keep and f"{args.keep}/{mode}", args.noise_floor))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
                     runs, real_moments, args.markdown)
@@ -282,7 +303,8 @@ def main(argv=None) -> None:
             {"data": r.data, "generator": r.generator, "ratios": r.ratios, "train_seconds": r.train_seconds,
              "bars_per_second": r.bars_per_second, "device": r.device,
              "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
-             "skewness_median": [float(np.median(s)) for s in r.skewness], "noise_floor": r.floors} for r in runs]})
+             "skewness_median": [float(np.median(s)) for s in r.skewness], "noise_floor": r.floors,
+             "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts]} for r in runs]})
     if args.conditioning:
         conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
     if args.json:
