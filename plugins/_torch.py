@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthmarket.bars import PRICE_CHANNELS
 from synthmarket.errors import ConfigError
 from synthmarket.generator import Dataset, Generator, TrainReport, window_starts
 from synthmarket.training import Batch, StepContext, TrainConfig, Trainer, resolve_device  # noqa: F401  (re-exported)
@@ -38,6 +39,8 @@ from synthmarket.training import Batch, StepContext, TrainConfig, Trainer, resol
 SAMPLE_POSITIONS = 1 << 18
 #: Longest stretch of time one network call covers when sampling very long paths.
 TIME_CHUNK = 1 << 16
+#: Where the volume channel sits among the features, when the data have volume.
+VOLUME_INDEX = len(PRICE_CHANNELS)
 
 
 # -- weights as numpy ---------------------------------------------------------------------------
@@ -407,7 +410,9 @@ class FactsMatching:
     shape of the day's return: a peaked centre and long tails, not only their moments) and,
     with ``window_spread`` > 0, the variance over the windows of each window's log standard
     deviation (how much volatility differs between windows, which pooled facts cannot see),
-    counted as a relative error times ``window_spread``.
+    counted as a relative error times ``window_spread``, and, given the ``volume`` channel of
+    the real returns' bars, the correlation of ``|r|`` with the volume channel (big days
+    trade more: the volume-volatility fact).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
     log standard deviation under each regime, so a conditional model learns each regime's
     drift and volatility, not only the pooled ones. The targets are the same estimators over
@@ -439,6 +444,7 @@ class FactsMatching:
         short_acf_weight: float = 1.0,
         unbiased: bool = False,
         window_spread: float = 0.0,
+        volume: np.ndarray | None = None,
     ) -> None:
         self.window = int(window)
         self.unbiased = bool(unbiased)
@@ -455,17 +461,23 @@ class FactsMatching:
         real = np.asarray(real, dtype=np.float32)
         starts = window_starts(segments or (len(real),), self.window, stride=max(1, self.window // 8))
         windows = torch.from_numpy(np.stack([real[s : s + self.window] for s in starts]))
+        volume_windows = None
+        if volume is not None:
+            volume = np.asarray(volume, dtype=np.float32)
+            volume_windows = torch.from_numpy(np.stack([volume[s : s + self.window] for s in starts]))
+        self.with_volume = volume is not None
         window_labels = None
         if self.n_regimes:
             labels = np.asarray(labels, dtype=np.int64)
             window_labels = torch.from_numpy(np.stack([labels[s : s + self.window] for s in starts]))
         self.spread_weight = float(window_spread)
         with torch.no_grad():
-            self.target = {k: v.detach() for k, v in self.facts(windows, window_labels).items()}
+            self.target = {k: v.detach() for k, v in self.facts(windows, window_labels, volume_windows).items()}
         if self.spread_weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
             self.error_weights["window_spread"] = self.spread_weight / self.target["window_spread"] ** 2
 
-    def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None,
+              volume: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         r = r.float()
         length = r.shape[-1]
         size = r.abs()
@@ -492,6 +504,9 @@ class FactsMatching:
         if self.spread_weight > 0:
             window_log_std = 0.5 * torch.log(centred.pow(2).mean(dim=-1) + 1e-24)
             facts["window_spread"] = window_log_std.var(dim=0) if r.shape[0] > 1 else r.new_tensor(float("nan"))
+        if self.with_volume and volume is not None:
+            v = volume.float() - volume.float().mean()
+            facts["volume_size"] = (size * v).mean() / (torch.sqrt(size.pow(2).mean() * v.pow(2).mean()) + 1e-12)
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
@@ -509,7 +524,7 @@ class FactsMatching:
             "regime_drift": torch.where(present, mean * math.sqrt(self.window), nan),
         }
 
-    def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None, volume: torch.Tensor | None = None) -> torch.Tensor:
         """Squared distance of the windows' facts to the real ones (a scalar).
 
         Plainly, the squared error of the batch's facts, whose expectation is the squared
@@ -525,13 +540,14 @@ class FactsMatching:
 
         if self.unbiased and r.shape[0] >= 2:
             half = r.shape[0] // 2
-            first, second = self.facts(r[:half]), self.facts(r[half:])
+            first = self.facts(r[:half], volume=None if volume is None else volume[:half])
+            second = self.facts(r[half:], volume=None if volume is None else volume[half:])
             errors = {key: (value - target(key)) * (second[key] - target(key)) for key, value in first.items()}
             if self.n_regimes and labels is not None:
                 errors.update({key: (value - target(key)) ** 2
                                for key, value in self._regime_facts(r.float(), labels).items()})
         else:
-            errors = {key: (value - target(key)) ** 2 for key, value in self.facts(r, labels).items()}
+            errors = {key: (value - target(key)) ** 2 for key, value in self.facts(r, labels, volume).items()}
         total = r.new_zeros((), dtype=torch.float32)
         for key, error in errors.items():
             if key in self.error_weights:
@@ -685,6 +701,7 @@ class TorchGenerator(Generator):
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
                 window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
+                volume=dataset.train[:, VOLUME_INDEX] if self.hparams.get("facts_volume") and dataset.n_channels > VOLUME_INDEX else None,
             )
 
     def prepare_for_sampling(self) -> None:

@@ -35,7 +35,7 @@ from torch import nn
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
-from ._torch import FACTS_DEFAULTS, TIME_CHUNK, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from ._torch import FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -69,6 +69,10 @@ class Decoder(nn.Module):
         self.gru = nn.GRU(latent + self.embed.dim + (n_channels if feedback else 0), hidden, batch_first=True)
         self.out = nn.Linear(hidden, 2 * n_channels - 1)  # means of the non-return channels, every log-scale
         self.drift = nn.Linear(latent, 1)  # the mean return, from the latents' innovations
+        if feedback:  # today's return shock and its size move the other channels (big days, big wicks)
+            self.within = nn.Linear(2, 2 * (n_channels - 1))
+            nn.init.zeros_(self.within.weight)
+            nn.init.zeros_(self.within.bias)
 
     def decays(self) -> torch.Tensor:
         """The AR(1) coefficients of the prior, one per latent dimension, in (0, 1)."""
@@ -114,31 +118,44 @@ class Decoder(nn.Module):
         return (z - a * torch.cat([previous, z[:, :-1]], dim=1)) / scale
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None, previous: torch.Tensor | None = None,
-                bars: torch.Tensor | None = None):
+                x: torch.Tensor | None = None):
         """Per-step means and log-scales (B, T, C) for latents ``z`` (and the GRU state).
 
-        With ``feedback``, ``bars`` (B, T, C) are the scaled features of the bar before each
-        step (zeros before the first): the decoder is then autoregressive, and a fall in
-        price can raise the next days' volatility directly (the leverage effect). The mean
-        return is a linear function of the latents' innovations, so it cannot persist (slow
-        latents would otherwise give paths a lasting drift).
+        With ``feedback`` the decoder is autoregressive and needs the bars ``x`` (B, T, C)
+        whose likelihood it gives (teacher forcing): step t reads the bar before it (zeros
+        before the first), so a fall in price can raise the next days' volatility directly
+        (the leverage effect), and the other channels of bar t read its return shock. The
+        mean return is a linear function of the latents' innovations, so it cannot persist
+        (slow latents would otherwise give paths a lasting drift).
         """
         inputs = with_regimes(z, self.embed(labels, z.shape[0], z.shape[1]))
         if self.feedback:
-            inputs = torch.cat([inputs, bars], dim=-1)
+            inputs = torch.cat([inputs, torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)], dim=-1)
         h, state = self.gru(inputs, state)
-        return self._means(h, z, previous) + (state,)
+        mean, log_scale = self._means(h, z, previous)
+        if self.feedback:
+            shock = (x[..., :1] - mean[..., :1]) * torch.exp(-log_scale[..., :1])
+            mean, log_scale = self._within_bar(mean, log_scale, shock)
+        return mean, log_scale, state
 
     def _means(self, h: torch.Tensor, z: torch.Tensor, previous: torch.Tensor | None):
         other_mean, log_scale = self.out(h).split([self.n_channels - 1, self.n_channels], dim=-1)
         mean = torch.cat([self.drift(self.innovations(z, previous)), other_mean], dim=-1)
         return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
 
+    def _within_bar(self, mean: torch.Tensor, log_scale: torch.Tensor, shock: torch.Tensor):
+        """The other channels' means and log-scales, moved by the bar's standardised return shock (..., 1)."""
+        move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
+        mean = torch.cat([mean[..., :1], mean[..., 1:] + move_mean], dim=-1)
+        other_scale = (log_scale[..., 1:] + move_scale).clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
+        return mean, torch.cat([log_scale[..., :1], other_scale], dim=-1)
+
     def roll(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
         """Bars (B, T, C) rolled out one step at a time from latents ``z`` and noise ``eta`` (both T steps).
 
-        Each step's bar is fed to the next (``feedback``); the GRU recurrence is written out
-        so that only the previous bar's share of the input gates is computed per step.
+        Each step's bar is fed to the next (``feedback``), its return noise to its other
+        channels; the GRU recurrence is written out so that only the previous bar's share of
+        the input gates is computed per step.
         """
         gru = self.gru
         static_dim = z.shape[-1] + self.embed.dim
@@ -161,7 +178,9 @@ class Decoder(nn.Module):
                 state = torch.lerp(torch.tanh(i_n + reset * h_n), state, update)
                 other_mean, log_scale = self.out(state).split([self.n_channels - 1, self.n_channels], dim=-1)
                 mean = torch.cat([drift[:, lo + t], other_mean], dim=-1)
-                bar = mean + torch.exp(log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * eta[:, lo + t]
+                noise = eta[:, lo + t]
+                mean, log_scale = self._within_bar(mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), noise[:, :1])
+                bar = mean + torch.exp(log_scale) * noise
                 out.append(bar)
         return torch.stack(out, dim=1)
 
@@ -207,8 +226,9 @@ class SequenceVAE(TorchGenerator):
         **FACTS_DEFAULTS,
         "facts_unbiased": True,
         "feedback": True,
+        "facts_volume": True,
     }
-    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False}
+    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -235,8 +255,9 @@ class SequenceVAE(TorchGenerator):
         labels = pad_labels(batch.labels, warm)
         if decoder.feedback:
             eta = torch.randn((b, warm + steps, decoder.n_channels), generator=ctx.noise, device=ctx.device)
-            returns = decoder.roll(decoder.prior_sample_torch(e), labels, eta)[:, warm:, 0]
-            return self.facts.loss(returns, batch.labels)
+            bars = decoder.roll(decoder.prior_sample_torch(e), labels, eta)[:, warm:]
+            volume = bars[..., VOLUME_INDEX] if bars.shape[-1] > VOLUME_INDEX else None
+            return self.facts.loss(bars[..., 0], batch.labels, volume)
         eta = torch.randn((b, steps, 1), generator=ctx.noise, device=ctx.device)
         mean, log_scale, _ = decoder(decoder.prior_sample_torch(e), labels)
         returns = mean[:, warm:, 0] + torch.exp(log_scale[:, warm:, 0]) * eta[..., 0]
@@ -257,8 +278,7 @@ class SequenceVAE(TorchGenerator):
             mean_q, log_var_q = encoder(x, labels)
             noise = torch.randn(mean_q.shape, generator=ctx.noise, device=ctx.device)
             z = mean_q + torch.exp(0.5 * log_var_q) * noise
-            previous_bars = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
-            mean, log_scale, _ = decoder(z, labels, bars=previous_bars)
+            mean, log_scale, _ = decoder(z, labels, x=x)
         mean, log_scale = mean.float(), log_scale.float()
         mean_q, log_var_q = mean_q.float(), log_var_q.float()
         nll = (0.5 * ((x - mean) * torch.exp(-log_scale)) ** 2 + log_scale + 0.5 * math.log(2 * math.pi)).sum(-1).mean()

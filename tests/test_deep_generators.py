@@ -13,7 +13,9 @@ from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket_plugins._torch import FactsMatching, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead
+from synthmarket_plugins._torch import (
+    VOLUME_INDEX, FactsMatching, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
+)
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
 from synthmarket_plugins.vae import Decoder, SequenceVAE
@@ -271,6 +273,27 @@ def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500
     spread.loss(batch).backward()
     assert torch.isfinite(batch.grad).all()
 
+
+def test_facts_matching_can_ask_that_big_days_trade_more(sp500_recent):
+    """With the volume channel, the correlation of |r| with volume is a fact (the volume-volatility one)."""
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train
+    facts = FactsMatching(train[:, 0], window=128, volume=train[:, VOLUME_INDEX])
+    target = float(facts.target["volume_size"])
+    r, v = np.abs(train[:, 0]), train[:, VOLUME_INDEX]
+    assert target == pytest.approx(np.corrcoef(r, v)[0, 1], abs=0.05) and target > 0.1  # about 0.2 on the S&P 500
+    noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    unrelated = torch.randn(64, 128, generator=torch.Generator().manual_seed(1))
+    trading = 0.6 * noise.abs() + unrelated  # volume that rises with the day's move
+    assert abs(float(facts.facts(noise, volume=unrelated)["volume_size"])) < 0.05
+    assert float(facts.facts(noise, volume=trading)["volume_size"]) > target
+    assert "volume_size" not in FactsMatching(train[:, 0], window=128).target
+    volume = unrelated.clone().requires_grad_()
+    facts.loss(noise, volume=volume).backward()
+    assert torch.isfinite(volume.grad).all() and volume.grad.abs().sum() > 0
+
+
 def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variability(sp500_recent):
     from synthmarket.generator import Dataset
 
@@ -385,16 +408,17 @@ def test_vae_rollout_is_the_autoregressive_decoder_it_is_trained_as():
     """Sampling feeds each bar to the next step; training feeds the real previous bar to one GRU pass.
 
     Both must be the same model: decoding the rolled-out bars with teacher forcing gives
-    back their means and scales exactly.
+    back their means and scales exactly (the other channels read the bar's own return shock).
     """
     torch.manual_seed(0)
     decoder = Decoder(5, 3, hidden=8, latent=4, embed_dim=4, warmup=3, feedback=True)
     z, eta = torch.randn(4, 30, 4), torch.randn(4, 30, 5)
     labels = torch.randint(0, 3, (4, 30))
     with torch.no_grad():
+        for layer in (decoder.within, decoder.out):  # zero at init: give the bar's own shock a part
+            layer.weight.normal_(0, 0.3)
         bars = decoder.roll(z, labels, eta)
-        previous = torch.cat([torch.zeros_like(bars[:, :1]), bars[:, :-1]], dim=1)
-        mean, log_scale, _ = decoder(z, labels, bars=previous)
+        mean, log_scale, _ = decoder(z, labels, x=bars)
     np.testing.assert_allclose((mean + log_scale.exp() * eta).numpy(), bars.numpy(), atol=1e-5)
     changed = eta.clone()
     changed[:, 10, 0] = -6.0  # a crash on day 10 changes only the days after it
