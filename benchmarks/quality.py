@@ -9,7 +9,8 @@ leverage distance, each divided by the same distance for a GARCH(1,1) with norma
 (the classical ``garch`` plugin, ``dist=normal``) trained the same way. Also printed:
 excess kurtosis (real; synthetic median and 5-95% band over paths), skewness (real; synthetic
 median over paths), the stylized-facts scorecard of the same paths against the real bars
-(facts passed per seed, and the facts failed on any seed), training time, device,
+(facts passed per seed, and the facts failed on any seed; * where the real bars fail the
+fact's rule too), training time, device,
 and sampling speed in bars per second (sampling plus conversion to OHLCV bars).
 
 Modes:
@@ -73,6 +74,7 @@ class Run:
     bars_per_second: list[float] = field(default_factory=list)
     floors: list[list[dict[str, float]]] = field(default_factory=list)  # per seed, per stand-in path
     facts: list[tuple[int, int, list[str]]] = field(default_factory=list)  # per seed: passed, judged, failed
+    facts_failing_real: set[str] = field(default_factory=set)  # failed facts whose rule the real bars fail too
     device: str = "cpu"
     note: str = ""
 
@@ -130,6 +132,7 @@ def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, budge
         card = scorecard(real_bars, paths, scores=False)
         judged = [r for r in card.results if r.passed is not None]
         run.facts.append((sum(bool(r.passed) for r in judged), len(judged), card.failed))
+        run.facts_failing_real |= {r.name for r in judged if not r.passed and r.holds_on_real is False}
         run.ratios.append({k: distances[k] / baseline[k] for k in DISTANCES})
         run.kurtosis.append(kurtosis(synthetic, axis=1))
         run.skewness.append(skew(synthetic, axis=1))
@@ -190,10 +193,14 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
 
 
 def facts_cell(run: Run) -> str:
-    """Facts passed per seed, and those failed on any seed: ``9/9, 8/9 (-volume_volatility)``."""
+    """Facts passed per seed, and those failed on any seed: ``9/9, 8/9 (-volume_volatility)``.
+
+    A * marks a failed fact whose rule the real bars fail too.
+    """
     counts = ", ".join(f"{passed}/{judged}" for passed, judged, _ in run.facts)
     failed = sorted({name for _, _, names in run.facts for name in names})
-    return counts + (f" (-{', -'.join(failed)})" if failed else "")
+    marked = [name + "*" * (name in run.facts_failing_real) for name in failed]
+    return counts + (f" (-{', -'.join(marked)})" if failed else "")
 
 
 def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
