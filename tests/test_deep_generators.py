@@ -178,32 +178,32 @@ def test_slow_noise_is_persistent_at_unit_variance():
     np.testing.assert_allclose(acf, [0.5, 0.5 ** (lag / 50)], atol=0.05)  # decay^lag: half-lives 5 and 50 days
 
 
+def saved_before_the_later_options(model, bars, tmp_path) -> Generator:
+    """Train ``model`` briefly, save it, drop its ``added_later`` options from the config, load it back."""
+    model.fit(bars.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
+    directory = model.save(tmp_path / "old")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    for key in type(model).added_later:
+        config["hyperparameters"].pop(key)
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = Generator.load(directory)
+    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
+    return loaded
+
+
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
     """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors."""
     model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0)
-    model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
-    directory = model.save(tmp_path / "old")
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    for key in Conv1DCGAN.added_later:
-        config["hyperparameters"].pop(key)
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
-    loaded = Generator.load(directory)
+    loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
     assert loaded.hparams["tail_floor"] == 0.0 and loaded.hparams["facts_window_spread"] == 0.0
-    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
 
 
 def test_a_vae_saved_before_its_decoder_read_the_previous_bar_still_loads(sp500_recent, tmp_path):
-    model = SequenceVAE(**SMALL["vae"], feedback=False)
-    model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
-    directory = model.save(tmp_path / "old")
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    for key in SequenceVAE.added_later:
-        config["hyperparameters"].pop(key)
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
-    loaded = Generator.load(directory)
+    model = SequenceVAE(**SMALL["vae"], feedback=False, facts_volume=False)
+    loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["feedback"] is False and not loaded.nets["decoder"].feedback
-    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
+    assert loaded.hparams["facts_volume"] is False
 
 
 def test_dilations_are_checked():
