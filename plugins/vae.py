@@ -132,23 +132,14 @@ class Decoder(nn.Module):
         if self.feedback:
             inputs = torch.cat([inputs, torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)], dim=-1)
         h, state = self.gru(inputs, state)
-        mean, log_scale = self._means(h, z, previous)
-        if self.feedback:
-            shock = (x[..., :1] - mean[..., :1]) * torch.exp(-log_scale[..., :1])
-            mean, log_scale = self._within_bar(mean, log_scale, shock)
-        return mean, log_scale, state
-
-    def _means(self, h: torch.Tensor, z: torch.Tensor, previous: torch.Tensor | None):
         other_mean, log_scale = self.out(h).split([self.n_channels - 1, self.n_channels], dim=-1)
         mean = torch.cat([self.drift(self.innovations(z, previous)), other_mean], dim=-1)
-        return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
-
-    def _within_bar(self, mean: torch.Tensor, log_scale: torch.Tensor, shock: torch.Tensor):
-        """The other channels' means and log-scales, moved by the bar's standardised return shock (..., 1)."""
-        move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
-        mean = torch.cat([mean[..., :1], mean[..., 1:] + move_mean], dim=-1)
-        other_scale = (log_scale[..., 1:] + move_scale).clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
-        return mean, torch.cat([log_scale[..., :1], other_scale], dim=-1)
+        if self.feedback:  # the other channels read the bar's standardised return shock and its size
+            shock = (x[..., :1] - mean[..., :1]) * torch.exp(-log_scale[..., :1].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT))
+            move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
+            mean = torch.cat([mean[..., :1], mean[..., 1:] + move_mean], dim=-1)
+            log_scale = torch.cat([log_scale[..., :1], log_scale[..., 1:] + move_scale], dim=-1)
+        return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), state
 
     def roll(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
         """Bars (B, T, C) rolled out one step at a time from latents ``z`` and noise ``eta`` (both T steps).
@@ -157,30 +148,34 @@ class Decoder(nn.Module):
         channels; the GRU recurrence is written out so that only the previous bar's share of
         the input gates is computed per step.
         """
-        gru = self.gru
+        gru, c, hidden = self.gru, self.n_channels, self.gru.hidden_size
         static_dim = z.shape[-1] + self.embed.dim
         w_static, w_bar = gru.weight_ih_l0[:, :static_dim], gru.weight_ih_l0[:, static_dim:]
         b, steps = z.shape[0], z.shape[1]
-        state = z.new_zeros(b, gru.hidden_size)
-        bar = z.new_zeros(b, self.n_channels)
+        # One output layer for the whole bar, laid out as (means, log-scales); the mean return's
+        # row is zero: it is the drift, added with the moves the day's shock makes in the
+        # other channels, all known before the step (the shock is the return channel's noise).
+        w_out = torch.cat([self.out.weight.new_zeros(1, hidden), self.out.weight])
+        b_out = torch.cat([self.out.bias.new_zeros(1), self.out.bias])
+        state = z.new_zeros(b, hidden)
+        bar = z.new_zeros(b, c)
         drift = self.drift(self.innovations(z))
         out = []
         for lo in range(0, steps, TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
-            zc = z[:, lo : lo + TIME_CHUNK]
+            zc, noise = z[:, lo : lo + TIME_CHUNK], eta[:, lo : lo + TIME_CHUNK]
             static = F.linear(with_regimes(zc, self.embed(chunk_labels, b, zc.shape[1])), w_static, gru.bias_ih_l0)
+            shock = noise[..., :1]
+            move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
+            added = torch.cat([drift[:, lo : lo + TIME_CHUNK], move_mean, torch.zeros_like(shock), move_scale], dim=-1)
             for t in range(zc.shape[1]):
                 gi = static[:, t] + F.linear(bar, w_bar)
                 gh = F.linear(state, gru.weight_hh_l0, gru.bias_hh_l0)
-                i_r, i_z, i_n = gi.chunk(3, dim=-1)
-                h_r, h_z, h_n = gh.chunk(3, dim=-1)
-                reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-                state = torch.lerp(torch.tanh(i_n + reset * h_n), state, update)
-                other_mean, log_scale = self.out(state).split([self.n_channels - 1, self.n_channels], dim=-1)
-                mean = torch.cat([drift[:, lo + t], other_mean], dim=-1)
-                noise = eta[:, lo + t]
-                mean, log_scale = self._within_bar(mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), noise[:, :1])
-                bar = mean + torch.exp(log_scale) * noise
+                gates = torch.sigmoid(gi[:, : 2 * hidden] + gh[:, : 2 * hidden])  # reset, update
+                candidate = torch.tanh(gi[:, 2 * hidden :] + gates[:, :hidden] * gh[:, 2 * hidden :])
+                state = torch.lerp(candidate, state, gates[:, hidden:])
+                outputs = F.linear(state, w_out, b_out) + added[:, t]
+                bar = outputs[:, :c] + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
                 out.append(bar)
         return torch.stack(out, dim=1)
 
