@@ -690,10 +690,12 @@ class TorchGenerator(Generator):
         """What a model derives from the training data before training: the targets of the
         stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
         of the day's return unless ``facts_quantiles`` is false; acf(|r|) up to lag
-        ``facts_acf_lags``, 0 for half the window)."""
+        ``facts_acf_lags``, 0 for half the window; with ``facts_volume`` and data with volume,
+        the correlation of |r| with the volume channel)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
             window = min(int(self.hparams["window"]), dataset.longest_segment)
+            with_volume = bool(self.hparams.get("facts_volume")) and dataset.n_channels > VOLUME_INDEX
             self.facts = FactsMatching(
                 dataset.train[:, 0], window, labels=dataset.train_labels, n_regimes=self.n_regimes,
                 segments=dataset.train_segments, quantiles=bool(self.hparams.get("facts_quantiles", True)),
@@ -701,7 +703,7 @@ class TorchGenerator(Generator):
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
                 window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
-                volume=dataset.train[:, VOLUME_INDEX] if self.hparams.get("facts_volume") and dataset.n_channels > VOLUME_INDEX else None,
+                volume=dataset.train[:, VOLUME_INDEX] if with_volume else None,
             )
 
     def prepare_for_sampling(self) -> None:

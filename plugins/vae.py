@@ -9,17 +9,21 @@
 - Decoder: a GRU over ``(z_t, regime_t, bar_{t-1})`` whose state gives every channel's
   log-scale and the means of gap, wicks and volume at step t; the mean return is a linear
   function of the latents' innovations (white noise under the prior, so slow latents cannot
-  give a path a lasting drift). A bar is the mean plus scale times fresh noise, and it is
-  fed to the next step (``feedback``): the decoder is autoregressive, so yesterday's fall
-  can raise today's volatility (the leverage effect; without the feedback only the latents
-  could carry a shock forward, and the leverage stayed near GARCH's). Training feeds the
-  real previous bar (teacher forcing, one GRU pass); sampling rolls out one step at a time.
+  give a path a lasting drift). A bar is the mean plus scale times fresh noise; its gap,
+  wicks and volume also read the day's standardised return shock and its size (big days,
+  big wicks, more volume), and the bar is fed to the next step (``feedback``): the decoder
+  is autoregressive, so yesterday's fall can raise today's volatility (the leverage effect;
+  without the feedback only the latents could carry a shock forward, and the leverage
+  stayed near GARCH's). Training feeds the real bars (teacher forcing, one GRU pass);
+  sampling rolls out one step at a time.
   The prior's decays belong to the decoder (they are needed to sample). Because the
   decoder reads the latents at every step and is recurrent, it generates any number of
   steps, rolling its state across time chunks.
 - Loss: Gaussian negative log-likelihood + beta x KL(q(z_t | x) || p(z_t | z_{t-1})) (one
   posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
-  first ``kl_warmup`` steps.
+  first ``kl_warmup`` steps; plus the stylized-facts term on windows rolled out from prior
+  latents, as sampling makes them, including the correlation of |r| with volume
+  (``facts_volume``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from torch import nn
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
-from ._torch import FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes
+from ._torch import (
+    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes,
+)
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
