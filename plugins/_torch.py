@@ -258,6 +258,52 @@ def _g_and_h(eps: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> torch.Tenso
     return torch.where(h >= 0, _tukey(eps, g, h.clamp(min=0)), light * _expm1_ratio(g * light))
 
 
+class PiecewiseLinearShock(nn.Module):
+    """A learned increasing map of a standard normal ``eps``, standardised: a shock of any shape.
+
+    The map is linear on ``segments`` equal pieces of [-RANGE, RANGE] and beyond them (with
+    its own slope on each side), and passes through 0 at eps = 0; every slope is positive, so
+    the map is increasing and its quantiles are those of ``eps`` mapped. Unlike one skew and
+    one tail number, it can give the centre of the distribution one asymmetry and the tails
+    another (the S&P 500's small falls are smaller than its small rises, while its big falls
+    are the bigger ones). The result has mean 0 and variance 1 (integrated on a grid), so
+    the volatility stays the day's standard deviation. All slopes start at 1: the identity.
+    """
+
+    RANGE = 3.0
+    LOG_SLOPE_LIMIT = 3.0
+
+    def __init__(self, segments: int) -> None:
+        super().__init__()
+        self.segments = int(segments)
+        self.register_buffer("knots", torch.linspace(-self.RANGE, self.RANGE, self.segments + 1), persistent=False)
+        grid = torch.linspace(-12.0, 12.0, 8001)  # beyond 12 the normal density is below 1e-31
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("density", torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi), persistent=False)
+        self.log_slopes = nn.Parameter(torch.zeros(self.segments + 2))  # left tail, the pieces, right tail
+
+    def _map(self, eps: torch.Tensor) -> torch.Tensor:
+        limit = self.LOG_SLOPE_LIMIT
+        slopes = torch.exp(clamp_passing_gradient(self.log_slopes, -limit, limit)).to(eps.dtype)
+        knots = self.knots.to(eps.dtype)
+        inner = slopes[1:-1] * (knots[1:] - knots[:-1])
+        values = torch.cat([inner.new_zeros(1), torch.cumsum(inner, 0)])
+        values = values - values[self.segments // 2]  # through 0 at eps = 0
+        # piece 0: the left tail; piece p in 1..segments: (knots[p - 1], knots[p]]; segments + 1: the right tail
+        piece = torch.bucketize(eps.detach().contiguous(), knots)
+        start_knots = torch.cat([knots[:1], knots])  # where piece p starts, and its value there
+        start_values = torch.cat([values[:1], values])
+        return start_values[piece] + slopes[piece] * (eps - start_knots[piece])
+
+    def forward(self, eps: torch.Tensor) -> torch.Tensor:
+        grid = self.grid.float()
+        weights = self.density.float()
+        on_grid = self._map(grid)
+        mean = torch.trapezoid(on_grid * weights, grid)
+        variance = torch.trapezoid((on_grid - mean) ** 2 * weights, grid)
+        return (self._map(eps) - mean.to(eps.dtype)) / torch.sqrt(variance).to(eps.dtype)
+
+
 class VolatilityHead(nn.Module):
     """Stochastic-volatility output layer shared by the generators.
 
@@ -279,12 +325,16 @@ class VolatilityHead(nn.Module):
     SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
     def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0,
-                 tail_floor: float = 0.0) -> None:
+                 tail_floor: float = 0.0, shock_knots: int = 0) -> None:
         super().__init__()
         if not -1.0 < tail_floor <= 0.0:
             raise ConfigError(f"tail_floor must lie in (-1, 0] (below 0 the shock may have lighter tails than "
                               f"normal); got {tail_floor}.")
+        if shock_knots < 0 or shock_knots % 2:
+            raise ConfigError(f"shock_knots must be 0 (Tukey's g-and-h shock) or an even number of segments; "
+                              f"got {shock_knots}.")
         self.tail_floor = float(tail_floor)
+        self.shock_map = PiecewiseLinearShock(shock_knots) if shock_knots else None
         if self.tail_floor < 0:  # where the shock's mean is integrated: beyond 12 the density is below 1e-31
             grid = torch.linspace(0.0, 12.0, 4001)
             self.register_buffer("mean_grid", grid, persistent=False)
@@ -309,6 +359,8 @@ class VolatilityHead(nn.Module):
         numerically when h may be negative), would otherwise scale with the volatility and
         tie the trend of a path to its turbulence.
         """
+        if self.shock_map is not None:
+            return self.shock_map(eps)
         g = clamp_passing_gradient(self.shock_shape[0], -self.SKEW_LIMIT, self.SKEW_LIMIT)
         h = clamp_passing_gradient(self.shock_shape[1], self.tail_floor, self.TAIL_LIMIT)
         if self.tail_floor == 0.0:

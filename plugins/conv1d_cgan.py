@@ -48,7 +48,7 @@ class TCNGenerator(nn.Module):
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
                  dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0,
-                 tail_floor: float = 0.0) -> None:
+                 tail_floor: float = 0.0, shock_knots: int = 0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.vol_factors = vol_factors
@@ -57,7 +57,7 @@ class TCNGenerator(nn.Module):
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
         self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
         self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors,
-                                   tail_floor=tail_floor)
+                                   tail_floor=tail_floor, shock_knots=shock_knots)
         self.warmup = self.tcn.receptive_field - 1
 
     def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
@@ -131,12 +131,13 @@ class Conv1DCGAN(AdversarialGenerator):
         "lr_g": 2e-3,
         "lr_d": 2e-3,
         "tail_floor": -0.5,
+        "shock_knots": 0,
         "facts_weight": 1.0,
         "facts_acf_lags": 240,
         "facts_unbiased": True,
         "facts_window_spread": 1.0,
     }
-    added_later = {"vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
+    added_later = {"shock_knots": 0, "vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
                    "facts_unbiased": False, "facts_window_spread": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
@@ -145,6 +146,7 @@ class Conv1DCGAN(AdversarialGenerator):
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
             memory=int(h["memory"]), vol_factors=int(h["vol_factors"]), tail_floor=float(h["tail_floor"]),
+            shock_knots=int(h["shock_knots"]),
         )
         discriminator = TCNDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),

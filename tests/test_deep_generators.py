@@ -14,7 +14,7 @@ from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
 from synthmarket_plugins._torch import (
-    VOLUME_INDEX, FactsMatching, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
+    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
 )
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
@@ -370,6 +370,29 @@ def test_the_shock_may_have_lighter_tails_than_normal_and_stays_increasing():
     assert light.shock_shape.grad[1] < 0  # heavier tails wanted: a descent step raises h
     with pytest.raises(ConfigError):
         VolatilityHead(hidden=4, n_channels=5, tail_floor=-1.0)
+
+
+def test_a_piecewise_linear_shock_starts_as_the_identity_and_stays_standard_and_increasing():
+    from scipy.stats import skew
+
+    eps = torch.randn(400_000, generator=torch.Generator().manual_seed(0))
+    head = VolatilityHead(hidden=4, n_channels=5, shock_knots=12)
+    torch.testing.assert_close(head.shock(eps), eps, atol=1e-5, rtol=0)  # untrained: the normal shock itself
+    shock = PiecewiseLinearShock(12)
+    with torch.no_grad():  # falls in the centre squeezed, the left tail stretched: skews no one number gives
+        shock.log_slopes.copy_(torch.tensor([0.7] + [0.3] * 4 + [-0.3] * 2 + [0.0] * 6 + [-0.2]))
+    shaped = shock(eps).detach().numpy()
+    assert abs(shaped.mean()) < 0.01 and abs(shaped.std() - 1) < 0.01  # standardised
+    low, median, high = np.quantile(shaped, [0.25, 0.5, 0.75])
+    assert high - median > 1.1 * (median - low) and skew(shaped) < -0.1
+    grid = torch.linspace(-8, 8, 16001)
+    with torch.no_grad():
+        assert bool((shock(grid).diff() > 0).all())  # a bigger eps, a bigger shock
+        assert float((shock(grid + 1e-3) - shock(grid - 1e-3)).abs().max()) < 0.05  # continuous at the knots
+    (shock(eps[:2000]) ** 3).mean().backward()
+    assert torch.isfinite(shock.log_slopes.grad).all() and shock.log_slopes.grad.abs().sum() > 0
+    with pytest.raises(ConfigError):
+        VolatilityHead(hidden=4, n_channels=5, shock_knots=7)
 
 
 def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
