@@ -449,6 +449,15 @@ def _lagged_products(x: torch.Tensor, y: torch.Tensor, max_lag: int) -> torch.Te
     return torch.fft.irfft(spectrum, n=n)[:, : max_lag + 1].sum(dim=0)
 
 
+def parse_horizons(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"5,20"`` (or a list) -> (5, 20): the horizons of the variance-ratio fact ("" for none)."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        return tuple(int(str(k).strip()) for k in items if str(k).strip())
+    except ValueError:
+        raise ConfigError(f"facts_horizons are comma-separated day counts like '5,20'; got {text!r}.") from None
+
+
 class FactsMatching:
     """How far a batch of return windows is from the real data's stylized facts (differentiable).
 
@@ -462,9 +471,11 @@ class FactsMatching:
     shape of the day's return: a peaked centre and long tails, not only their moments) and,
     with ``window_spread`` > 0, the variance over the windows of each window's log standard
     deviation (how much volatility differs between windows, which pooled facts cannot see),
-    counted as a relative error times ``window_spread``, and, given the ``volume`` channel of
-    the real returns' bars, the correlation of ``|r|`` with the volume channel (big days
-    trade more: the volume-volatility fact).
+    counted as a relative error times ``window_spread``, with ``horizons`` the variance ratio
+    of the windows' overlapping k-day sums at each horizon k (how days add up to weeks and
+    months: below 1 where returns partly revert, as index returns do), and, given the
+    ``volume`` channel of the real returns' bars, the correlation of ``|r|`` with the volume
+    channel (big days trade more: the volume-volatility fact).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
     log standard deviation under each regime, so a conditional model learns each regime's
     drift and volatility, not only the pooled ones. The targets are the same estimators over
@@ -497,8 +508,13 @@ class FactsMatching:
         unbiased: bool = False,
         window_spread: float = 0.0,
         volume: np.ndarray | None = None,
+        horizons: Sequence[int] = (),
     ) -> None:
         self.window = int(window)
+        self.horizons = tuple(int(k) for k in horizons)
+        if any(k < 2 or k > self.window // 2 for k in self.horizons):
+            raise ConfigError(f"facts_horizons are day counts from 2 to half the window ({self.window // 2}); "
+                              f"got {','.join(map(str, self.horizons))}.")
         self.unbiased = bool(unbiased)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
@@ -556,12 +572,24 @@ class FactsMatching:
         if self.spread_weight > 0:
             window_log_std = 0.5 * torch.log(centred.pow(2).mean(dim=-1) + 1e-24)
             facts["window_spread"] = window_log_std.var(dim=0) if r.shape[0] > 1 else r.new_tensor(float("nan"))
+        if self.horizons:
+            facts["variance_ratio"] = self._variance_ratios(r, second)
         if self.with_volume and volume is not None:
             v = volume.float() - volume.float().mean()
             facts["volume_size"] = (size * v).mean() / (torch.sqrt(size.pow(2).mean() * v.pow(2).mean()) + 1e-12)
         if self.n_regimes and labels is not None:
             facts.update(self._regime_facts(r, labels))
         return facts
+
+    def _variance_ratios(self, r: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Var of the windows' overlapping k-day sums over k times the day's variance, per horizon k
+        (1 for independent days; below 1 where returns partly revert, as the S&P 500's do)."""
+        cumulative = F.pad(torch.cumsum(r - r.mean(), dim=-1), (1, 0))
+        ratios = []
+        for k in self.horizons:
+            sums = cumulative[:, k:] - cumulative[:, :-k]
+            ratios.append(sums.pow(2).mean() / (k * second + 1e-24))
+        return torch.stack(ratios)
 
     def _regime_facts(self, r: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per regime (NaN where a regime is absent): the log standard deviation and the drift."""
@@ -742,8 +770,9 @@ class TorchGenerator(Generator):
         """What a model derives from the training data before training: the targets of the
         stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
         of the day's return unless ``facts_quantiles`` is false; acf(|r|) up to lag
-        ``facts_acf_lags``, 0 for half the window; with ``facts_volume`` and data with volume,
-        the correlation of |r| with the volume channel)."""
+        ``facts_acf_lags``, 0 for half the window; the variance ratios at ``facts_horizons``,
+        e.g. "5,20,60"; with ``facts_volume`` and data with volume, the correlation of |r|
+        with the volume channel)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
             window = min(int(self.hparams["window"]), dataset.longest_segment)
@@ -755,6 +784,7 @@ class TorchGenerator(Generator):
                 short_acf_weight=float(self.hparams.get("facts_short_acf_weight", 1.0)),
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
                 window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
+                horizons=parse_horizons(self.hparams.get("facts_horizons", "")),
                 volume=dataset.train[:, VOLUME_INDEX] if with_volume else None,
             )
 
@@ -844,7 +874,7 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
 FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False, "facts_window_spread": 0.0}
+                                  "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": ""}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,

@@ -14,7 +14,7 @@ from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
 from synthmarket_plugins._torch import (
-    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
+    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, parse_horizons, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
 )
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
@@ -292,6 +292,29 @@ def test_facts_matching_can_ask_that_big_days_trade_more(sp500_recent):
     volume = unrelated.clone().requires_grad_()
     facts.loss(noise, volume=volume).backward()
     assert torch.isfinite(volume.grad).all() and volume.grad.abs().sum() > 0
+
+
+def test_facts_matching_can_ask_how_returns_add_up_over_weeks_and_months(sp500_recent):
+    """With horizons, the variance ratio of k-day sums is a fact: the S&P 500's partly revert."""
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train[:, 0]
+    facts = FactsMatching(train, window=128, horizons=parse_horizons("5,20"))
+    five, twenty = (float(v) for v in facts.target["variance_ratio"])
+    assert 0.5 < twenty < 0.85 and twenty < five  # about 0.7 at 20 days on the S&P 500 of 2009-2018
+    noise = torch.randn(256, 128, generator=torch.Generator().manual_seed(0))
+    independent = facts.facts(noise)["variance_ratio"]
+    assert torch.allclose(independent, torch.ones(2), atol=0.08)
+    reverting = noise - 0.3 * torch.nn.functional.pad(noise, (1, 0))[:, :-1]  # an MA(1) with theta -0.3
+    assert float(facts.facts(reverting)["variance_ratio"][1]) < twenty
+    assert "variance_ratio" not in FactsMatching(train, window=128).target
+    batch = noise.clone().requires_grad_()
+    facts.loss(batch).backward()
+    assert torch.isfinite(batch.grad).all()
+    with pytest.raises(ConfigError):
+        FactsMatching(train, window=128, horizons=(100,))  # longer than half the window
+    with pytest.raises(ConfigError):
+        parse_horizons("5,a month")
 
 
 def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variability(sp500_recent):
