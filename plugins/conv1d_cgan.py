@@ -6,10 +6,10 @@ noise ``z_t``, yesterday's return shock ``eps_{t-1}`` (and its size), and the em
 step t's regime. Its output layer reads the TCN's hidden state, a few learned
 exponentially decaying averages of past shocks (an EGARCH-like volatility memory) and the
 regime, and sets a volatility and a drift: the return is ``vol_t * eps_t + drift_t`` with a
-fresh shock (the stochastic-volatility form, which trained better here than a plain
-output). The log volatility also moves with a few slow latent factors (noise averaged over
-weeks to months), so volatility has a persistent life of its own besides its response to
-past shocks. Gap, wicks and volume get their own noise, scaled and shifted the same way.
+fresh shock of a learned shape (a standardised piecewise-linear map of a normal; the
+stochastic-volatility form trained better here than a plain output). The log volatility
+also moves with a few slow latent factors (noise averaged over weeks to months), so
+volatility has a persistent life of its own besides its response to past shocks. Gap, wicks and volume get their own noise, scaled and shifted the same way.
 Regime labels are embedded per step, so a schedule may switch the regime mid-path.
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
@@ -131,14 +131,15 @@ class Conv1DCGAN(AdversarialGenerator):
         "lr_g": 2e-3,
         "lr_d": 2e-3,
         "tail_floor": -0.5,
-        "shock_knots": 0,
+        "shock_knots": 12,
         "facts_weight": 1.0,
         "facts_acf_lags": 240,
         "facts_unbiased": True,
         "facts_window_spread": 1.0,
+        "facts_horizons": "5,20,60",
     }
     added_later = {"shock_knots": 0, "vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
-                   "facts_unbiased": False, "facts_window_spread": 0.0}
+                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": ""}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams

@@ -192,11 +192,13 @@ def saved_before_the_later_options(model, bars, tmp_path) -> Generator:
 
 
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
-    """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors."""
-    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0)
+    """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors and the learned shock."""
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0,
+                       shock_knots=0, facts_horizons="")
     loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
     assert loaded.hparams["tail_floor"] == 0.0 and loaded.hparams["facts_window_spread"] == 0.0
+    assert loaded.hparams["shock_knots"] == 0 and loaded.nets["generator_ema"].head.shock_map is None
 
 
 def test_a_vae_saved_before_its_decoder_read_the_previous_bar_still_loads(sp500_recent, tmp_path):
