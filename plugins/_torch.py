@@ -472,8 +472,8 @@ class FactsMatching:
     with ``window_spread`` > 0, the variance over the windows of each window's log standard
     deviation (how much volatility differs between windows, which pooled facts cannot see),
     counted as a relative error times ``window_spread``, with ``horizons`` the variance ratio
-    of the windows' overlapping k-day sums at each horizon k (how days add up to weeks and
-    months: below 1 where returns partly revert, as index returns do), and, given the
+    of the windows' overlapping k-day sums at each horizon k up to half the window (how days
+    add up to weeks and months: below 1 where returns partly revert, as index returns do), and, given the
     ``volume`` channel of the real returns' bars, the correlation of ``|r|`` with the volume
     channel (big days trade more: the volume-volatility fact).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
@@ -511,10 +511,9 @@ class FactsMatching:
         horizons: Sequence[int] = (),
     ) -> None:
         self.window = int(window)
-        self.horizons = tuple(int(k) for k in horizons)
-        if any(k < 2 or k > self.window // 2 for k in self.horizons):
-            raise ConfigError(f"facts_horizons are day counts from 2 to half the window ({self.window // 2}); "
-                              f"got {','.join(map(str, self.horizons))}.")
+        if any(int(k) < 2 for k in horizons):
+            raise ConfigError(f"facts_horizons are day counts of at least 2; got {','.join(map(str, horizons))}.")
+        self.horizons = tuple(int(k) for k in horizons if int(k) <= self.window // 2)  # longer ones do not fit
         self.unbiased = bool(unbiased)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
