@@ -314,11 +314,12 @@ class VolatilityHead(nn.Module):
     symmetric shock cannot make however its volatility moves) and heavier tails (h > 0) or,
     with ``tail_floor`` < 0, lighter ones down to h = ``tail_floor`` (see :func:`_g_and_h`):
     a volatility that moves more needs a shock with lighter tails for the same kurtosis.
-    Every other channel (gap, wicks, volume) is ``exp(log_scale_t) * eta_t + mean_t`` with
-    its own noise, its scale and mean read from ``h_t`` and today's shock and its size, so
-    big days have big wicks and gaps follow the return's sign. The output layers and g, h
-    start at zero: an untrained generator is exactly i.i.d. standard normal, a random walk
-    in prices.
+    With ``shock_knots`` > 0 the shock is a :class:`PiecewiseLinearShock` instead, of any
+    increasing shape. Every other channel (gap, wicks, volume) is
+    ``exp(log_scale_t) * eta_t + mean_t`` with its own noise, its scale and mean read from
+    ``h_t`` and today's shock and its size, so big days have big wicks and gaps follow the
+    return's sign. The output layers start at zero and the shock as the identity: an
+    untrained generator is exactly i.i.d. standard normal, a random walk in prices.
     """
 
     LOG_SCALE_LIMIT = 6.0
