@@ -883,6 +883,7 @@ GAN_DEFAULTS: dict[str, Any] = {
     "r1_every": 4,
     "ema_decay": 0.995,
     "tail_floor": 0.0,
+    "shock_knots": 0,
     "facts_weight": 0.0,
     **FACTS_DEFAULTS,
 }

@@ -29,13 +29,14 @@ class GRUGenerator(nn.Module):
     """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int, layers: int,
-                 embed_dim: int, warmup: int, memory: int = 0, tail_floor: float = 0.0) -> None:
+                 embed_dim: int, warmup: int, memory: int = 0, tail_floor: float = 0.0, shock_knots: int = 0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
         self.memory = ShockMemory(self.inputs.core_dim, memory, warmup + 1) if memory else None
-        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, tail_floor=tail_floor)
+        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, tail_floor=tail_floor,
+                                   shock_knots=shock_knots)
         self.warmup = warmup
 
     def _output(self, h: torch.Tensor, core: torch.Tensor, eps, eta, regimes) -> torch.Tensor:
@@ -108,7 +109,7 @@ class RGAN(AdversarialGenerator):
         generator = GRUGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
             layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), memory=int(h["memory"]),
-            tail_floor=float(h["tail_floor"]),
+            tail_floor=float(h["tail_floor"]), shock_knots=int(h["shock_knots"]),
         )
         discriminator = GRUDiscriminator(
             n_channels, n_regimes, hidden=int(h["d_hidden"]), layers=int(h["d_layers"]), embed_dim=int(h["embed_dim"]),
