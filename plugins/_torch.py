@@ -474,9 +474,9 @@ class FactsMatching:
     deviation (how much volatility differs between windows, which pooled facts cannot see),
     counted as a relative error times ``window_spread``, with ``horizons`` the variance ratio
     of the windows' overlapping k-day sums at each horizon k up to half the window (how days
-    add up to weeks and months: below 1 where returns partly revert, as index returns do), and, given the
-    ``volume`` channel of the real returns' bars, the correlation of ``|r|`` with the volume
-    channel (big days trade more: the volume-volatility fact).
+    add up to weeks and months: below 1 where returns partly revert, as index returns do),
+    and, given the ``volume`` channel of the real returns' bars, the correlation of ``|r|``
+    with the volume channel (big days trade more: the volume-volatility fact).
     Given regime ``labels`` (T,) with the real returns, it also measures the drift and the
     log standard deviation under each regime, so a conditional model learns each regime's
     drift and volatility, not only the pooled ones. The targets are the same estimators over
