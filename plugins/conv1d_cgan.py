@@ -9,8 +9,10 @@ regime, and sets a volatility and a drift: the return is ``vol_t * eps_t + drift
 fresh shock of a learned shape (a standardised piecewise-linear map of a normal; the
 stochastic-volatility form trained better here than a plain output). The log volatility
 also moves with a few slow latent factors (noise averaged over weeks to months), so
-volatility has a persistent life of its own besides its response to past shocks. Gap, wicks and volume get their own noise, scaled and shifted the same way.
-Regime labels are embedded per step, so a schedule may switch the regime mid-path.
+volatility has a persistent life of its own besides its response to past shocks. Gap,
+wicks and volume get their own noise, scaled and shifted the same way. Regime labels are
+embedded per step, so a schedule may switch the regime mid-path. Its facts term also asks
+for the data's variance ratios of 5-, 20- and 60-day sums (the days partly revert).
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
 and gives a verdict for every time step (a dense training signal). Training uses the

@@ -14,7 +14,8 @@ from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
 from synthmarket_plugins._torch import (
-    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, parse_horizons, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
+    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
+    parse_horizons,
 )
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
@@ -453,18 +454,21 @@ def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
                                atol=1e-5)
 
 
-def test_vae_rollout_is_the_autoregressive_decoder_it_is_trained_as():
+@pytest.mark.parametrize("reversion", [0, 3])
+def test_vae_rollout_is_the_autoregressive_decoder_it_is_trained_as(reversion):
     """Sampling feeds each bar to the next step; training feeds the real previous bar to one GRU pass.
 
     Both must be the same model: decoding the rolled-out bars with teacher forcing gives
-    back their means and scales exactly (the other channels read the bar's own return shock).
+    back their means and scales exactly (the other channels read the bar's own return shock;
+    with ``reversion`` the mean return reads averages of the past returns).
     """
     torch.manual_seed(0)
-    decoder = Decoder(5, 3, hidden=8, latent=4, embed_dim=4, warmup=3, feedback=True)
+    decoder = Decoder(5, 3, hidden=8, latent=4, embed_dim=4, warmup=3, feedback=True, reversion=reversion)
     z, eta = torch.randn(4, 30, 4), torch.randn(4, 30, 5)
     labels = torch.randint(0, 3, (4, 30))
     with torch.no_grad():
-        for layer in (decoder.within, decoder.out):  # zero at init: give the bar's own shock a part
+        layers = (decoder.within, decoder.out) + ((decoder.revert,) if reversion else ())
+        for layer in layers:  # zero at init: give the bar's own shock and the past returns a part
             layer.weight.normal_(0, 0.3)
         bars = decoder.roll(z, labels, eta)
         mean, log_scale, _ = decoder(z, labels, x=bars)
