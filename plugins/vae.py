@@ -36,6 +36,7 @@ from scipy.signal import lfilter
 import torch.nn.functional as F
 from torch import nn
 
+from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
@@ -45,6 +46,7 @@ from ._torch import (
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
+REVERSION_HALF_LIVES = (5.0, 20.0, 60.0)
 
 
 class Encoder(nn.Module):
@@ -66,9 +68,19 @@ class Decoder(nn.Module):
     """Latents (B, T, latent) and labels -> per-step mean and log-scale of every channel (B, T, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int,
-                 feedback: bool = False) -> None:
+                 feedback: bool = False, reversion: int = 0) -> None:
         super().__init__()
+        if reversion and not feedback:
+            raise ConfigError("reversion reads the past returns, which only a decoder with feedback sees; "
+                              "set feedback=true or reversion=0.")
         self.latent, self.n_channels, self.warmup, self.feedback = latent, n_channels, warmup, feedback
+        self.reversion = int(reversion)
+        if self.reversion:  # the mean return reads decaying averages of past returns (half-lives 5, 20, 60, ...)
+            lives = torch.tensor([REVERSION_HALF_LIVES[j % 3] * (1 + j // 3) for j in range(self.reversion)])
+            decay = torch.exp(-math.log(2.0) / lives)
+            self.reversion_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+            self.revert = nn.Linear(self.reversion, 1, bias=False)
+            nn.init.zeros_(self.revert.weight)
         decays = torch.tensor([PRIOR_DECAYS[j % len(PRIOR_DECAYS)] for j in range(latent)])
         self.decay_logit = nn.Parameter(torch.log(decays / (1 - decays)))
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
@@ -83,6 +95,18 @@ class Decoder(nn.Module):
     def decays(self) -> torch.Tensor:
         """The AR(1) coefficients of the prior, one per latent dimension, in (0, 1)."""
         return torch.sigmoid(self.decay_logit)
+
+    def past_averages(self, returns: torch.Tensor) -> torch.Tensor:
+        """Exponentially decaying averages of the returns before each step, (B, T) -> (B, T, reversion).
+
+        ``e_t = d e_{t-1} + (1 - d) r_{t-1}`` from ``e_0 = 0``, exactly as :meth:`roll` updates it.
+        """
+        d = torch.sigmoid(self.reversion_logit).to(returns.dtype)
+        steps = returns.shape[1]
+        lag = torch.arange(steps, device=returns.device, dtype=returns.dtype)
+        gap = lag[:, None] - lag[None, :] - 1  # step t reads r_s, s < t, with weight (1 - d) d^(t - 1 - s)
+        weights = torch.where(gap >= 0, (1 - d)[:, None, None] * d[:, None, None] ** gap.clamp(min=0), 0.0)
+        return torch.einsum("kts,bs->btk", weights, returns)
 
     def prior_kl(self, z: torch.Tensor, mean_q: torch.Tensor, log_var_q: torch.Tensor) -> torch.Tensor:
         """KL(q(z_t) || p(z_t | z_{t-1})) per step and dimension, for a posterior sample ``z``."""
@@ -139,7 +163,10 @@ class Decoder(nn.Module):
             inputs = torch.cat([inputs, torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)], dim=-1)
         h, state = self.gru(inputs, state)
         other_mean, log_scale = self.out(h).split([self.n_channels - 1, self.n_channels], dim=-1)
-        mean = torch.cat([self.drift(self.innovations(z, previous)), other_mean], dim=-1)
+        mean_return = self.drift(self.innovations(z, previous))
+        if self.reversion:
+            mean_return = mean_return + self.revert(self.past_averages(x[..., 0]))
+        mean = torch.cat([mean_return, other_mean], dim=-1)
         if self.feedback:  # the other channels read the bar's standardised return shock and its size
             shock = (x[..., :1] - mean[..., :1]) * torch.exp(-log_scale[..., :1].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT))
             move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
@@ -166,6 +193,9 @@ class Decoder(nn.Module):
         state = z.new_zeros(b, hidden)
         bar = z.new_zeros(b, c)
         drift = self.drift(self.innovations(z))
+        if self.reversion:
+            d = torch.sigmoid(self.reversion_logit).to(z.dtype)
+            averages = z.new_zeros(b, self.reversion)
         out = []
         for lo in range(0, steps, TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
@@ -181,6 +211,9 @@ class Decoder(nn.Module):
                 candidate = torch.tanh(gi[:, 2 * hidden :] + gates[:, :hidden] * gh[:, 2 * hidden :])
                 state = torch.lerp(candidate, state, gates[:, hidden:])
                 outputs = F.linear(state, w_out, b_out) + added[:, t]
+                if self.reversion:
+                    averages = d * averages + (1 - d) * bar[:, :1]
+                    outputs = torch.cat([outputs[:, :1] + self.revert(averages), outputs[:, 1:]], dim=1)
                 bar = outputs[:, :c] + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
                 out.append(bar)
         return torch.stack(out, dim=1)
@@ -228,8 +261,10 @@ class SequenceVAE(TorchGenerator):
         "facts_unbiased": True,
         "feedback": True,
         "facts_volume": True,
+        "reversion": 0,
     }
-    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False}
+    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False,
+                   "reversion": 0}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -237,7 +272,8 @@ class SequenceVAE(TorchGenerator):
             "encoder": Encoder(n_channels, n_regimes, hidden=int(h["encoder_hidden"]), latent=int(h["latent"]),
                                embed_dim=int(h["embed_dim"])),
             "decoder": Decoder(n_channels, n_regimes, hidden=int(h["hidden"]), latent=int(h["latent"]),
-                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), feedback=bool(h["feedback"])),
+                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), feedback=bool(h["feedback"]),
+                               reversion=int(h["reversion"])),
         }
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
