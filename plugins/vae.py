@@ -9,7 +9,9 @@
 - Decoder: a GRU over ``(z_t, regime_t, bar_{t-1})`` whose state gives every channel's
   log-scale and the means of gap, wicks and volume at step t; the mean return is a linear
   function of the latents' innovations (white noise under the prior, so slow latents cannot
-  give a path a lasting drift). A bar is the mean plus scale times fresh noise; its gap,
+  give a path a lasting drift) and of a few decaying averages of the past returns
+  (``reversion``: the S&P 500's days partly revert, its 20-day sums have about 0.7 of the
+  variance of 20 independent days). A bar is the mean plus scale times fresh noise; its gap,
   wicks and volume also read the day's standardised return shock and its size (big days,
   big wicks, more volume), and the bar is fed to the next step (``feedback``): the decoder
   is autoregressive, so yesterday's fall can raise today's volatility (the leverage effect;
@@ -23,7 +25,7 @@
   posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
   first ``kl_warmup`` steps; plus the stylized-facts term on windows rolled out from prior
   latents, as sampling makes them, including the correlation of |r| with volume
-  (``facts_volume``).
+  (``facts_volume``) and the variance ratios of 5-, 20- and 60-day sums (``facts_horizons``).
 """
 
 from __future__ import annotations
@@ -261,10 +263,11 @@ class SequenceVAE(TorchGenerator):
         "facts_unbiased": True,
         "feedback": True,
         "facts_volume": True,
-        "reversion": 0,
+        "reversion": 3,
+        "facts_horizons": "5,20,60",
     }
     added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False,
-                   "reversion": 0}
+                   "reversion": 0, "facts_horizons": ""}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams

@@ -203,10 +203,10 @@ def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent
 
 
 def test_a_vae_saved_before_its_decoder_read_the_previous_bar_still_loads(sp500_recent, tmp_path):
-    model = SequenceVAE(**SMALL["vae"], feedback=False, facts_volume=False)
+    model = SequenceVAE(**SMALL["vae"], feedback=False, facts_volume=False, reversion=0, facts_horizons="")
     loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["feedback"] is False and not loaded.nets["decoder"].feedback
-    assert loaded.hparams["facts_volume"] is False
+    assert loaded.hparams["facts_volume"] is False and loaded.hparams["reversion"] == 0
 
 
 def test_dilations_are_checked():
