@@ -101,7 +101,8 @@ class Decoder(nn.Module):
     def past_averages(self, returns: torch.Tensor) -> torch.Tensor:
         """Exponentially decaying averages of the returns before each step, (B, T) -> (B, T, reversion).
 
-        ``e_t = d e_{t-1} + (1 - d) r_{t-1}`` from ``e_0 = 0``, exactly as :meth:`roll` updates it.
+        ``e_t = d e_{t-1} + (1 - d) r_{t-1}`` from ``e_0 = 0``, exactly as :meth:`roll` updates it
+        (untruncated, unlike :class:`DecayingAverages`, so the two agree at any length).
         """
         d = torch.sigmoid(self.reversion_logit).to(returns.dtype)
         steps = returns.shape[1]
