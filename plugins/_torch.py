@@ -138,6 +138,13 @@ class TemporalConvNet(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+def decay_logits(n: int, half_lives: tuple[float, ...]) -> torch.Tensor:
+    """Logits of ``n`` decays per step with half-lives ``half_lives`` (cycled, doubled on each pass)."""
+    lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(n)])
+    decay = torch.exp(-math.log(2.0) / lives)
+    return torch.log(decay / (1 - decay))
+
+
 class DecayingAverages(nn.Module):
     """Causal exponentially decaying averages, one learned decay per channel.
 
@@ -151,9 +158,7 @@ class DecayingAverages(nn.Module):
     def __init__(self, n: int, length: int, half_lives: tuple[float, ...], unit_variance: bool) -> None:
         super().__init__()
         self.n, self.length, self.unit_variance = n, int(length), unit_variance
-        lives = torch.tensor([half_lives[j % len(half_lives)] * (1 + j // len(half_lives)) for j in range(n)])
-        decay = torch.exp(-math.log(2.0) / lives)
-        self.decay_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+        self.decay_logit = nn.Parameter(decay_logits(n, half_lives))
 
     def kernel(self) -> torch.Tensor:
         decay = torch.sigmoid(self.decay_logit)[:, None]

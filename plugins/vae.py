@@ -43,7 +43,8 @@ from synthmarket.hookspecs import hookimpl
 from synthmarket.training import Batch, StepContext
 
 from ._torch import (
-    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, numpy_noise, pad_labels, with_regimes,
+    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, decay_logits, numpy_noise, pad_labels,
+    with_regimes,
 )
 
 LOG_SCALE_LIMIT = 5.0
@@ -78,9 +79,7 @@ class Decoder(nn.Module):
         self.latent, self.n_channels, self.warmup, self.feedback = latent, n_channels, warmup, feedback
         self.reversion = int(reversion)
         if self.reversion:  # the mean return reads decaying averages of past returns (half-lives 5, 20, 60, ...)
-            lives = torch.tensor([REVERSION_HALF_LIVES[j % 3] * (1 + j // 3) for j in range(self.reversion)])
-            decay = torch.exp(-math.log(2.0) / lives)
-            self.reversion_logit = nn.Parameter(torch.log(decay / (1 - decay)))
+            self.reversion_logit = nn.Parameter(decay_logits(self.reversion, REVERSION_HALF_LIVES))
             self.revert = nn.Linear(self.reversion, 1, bias=False)
             nn.init.zeros_(self.revert.weight)
         decays = torch.tensor([PRIOR_DECAYS[j % len(PRIOR_DECAYS)] for j in range(latent)])
@@ -159,7 +158,8 @@ class Decoder(nn.Module):
         before the first), so a fall in price can raise the next days' volatility directly
         (the leverage effect), and the other channels of bar t read its return shock. The
         mean return is a linear function of the latents' innovations, so it cannot persist
-        (slow latents would otherwise give paths a lasting drift).
+        (slow latents would otherwise give paths a lasting drift), and, with ``reversion``,
+        of decaying averages of the returns before it.
         """
         inputs = with_regimes(z, self.embed(labels, z.shape[0], z.shape[1]))
         if self.feedback:
