@@ -477,7 +477,10 @@ class FactsMatching:
     shape of the day's return: a peaked centre and long tails, not only their moments) and,
     with ``window_spread`` > 0, the variance over the windows of each window's log standard
     deviation (how much volatility differs between windows, which pooled facts cannot see),
-    counted as a relative error times ``window_spread``, with ``horizons`` the variance ratio
+    counted as a relative error times ``window_spread``, with ``block_spread`` > 0 the
+    variance of the weekly log standard deviation within each month of a window, averaged
+    (how much volatility moves from week to week: what makes the day's return peaked for
+    its variance), a relative error times ``block_spread``, with ``horizons`` the variance ratio
     of the windows' overlapping k-day sums at each horizon k up to half the window (how days
     add up to weeks and months: below 1 where returns partly revert, as index returns do),
     and, given the ``volume`` channel of the real returns' bars, the correlation of ``|r|``
@@ -499,6 +502,9 @@ class FactsMatching:
     QUANTILE_LEVELS = tuple(float(q) for q in np.linspace(0.005, 0.995, 41))
     #: The first lags of acf(|r|), whose errors count ``short_acf_weight`` times.
     SHORT_LAGS = 10
+    #: The ``block_spread`` fact: the variance of the weekly (``BLOCK`` days) log volatility
+    #: within each month (``SPAN`` days).
+    BLOCK, SPAN = 5, 20
 
     def __init__(
         self,
@@ -515,6 +521,7 @@ class FactsMatching:
         window_spread: float = 0.0,
         volume: np.ndarray | None = None,
         horizons: Sequence[int] = (),
+        block_spread: float = 0.0,
     ) -> None:
         self.window = int(window)
         if any(int(k) < 2 for k in horizons):
@@ -544,10 +551,13 @@ class FactsMatching:
             labels = np.asarray(labels, dtype=np.int64)
             window_labels = torch.from_numpy(np.stack([labels[s : s + self.window] for s in starts]))
         self.spread_weight = float(window_spread)
+        self.block_spread_weight = float(block_spread) if self.window >= self.SPAN else 0.0  # else no month fits
         with torch.no_grad():
             self.target = {k: v.detach() for k, v in self.facts(windows, window_labels, volume_windows).items()}
         if self.spread_weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
             self.error_weights["window_spread"] = self.spread_weight / self.target["window_spread"] ** 2
+        if self.block_spread_weight > 0:
+            self.error_weights["block_spread"] = self.block_spread_weight / self.target["block_spread"] ** 2
 
     def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None,
               volume: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -577,6 +587,11 @@ class FactsMatching:
         if self.spread_weight > 0:
             window_log_std = 0.5 * torch.log(centred.pow(2).mean(dim=-1) + 1e-24)
             facts["window_spread"] = window_log_std.var(dim=0) if r.shape[0] > 1 else r.new_tensor(float("nan"))
+        if self.block_spread_weight > 0:
+            n = length // self.SPAN * self.SPAN
+            blocks = centred[:, :n].reshape(r.shape[0], -1, self.SPAN // self.BLOCK, self.BLOCK)
+            block_log_std = 0.5 * torch.log(blocks.pow(2).mean(dim=-1) + 1e-24)
+            facts["block_spread"] = block_log_std.var(dim=-1).mean()
         if self.horizons:
             facts["variance_ratio"] = self._variance_ratios(r, second)
         if self.with_volume and volume is not None:
@@ -776,7 +791,7 @@ class TorchGenerator(Generator):
         stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
         of the day's return unless ``facts_quantiles`` is false; acf(|r|) up to lag
         ``facts_acf_lags``, 0 for half the window; the variance ratios at ``facts_horizons``,
-        e.g. "5,20,60"; with ``facts_volume`` and data with volume, the correlation of |r|
+        e.g. "5,20,60"; the week-to-week spread of volatility with ``facts_block_spread``; with ``facts_volume`` and data with volume, the correlation of |r|
         with the volume channel)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
@@ -790,6 +805,7 @@ class TorchGenerator(Generator):
                 unbiased=bool(self.hparams.get("facts_unbiased", False)),
                 window_spread=float(self.hparams.get("facts_window_spread", 0.0)),
                 horizons=parse_horizons(self.hparams.get("facts_horizons", "")),
+                block_spread=float(self.hparams.get("facts_block_spread", 0.0)),
                 volume=dataset.train[:, VOLUME_INDEX] if with_volume else None,
             )
 
@@ -879,7 +895,8 @@ def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
 # -- the GAN recipe shared by conv1d_cgan and rgan --------------------------------------------
 #: The stylized-facts term's options every deep model shares (see :class:`FactsMatching`).
 FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": ""}
+                                  "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": "",
+                                  "facts_block_spread": 0.0}
 
 GAN_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,

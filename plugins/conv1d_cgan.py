@@ -139,9 +139,11 @@ class Conv1DCGAN(AdversarialGenerator):
         "facts_unbiased": True,
         "facts_window_spread": 1.0,
         "facts_horizons": "5,20,60",
+        "facts_block_spread": 10.0,
     }
     added_later = {"shock_knots": 0, "vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
-                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": ""}
+                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": "",
+                   "facts_block_spread": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams

@@ -195,7 +195,7 @@ def saved_before_the_later_options(model, bars, tmp_path) -> Generator:
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
     """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors and the learned shock."""
     model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0,
-                       shock_knots=0, facts_horizons="")
+                       shock_knots=0, facts_horizons="", facts_block_spread=0.0)
     loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
     assert loaded.hparams["tail_floor"] == 0.0 and loaded.hparams["facts_window_spread"] == 0.0
@@ -274,6 +274,33 @@ def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500
     assert torch.isfinite(spread.loss(one))  # one window has no spread to measure: the fact sits out
     batch = noise.clone().requires_grad_()
     spread.loss(batch).backward()
+    assert torch.isfinite(batch.grad).all()
+
+
+def test_facts_matching_can_measure_how_volatility_moves_from_week_to_week(sp500_recent):
+    """With block_spread, the variance of the weekly log volatility within each month is a fact."""
+    from synthmarket.generator import Dataset
+
+    train = Dataset.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, window=128)
+    weekly = FactsMatching(train, window=128, block_spread=2.0)  # the facts_block_spread option
+    assert "block_spread" not in plain.target
+    assert "block_spread" not in FactsMatching(train, window=16, block_spread=2.0).target  # no month fits
+    target = float(weekly.target["block_spread"])
+    starts = range(0, len(train) - 128 + 1, 16)
+    centred = train - train.mean()
+    weekly_log_std = [0.5 * np.log((centred[s : s + 120].reshape(6, 4, 5) ** 2).mean(-1)) for s in starts]
+    assert target == pytest.approx(np.mean([np.var(w, axis=1, ddof=1) for w in weekly_log_std]), rel=0.05)
+    # one constant volatility leaves only the noise of five days' estimates; a volatility moving week to week, more
+    noise = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    weeks = torch.exp(0.6 * torch.randn(64, 24, 1, generator=torch.Generator().manual_seed(1)))
+    moving = (noise[:, :120].reshape(64, 24, 5) * weeks).reshape(64, 120)
+    assert float(weekly.facts(noise)["block_spread"]) < 0.7 * target < float(weekly.facts(moving)["block_spread"])
+    with torch.no_grad():  # counted as a relative error, times its weight
+        relative = (float(weekly.facts(noise)["block_spread"]) / target - 1) ** 2
+        assert float(weekly.loss(noise)) == pytest.approx(float(plain.loss(noise)) + 2.0 * relative, rel=1e-4)
+    batch = noise.clone().requires_grad_()
+    weekly.loss(batch).backward()
     assert torch.isfinite(batch.grad).all()
 
 
