@@ -791,8 +791,9 @@ class TorchGenerator(Generator):
         stylized-facts term, when the model has a positive ``facts_weight`` (with the quantiles
         of the day's return unless ``facts_quantiles`` is false; acf(|r|) up to lag
         ``facts_acf_lags``, 0 for half the window; the variance ratios at ``facts_horizons``,
-        e.g. "5,20,60"; the week-to-week spread of volatility with ``facts_block_spread``; with ``facts_volume`` and data with volume, the correlation of |r|
-        with the volume channel)."""
+        e.g. "5,20,60"; the week-to-week spread of volatility with ``facts_block_spread``;
+        with ``facts_volume`` and data with volume, the correlation of |r| with the volume
+        channel)."""
         self.facts = None
         if float(self.hparams.get("facts_weight", 0)) > 0:
             window = min(int(self.hparams["window"]), dataset.longest_segment)
