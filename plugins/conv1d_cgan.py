@@ -12,7 +12,8 @@ also moves with a few slow latent factors (noise averaged over weeks to months),
 volatility has a persistent life of its own besides its response to past shocks. Gap,
 wicks and volume get their own noise, scaled and shifted the same way. Regime labels are
 embedded per step, so a schedule may switch the regime mid-path. Its facts term also asks
-for the data's variance ratios of 5-, 20- and 60-day sums (the days partly revert).
+for the data's variance ratios of 5-, 20- and 60-day sums (the days partly revert) and
+for how much its volatility moves from week to week within a month (``facts_block_spread``).
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
 and gives a verdict for every time step (a dense training signal). Training uses the
