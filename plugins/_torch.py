@@ -524,9 +524,10 @@ class FactsMatching:
         block_spread: float = 0.0,
     ) -> None:
         self.window = int(window)
-        if any(int(k) < 2 for k in horizons):
+        horizons = tuple(int(k) for k in horizons)
+        if any(k < 2 for k in horizons):
             raise ConfigError(f"facts_horizons are day counts of at least 2; got {','.join(map(str, horizons))}.")
-        self.horizons = tuple(int(k) for k in horizons if int(k) <= self.window // 2)  # longer ones do not fit
+        self.horizons = tuple(k for k in horizons if k <= self.window // 2)  # longer ones do not fit
         self.unbiased = bool(unbiased)
         self.quantile_levels = torch.tensor(self.QUANTILE_LEVELS) if quantiles else None
         self.acf_lags = max(1, min(int(acf_lags or self.window // 2), self.window - self.window // 16))
@@ -554,10 +555,9 @@ class FactsMatching:
         self.block_spread_weight = float(block_spread) if self.window >= self.SPAN else 0.0  # else no month fits
         with torch.no_grad():
             self.target = {k: v.detach() for k, v in self.facts(windows, window_labels, volume_windows).items()}
-        if self.spread_weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
-            self.error_weights["window_spread"] = self.spread_weight / self.target["window_spread"] ** 2
-        if self.block_spread_weight > 0:
-            self.error_weights["block_spread"] = self.block_spread_weight / self.target["block_spread"] ** 2
+        for key, weight in (("window_spread", self.spread_weight), ("block_spread", self.block_spread_weight)):
+            if weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
+                self.error_weights[key] = weight / self.target[key] ** 2
 
     def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None,
               volume: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
