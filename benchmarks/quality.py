@@ -49,7 +49,7 @@ from scipy.stats import kurtosis, skew
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.facts import scorecard
-from synthmarket.generator import Dataset, Generator
+from synthmarket.generator import Dataset, Generator, TrainReport
 from synthmarket.paths import Paths
 from synthmarket.registry import get_registry
 from synthmarket.training import TrainConfig
@@ -75,6 +75,8 @@ class Run:
     floors: list[list[dict[str, float]]] = field(default_factory=list)  # per seed, per stand-in path
     facts: list[tuple[int, int, list[str]]] = field(default_factory=list)  # per seed: passed, judged, failed
     facts_failing_real: set[str] = field(default_factory=set)  # failed facts whose rule the real bars fail too
+    validations: list[list[tuple[int, float]]] = field(default_factory=list)  # per seed: (step, validation score)
+    best_steps: list[int | None] = field(default_factory=list)  # per seed: the step whose weights were kept
     device: str = "cpu"
     note: str = ""
 
@@ -91,12 +93,11 @@ def variant(name: str, items: list[str]) -> dict:
     return parse_hparams([i for i in items if i.partition("=")[0].strip() in defaults], defaults)
 
 
-def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> tuple[float, str, str]:
-    """Fit with the model's default configuration (plus seed and budget); (seconds, device, note)."""
+def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> tuple[float, TrainReport]:
+    """Fit with the model's default configuration (plus seed and budget); (seconds, the fit's report)."""
     began = time.perf_counter()
     report = model.fit(dataset, TrainConfig(seed=seed, time_budget=budget))
-    note = f"{report.steps} steps, {report.stopped}" if report.steps > 1 else ""
-    return time.perf_counter() - began, report.device, note
+    return time.perf_counter() - began, report
 
 
 def sample_paths(model: Generator, n_paths: int, n_steps: int, seed: int) -> tuple[Paths, float]:
@@ -123,7 +124,11 @@ def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, budge
     real = real_returns(real_bars)
     for seed in seeds:
         model = make(name, hparams)
-        seconds, run.device, run.note = train(model, dataset, seed, budget)
+        seconds, report = train(model, dataset, seed, budget)
+        run.device = report.device
+        run.note = f"{report.steps} steps, {report.stopped}, kept step {report.best_step}" if report.steps > 1 else ""
+        run.best_steps.append(report.best_step)
+        run.validations.append([(row["step"], row["validation"]) for row in report.history if "validation" in row])
         if keep:
             model.save(f"{keep}/{label}_{name}_{seed}")
         paths, speed = sample_paths(model, n_paths, len(real), seed=1000 + seed)
@@ -250,7 +255,9 @@ def conditioning(names, data: str, seeds, budget) -> None:
         vols = np.zeros(len(dataset.scheme.names))
         for seed in seeds:
             model = make(name)
-            model.fit(dataset, TrainConfig(seed=seed, time_budget=budget))
+            seconds, report = train(model, dataset, seed, budget)
+            console.log(f"conditioning {name} seed {seed}: trained in {seconds:.0f}s ({report.steps} steps, "
+                        f"{report.stopped}, kept step {report.best_step})")
             for i, regime in enumerate(dataset.scheme.names):
                 sample = model.sample(200, 250, regime=regime, seed=seed)[..., 0]
                 vols[i] += 100 * sample.std(axis=1).mean() / len(seeds)
@@ -311,7 +318,8 @@ def main(argv=None) -> None:
              "bars_per_second": r.bars_per_second, "device": r.device,
              "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
              "skewness_median": [float(np.median(s)) for s in r.skewness], "noise_floor": r.floors,
-             "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts]} for r in runs]})
+             "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts],
+             "best_steps": r.best_steps, "validations": r.validations} for r in runs]})
     if args.conditioning:
         conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
     if args.json:

@@ -111,7 +111,9 @@ class TrainConfig:
     One epoch is as many steps as it takes to draw, on average, every training window once.
     ``time_budget`` accepts seconds or text such as ``"5m"``. ``patience`` counts
     validations without improvement before stopping early (None: never stop early; the
-    best weights are still kept). ``threads`` is torch's CPU thread count while training
+    best weights are still kept). ``select_after`` is the warm-up in steps: validations
+    before it are logged but cannot be chosen once a later one exists, and do not count
+    towards ``patience`` (None: a third of the planned steps; 0: none). ``threads`` is torch's CPU thread count while training
     (None leaves it alone; small models train fastest on one thread, and a shared machine
     punishes more). Fields left None take the model's defaults.
     """
@@ -131,6 +133,7 @@ class TrainConfig:
     validate_every: int = 100
     validation_paths: int = 64
     patience: int | None = 10
+    select_after: int | None = None
     max_loss: float = 1e6
     progress: bool = False
     deterministic: bool = True
@@ -146,6 +149,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a positive whole number; got {value!r}.")
         if self.epochs is not None and not (self.epochs > 0):
             raise ConfigError(f"TrainConfig.epochs must be positive; got {self.epochs!r}.")
+        if self.select_after is not None and (not isinstance(self.select_after, (int, np.integer)) or self.select_after < 0):
+            raise ConfigError(f"TrainConfig.select_after must be a whole number of steps, at least 0; got {self.select_after!r}.")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"TrainConfig.patience must be at least 1 (or None); got {self.patience!r}.")
         if self.resume and self.out_dir is None:
@@ -404,6 +409,7 @@ class Trainer:
         batch_size = int(cfg.batch_size or plan["batch_size"])
         sampler = _WindowSampler(dataset, window, batch_size, device, cfg.seed)
         total = self._total_steps(plan, sampler)
+        warmup = total // 3 if cfg.select_after is None else min(int(cfg.select_after), total)
         budget = cfg.time_budget
         if budget is None and cfg.steps is None and cfg.epochs is None:
             budget = parse_duration(plan.get("time_budget"))  # the model's default length comes with a time cap
@@ -455,7 +461,7 @@ class Trainer:
                     for callback in self.callbacks:
                         callback(state.step, losses)
                     if scorer is not None and (state.step % cfg.validate_every == 0 or state.step == total):
-                        row, improved = self._validate(model, scorer, state, log)
+                        row, improved = self._validate(model, scorer, state, log, warmup)
                         history.append(row)
                         if improved:
                             best = _snapshot(model)
@@ -508,12 +514,16 @@ class Trainer:
                     f"from the checkpoint with --resume."
                 )
 
-    def _validate(self, model: Trainable, scorer, state: _State, log: "_Log") -> tuple[dict, bool]:
+    def _validate(self, model: Trainable, scorer, state: _State, log: "_Log", warmup: int) -> tuple[dict, bool]:
+        """Score the model; the warm-up's best gives way to the first validation after it."""
         score, distances = scorer(model.sample_scaled)
-        improved = math.isfinite(score) and (state.best_score is None or score < state.best_score)
+        past_warmup = state.step >= warmup
+        best_in_warmup = state.best_step is not None and state.best_step < warmup
+        improved = math.isfinite(score) and (
+            state.best_score is None or score < state.best_score or (past_warmup and best_in_warmup))
         if improved:
             state.best_score, state.best_step, state.bad_validations = float(score), state.step, 0
-        else:
+        elif past_warmup:
             state.bad_validations += 1
         row = {"step": state.step, "validation": score if math.isfinite(score) else None,
                "best": improved, **{k: round(v, 6) for k, v in distances.items()}}

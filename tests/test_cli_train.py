@@ -99,6 +99,7 @@ def test_trains_a_classical_generator_too(tmp_path):
     (["-g", "gbm", "--regimes", "volatility"], "does not learn regimes"),
     (["-g", "conv1d_cgan", "--resume", "--force"], "give one of them"),
     (["-g", "conv1d_cgan", "--validation-blocks", "0"], "validation_blocks must be"),
+    (["-g", "conv1d_cgan", "--select-after", "-1"], "select_after must be"),
 ])
 def test_mistakes_give_one_message_and_exit_2(tmp_path, args, message):
     result = train(*args, *DATA, "--steps", "2", "--out", str(tmp_path / "m"))

@@ -286,12 +286,39 @@ def test_model_selection_keeps_the_best_weights_and_stops_early(dataset):
     def remember(step, losses):
         snapshots[step] = weights(model)
 
-    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=3), score=lambda sample: (next(scores), {}),
-                     callbacks=[remember]).fit(model, dataset)
+    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=3, select_after=0),
+                     score=lambda sample: (next(scores), {}), callbacks=[remember]).fit(model, dataset)
     assert report.stopped == "early stopping" and report.steps == 25
     assert report.best_step == 10 and report.best_score == 1.0
     for key, value in weights(model).items():
         np.testing.assert_array_equal(value, snapshots[10][key])
+
+
+def test_model_selection_ignores_the_warm_up_once_it_is_over(dataset):
+    # the warm-up (20 steps) holds the lowest score; it neither wins nor counts towards patience
+    scores = iter([0.5, 3.0, 2.0, 4.0, 3.5, 5.0, 6.0, 0.1])
+    snapshots = {}
+    model = GaussianModel(dataset.n_channels)
+
+    def remember(step, losses):
+        snapshots[step] = weights(model)
+
+    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=2, select_after=20),
+                     score=lambda sample: (next(scores), {}), callbacks=[remember]).fit(model, dataset)
+    assert report.stopped == "early stopping" and report.steps == 35
+    assert report.best_step == 25 and report.best_score == 3.5
+    for key, value in weights(model).items():
+        np.testing.assert_array_equal(value, snapshots[25][key])
+    assert [row["best"] for row in report.history] == [True, False, False, True, True, False, False]
+
+
+def test_model_selection_warm_up_is_a_third_of_the_planned_steps_by_default(dataset):
+    scores = iter([0.1, 2.0, 1.0, 3.0, 4.0, 5.0])
+    report = Trainer(TrainConfig(steps=30, validate_every=5, patience=None),
+                     score=lambda sample: (next(scores), {})).fit(GaussianModel(dataset.n_channels), dataset)
+    assert report.best_step == 15 and report.best_score == 1.0
+    with pytest.raises(ConfigError, match="select_after"):
+        TrainConfig(select_after=-1)
 
 
 def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_walk(dataset):

@@ -104,6 +104,9 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimiser step (default: the generator's)."),
     validate_every: int = typer.Option(100, "--validate-every", help="Steps between validation scores."),
     patience: int = typer.Option(10, "--patience", help="Validations without improvement before stopping early (0: never)."),
+    select_after: Optional[int] = typer.Option(
+        None, "--select-after", help="Warm-up steps whose checkpoints are not kept once a later one is scored (default: a third of the steps)."
+    ),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch while training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress bar."),
@@ -135,7 +138,7 @@ def train(
     config = TrainConfig(
         steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
-        patience=patience or None, progress=progress, threads=threads,
+        patience=patience or None, select_after=select_after, progress=progress, threads=threads,
     )
     model = gen_cls(**hparams)
     console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
