@@ -93,10 +93,10 @@ def variant(name: str, items: list[str]) -> dict:
     return parse_hparams([i for i in items if i.partition("=")[0].strip() in defaults], defaults)
 
 
-def train(model: Generator, dataset: Dataset, seed: int, budget: str | None) -> tuple[float, TrainReport]:
-    """Fit with the model's default configuration (plus seed and budget); (seconds, the fit's report)."""
+def train(model: Generator, dataset: Dataset, seed: int, options: dict) -> tuple[float, TrainReport]:
+    """Fit with the model's default configuration (plus seed and ``TrainConfig`` options); (seconds, the fit's report)."""
     began = time.perf_counter()
-    report = model.fit(dataset, TrainConfig(seed=seed, time_budget=budget))
+    report = model.fit(dataset, TrainConfig(seed=seed, **options))
     return time.perf_counter() - began, report
 
 
@@ -118,13 +118,13 @@ def real_returns(bars) -> np.ndarray:
     return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
 
 
-def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, budget, n_paths, baseline, label,
+def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, options, n_paths, baseline, label,
              keep: str | None = None, floor_paths: int = 0):
     run = Run(label, name)
     real = real_returns(real_bars)
     for seed in seeds:
         model = make(name, hparams)
-        seconds, report = train(model, dataset, seed, budget)
+        seconds, report = train(model, dataset, seed, options)
         run.device = report.device
         run.note = f"{report.steps} steps, {report.stopped}, kept step {report.best_step}" if report.steps > 1 else ""
         run.best_steps.append(report.best_step)
@@ -238,7 +238,7 @@ def _print_markdown(title: str, columns, rows) -> None:
         print("| " + " | ".join(row) + " |")
 
 
-def conditioning(names, data: str, seeds, budget) -> None:
+def conditioning(names, data: str, seeds, options) -> None:
     bars = sample_data(data).loc[START:END]
     dataset = Dataset.from_bars(bars, regimes="volatility")
     labels = dataset.scheme.label(bars)[1:]
@@ -255,7 +255,7 @@ def conditioning(names, data: str, seeds, budget) -> None:
         vols = np.zeros(len(dataset.scheme.names))
         for seed in seeds:
             model = make(name)
-            seconds, report = train(model, dataset, seed, budget)
+            seconds, report = train(model, dataset, seed, options)
             console.log(f"conditioning {name} seed {seed}: trained in {seconds:.0f}s ({report.steps} steps, "
                         f"{report.stopped}, kept step {report.best_step})")
             for i, regime in enumerate(dataset.scheme.names):
@@ -274,6 +274,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--paths", type=int, default=500, help="synthetic paths per seed")
     parser.add_argument("--time-budget", default=None, help="cap on each deep model's training, e.g. 2m")
+    parser.add_argument("--select-after", type=int, default=None,
+                        help="warm-up steps before a checkpoint may be kept (default: the training loop's, a third)")
     parser.add_argument("--out-of-sample", action="store_true", help="also train to 2016 and score on 2017-2018")
     parser.add_argument("--no-in-sample", action="store_true", help="skip the in-sample run (e.g. to run modes in parallel)")
     parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
@@ -291,6 +293,7 @@ def main(argv=None) -> None:
 
     names = [n for n in args.generators.split(",") if n] or sorted(get_registry().generators())
     seeds = [int(s) for s in args.seeds.split(",")]
+    options = {"time_budget": args.time_budget, "select_after": args.select_after}
     console.print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                   f"{torch.get_num_threads()} thread(s), cuda={torch.cuda.is_available()}")
     results = []
@@ -309,7 +312,7 @@ def main(argv=None) -> None:
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)
-                runs.append(evaluate(name, hparams, dataset, real_bars, seeds, args.time_budget, args.paths, baseline, data,
+                runs.append(evaluate(name, hparams, dataset, real_bars, seeds, options, args.paths, baseline, data,
                                      args.keep and f"{args.keep}/{mode}", args.noise_floor))
         print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
                     runs, real_moments, args.markdown)
@@ -321,7 +324,7 @@ def main(argv=None) -> None:
              "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts],
              "best_steps": r.best_steps, "validations": r.validations} for r in runs]})
     if args.conditioning:
-        conditioning(names, args.data.split(",")[0], seeds, args.time_budget)
+        conditioning(names, args.data.split(",")[0], seeds, options)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
