@@ -278,37 +278,32 @@ def test_time_budget_stops_and_checkpoints(dataset, tmp_path):
     assert read_checkpoint(tmp_path)[0]["state"]["step"] == report.steps
 
 
-def test_model_selection_keeps_the_best_weights_and_stops_early(dataset):
-    scores = iter([3.0, 1.0, 2.0, 4.0, 5.0, 0.5])
-    snapshots = {}
+def _select(dataset, scores, **config):
+    """Train with scripted validation scores; (report, the weights at every step)."""
+    scores, snapshots = iter(scores), {}
     model = GaussianModel(dataset.n_channels)
 
     def remember(step, losses):
         snapshots[step] = weights(model)
 
-    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=3, select_after=0),
-                     score=lambda sample: (next(scores), {}), callbacks=[remember]).fit(model, dataset)
+    report = Trainer(TrainConfig(steps=100, validate_every=5, **config), score=lambda sample: (next(scores), {}),
+                     callbacks=[remember]).fit(model, dataset)
+    for key, value in weights(model).items():
+        np.testing.assert_array_equal(value, snapshots[report.best_step][key])  # the kept weights are the best step's
+    return report
+
+
+def test_model_selection_keeps_the_best_weights_and_stops_early(dataset):
+    report = _select(dataset, [3.0, 1.0, 2.0, 4.0, 5.0, 0.5], patience=3, select_after=0)
     assert report.stopped == "early stopping" and report.steps == 25
     assert report.best_step == 10 and report.best_score == 1.0
-    for key, value in weights(model).items():
-        np.testing.assert_array_equal(value, snapshots[10][key])
 
 
 def test_model_selection_ignores_the_warm_up_once_it_is_over(dataset):
     # the warm-up (20 steps) holds the lowest score; it neither wins nor counts towards patience
-    scores = iter([0.5, 3.0, 2.0, 4.0, 3.5, 5.0, 6.0, 0.1])
-    snapshots = {}
-    model = GaussianModel(dataset.n_channels)
-
-    def remember(step, losses):
-        snapshots[step] = weights(model)
-
-    report = Trainer(TrainConfig(steps=100, validate_every=5, patience=2, select_after=20),
-                     score=lambda sample: (next(scores), {}), callbacks=[remember]).fit(model, dataset)
+    report = _select(dataset, [0.5, 3.0, 2.0, 4.0, 3.5, 5.0, 6.0, 0.1], patience=2, select_after=20)
     assert report.stopped == "early stopping" and report.steps == 35
     assert report.best_step == 25 and report.best_score == 3.5
-    for key, value in weights(model).items():
-        np.testing.assert_array_equal(value, snapshots[25][key])
     assert [row["best"] for row in report.history] == [True, False, False, True, True, False, False]
 
 
