@@ -113,9 +113,10 @@ class TrainConfig:
     validations without improvement before stopping early (None: never stop early; the
     best weights are still kept). ``select_after`` is the warm-up in steps: validations
     before it are logged but cannot be chosen once a later one exists, and do not count
-    towards ``patience`` (None: a third of the planned steps; 0: none). ``threads`` is torch's CPU thread count while training
-    (None leaves it alone; small models train fastest on one thread, and a shared machine
-    punishes more). Fields left None take the model's defaults.
+    towards ``patience`` (None: a third of the planned steps; 0: none). ``threads`` is
+    torch's CPU thread count while training (None leaves it alone; small models train
+    fastest on one thread, and a shared machine punishes more). Fields left None take the
+    model's defaults.
     """
 
     steps: int | None = None
@@ -429,8 +430,9 @@ class Trainer:
         if cfg.resume:
             state, best = self._load_checkpoint(model, ctx, sampler, meta)
         log = _Log(cfg.log_file, append=cfg.resume)
-        log.write(event="resume" if cfg.resume else "start", step=state.step, total_steps=total, device=str(device),
-                  amp=amp, window=window, batch_size=batch_size, config=cfg.to_dict(), model=meta["model"])
+        log.write(event="resume" if cfg.resume else "start", step=state.step, total_steps=total, warmup_steps=warmup,
+                  device=str(device), amp=amp, window=window, batch_size=batch_size, config=cfg.to_dict(),
+                  model=meta["model"])
 
         history: list[dict] = []
         stopped = "finished"
