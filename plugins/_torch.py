@@ -861,12 +861,15 @@ class TorchGenerator(Generator):
                 out[lo : lo + m] = self.generate(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
 
         # Each batch draws from its own child generator, so the paths do not depend on how
-        # many batches run at once; on a CPU every batch runs on one torch thread, the
-        # batches in parallel on all of them (the kernels release the GIL). That suits the
-        # small recurrent networks far better than splitting each small matrix product
-        # across threads, and it keeps the paths bit for bit the same whatever the number
-        # of threads (a kernel split across threads may sum in another order). A sample of
-        # one batch is small, so it loses little by running on one thread.
+        # many batches run at once; on a CPU every batch runs on one thread, the batches in
+        # parallel on all of them (the kernels release the GIL). That suits the small
+        # recurrent networks far better than splitting each small matrix product across
+        # threads, and it keeps the paths bit for bit the same whatever the number of
+        # threads (a kernel split across threads may sum in another order). A new thread
+        # starts with OpenMP's and MKL's default count (the machine's cores) until torch
+        # first sets it there, so the pool's initializer pins each worker to one thread
+        # before its first matrix product. A sample of one batch is small, so it loses
+        # little by running on one thread.
         rngs = rng.spawn(len(starts))
         if self.device.type != "cpu":
             for lo, batch_rng in zip(starts, rngs):
@@ -875,7 +878,7 @@ class TorchGenerator(Generator):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            with ThreadPoolExecutor(min(threads, len(starts)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
                 list(pool.map(run, starts, rngs))
         finally:
             torch.set_num_threads(threads)

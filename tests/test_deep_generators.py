@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from synthmarket.errors import ConfigError, ModelFileError
-from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha256
+from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha256, write_config
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
@@ -146,7 +146,7 @@ def test_weights_that_do_not_fit_are_refused(fitted, name, tmp_path):
     directory = fitted[name].save(tmp_path / "model")
     config = json.loads((directory / CONFIG_FILE).read_text())
     config["hyperparameters"]["hidden"] = 12  # the weights were trained with 8
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    write_config(directory, config)
     with pytest.raises(ModelFileError, match="does not fit"):
         Generator.load(directory)
 
@@ -163,7 +163,7 @@ def test_non_finite_weights_are_refused_even_with_a_matching_checksum(fitted, na
     save_file(state, str(weights))
     config = json.loads((directory / CONFIG_FILE).read_text())
     config["weights"]["sha256"] = file_sha256(weights)
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    write_config(directory, config)
     with pytest.raises(ModelFileError, match="NaN"):
         Generator.load(directory)
 
@@ -186,7 +186,7 @@ def saved_before_the_later_options(model, bars, tmp_path) -> Generator:
     config = json.loads((directory / CONFIG_FILE).read_text())
     for key in type(model).added_later:
         config["hyperparameters"].pop(key)
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    write_config(directory, config)
     loaded = Generator.load(directory)
     np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
     return loaded
@@ -564,6 +564,7 @@ def test_every_logged_step_of_a_gan_shows_the_lazy_r1_penalty(sp500_recent, tmp_
 @pytest.mark.parametrize("positions", [40 * 60, 1 << 20], ids=["several batches", "one batch"])
 @pytest.mark.parametrize("name", list(SMALL))
 def test_sampling_on_several_threads_gives_the_same_paths(fitted, name, positions, monkeypatch):
+    """Promised bit for bit on one machine: each batch runs on one thread, whatever the count."""
     model = fitted[name]
     monkeypatch.setattr(type(model), "sample_positions", positions)  # batches of 40 paths, or one of all 150
     monkeypatch.setattr(type(model), "sample_batch_paths", None)
@@ -577,3 +578,81 @@ def test_sampling_on_several_threads_gives_the_same_paths(fitted, name, position
     finally:
         torch.set_num_threads(previous)
     np.testing.assert_array_equal(one, two)
+
+
+def openmp_and_mkl_threads() -> tuple[int, int]:
+    """The calling thread's OpenMP and MKL thread counts, read without letting torch set them first."""
+    import ctypes
+    from pathlib import Path
+
+    library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+    try:
+        return library.omp_get_max_threads(), library.mkl_get_max_threads()
+    except AttributeError:
+        pytest.skip("this torch build exports no OpenMP or MKL thread count")
+
+
+def test_every_sampling_batch_runs_its_kernels_on_one_thread(fitted, monkeypatch):
+    """A fresh thread starts with OpenMP's and MKL's default count (the machine's cores): a
+    matrix product there may split its sums across threads, and only the first batch of each
+    worker would, so paths changed with the number of workers on some CPUs."""
+    model = fitted["vae"]
+    monkeypatch.setattr(type(model), "sample_positions", 40 * 60)
+    monkeypatch.setattr(type(model), "sample_batch_paths", None)
+    seen = []
+    generate = type(model).generate
+
+    def recording(self, *args, **kwargs):
+        seen.append(openmp_and_mkl_threads())
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", recording)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model.sample(150, 50, seed=3)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen and set(seen) == {(1, 1)}
+
+
+SAMPLE_IN_A_FRESH_PROCESS = """
+import sys, numpy as np, torch
+from synthmarket.generator import Generator
+torch.set_num_threads(int(sys.argv[2]))
+model = Generator.load(sys.argv[1])
+type(model).sample_positions, type(model).sample_batch_paths = 40 * 60, None
+np.save(sys.argv[3], model.sample(150, 50, seed=3))
+"""
+
+#: Settings that pick the kernels of another machine: torch's without SIMD, MKL's portable path.
+OTHER_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+#: The documented float32 tolerance of paths across machines (docs/concepts.md, "Seeds").
+ACROSS_MACHINES = dict(rtol=1e-4, atol=1e-5)
+
+
+def sample_in_fresh_process(directory, out, threads: int, env: dict[str, str]) -> np.ndarray:
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", *OTHER_KERNELS)} | env
+    subprocess.run([sys.executable, "-c", SAMPLE_IN_A_FRESH_PROCESS, str(directory), str(threads), str(out)],
+                   env=environment, check=True)
+    return np.load(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SMALL))
+def test_the_reproducibility_promise_in_fresh_processes(fitted, name, tmp_path):
+    """Bit for bit whatever torch's thread count and OMP_NUM_THREADS; within the documented
+    tolerance under another machine's kernels."""
+    directory = fitted[name].save(tmp_path / "model")
+    runs = {(threads, omp): sample_in_fresh_process(directory, tmp_path / f"{threads}-{omp}.npy", threads,
+                                                    {} if omp is None else {"OMP_NUM_THREADS": omp})
+            for threads in (1, 2) for omp in (None, "1")}
+    first = runs[1, None]
+    for key, paths in runs.items():
+        np.testing.assert_array_equal(paths, first, err_msg=f"threads, OMP_NUM_THREADS = {key}")
+    other = sample_in_fresh_process(directory, tmp_path / "other.npy", 2, OTHER_KERNELS)
+    np.testing.assert_allclose(other, first, **ACROSS_MACHINES)
