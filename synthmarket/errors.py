@@ -17,7 +17,7 @@ class PluginError(SynthmarketError):
     """A plugin could not be found, loaded or registered."""
 
 
-class ModelFileError(SynthmarketError):
+class ModelFileError(ConfigError):
     """A model directory is missing, truncated, tampered with or not a synthmarket model."""
 
 

@@ -90,8 +90,11 @@ class Registry:
         """Registered stylized facts by name."""
         return self.items["fact"]
 
-    def get(self, kind: str, name: str) -> Any:
+    def get(self, kind: str, name: str, *, references: bool = True) -> Any:
         """The object registered as ``name``, or a ``module:Name`` / ``file.py:Name`` reference.
+
+        With ``references=False`` only registered names are accepted and nothing is imported
+        (model directories name their generator this way).
 
         Raises
         ------
@@ -107,17 +110,15 @@ class Registry:
         clash = self.conflicts.get((kind, name))
         if clash:
             raise PluginError(_clash_message(kind, name, clash))
-        if ":" in name:
+        if references and ":" in name:
             obj = load_object(name)
             check_kind(kind, obj, name)
             return obj
         known = ", ".join(sorted(self.items[kind])) or "none"
         close = difflib.get_close_matches(name, list(self.items[kind]), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PluginError(
-            f"No {kind} named {name!r}.{hint} Known {kind}s: {known}. "
-            f"A class of your own can be named as package.module:Class or path/to/file.py:Class."
-        )
+        own = " A class of your own can be named as package.module:Class or path/to/file.py:Class." if references else ""
+        raise PluginError(f"No {kind} named {name!r}.{hint} Known {kind}s: {known}.{own}")
 
 
 def _clash_message(kind: str, name: str, infos: list[PluginInfo]) -> str:
