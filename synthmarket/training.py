@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_seed
 from .errors import ConfigError, ModelFileError, TrainingDiverged
 from .generator import file_sha256, json_default
 
@@ -142,6 +143,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.time_budget = parse_duration(self.time_budget)
+        self.seed = check_seed(self.seed, "TrainConfig.seed")
         if self.device not in DEVICES:
             raise ConfigError(f"Unknown device {self.device!r}; use one of {', '.join(DEVICES)}.")
         for name in ("steps", "threads", "batch_size", "checkpoint_every", "log_every", "validate_every", "validation_paths"):

@@ -3,6 +3,7 @@ the distances and scores, gathered into a :class:`~synthmarket.facts.results.Sco
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from typing import Iterable
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import distances as dist
+from ..checks import check_seed
 from ..errors import ConfigError, DataError, PluginError, SynthmarketError
 from ..paths import Paths
 from .base import StylizedFact
@@ -21,7 +23,9 @@ from .scores import SCORES, _distances_and_curves
 MIN_STEPS = 100
 
 
-def _as_returns(synthetic: Paths | np.ndarray) -> tuple[np.ndarray, Paths | None]:
+def _as_returns(synthetic: Paths | np.ndarray | str | os.PathLike) -> tuple[np.ndarray, Paths | None]:
+    if isinstance(synthetic, (str, os.PathLike)):
+        synthetic = Paths.load(synthetic)
     if isinstance(synthetic, Paths):
         return synthetic.log_returns(), synthetic
     array = np.asarray(synthetic, dtype=float)
@@ -116,7 +120,7 @@ def _run_fact(
 
 def scorecard(
     real: pd.DataFrame,
-    synthetic: Paths | np.ndarray,
+    synthetic: Paths | np.ndarray | str | os.PathLike,
     *,
     facts: Iterable[str | type[StylizedFact]] | None = None,
     scores: bool | Iterable[str] = True,
@@ -129,9 +133,11 @@ def scorecard(
     ----------
     real : pd.DataFrame
         Real OHLCV bars, as from :func:`synthmarket.data.load_data`.
-    synthetic : Paths or np.ndarray
-        The synthetic paths, or a (paths, steps) array of log returns (then the facts that
-        need bars are not judged).
+    synthetic : Paths, np.ndarray, str or PathLike
+        The synthetic paths, a scenario file (checked as ``synthmarket facts`` checks it, see
+        :meth:`Paths.load`), or a (paths, steps) array of log returns (then the facts that
+        need bars are not judged). Paths in memory are judged as they are: invalid bars fail
+        the ``bar_validity`` fact.
     facts : iterable of str or StylizedFact subclasses, optional
         Which facts to compute; default every registered fact.
     scores : bool or iterable of str
@@ -165,7 +171,7 @@ def scorecard(
     unknown = wanted - set(SCORES)
     if unknown:
         raise ConfigError(f"Unknown score(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCORES)}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     results, timings, notes = [], {}, []
     for cls in _fact_classes(facts):
         result = _run_fact(cls, real, real_returns, returns, paths, rng)

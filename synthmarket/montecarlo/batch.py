@@ -36,7 +36,7 @@ class BatchTask:
     strategy: str | type
     params: dict[str, Any]
     settings: Settings
-    ids: tuple[str, ...]
+    ids: tuple[str, ...]  # path ids as text (Paths.id_labels)
     dates: np.ndarray
     bars: np.ndarray
     fail_fast: bool = False
@@ -86,17 +86,18 @@ def batch_tasks(
     if real is not None and REAL not in done:
         bars = np.stack([getattr(real, k) for k in FIELDS])[:, None, :]
         yield make((REAL,), real.dates, bars)
-    offset = 0
+    count = 0
     for chunk in source.chunks():
         dates = date_numbers(chunk.dates)
-        todo = [i for i in range(chunk.n_paths) if str(offset + i) not in done]
+        labels = chunk.id_labels
+        todo = [i for i, label in enumerate(labels) if label not in done]
         for start in range(0, len(todo), size):
             index = todo[start : start + size]
             bars = np.stack([np.asarray(getattr(chunk, k), dtype=np.float64)[index] for k in FIELDS])
-            yield make(tuple(str(offset + i) for i in index), dates, bars)
-        offset += chunk.n_paths
-    if offset != source.n_paths:
-        raise DataError(f"The scenario source gave {offset} paths; it announced {source.n_paths}.")
+            yield make(tuple(labels[i] for i in index), dates, bars)
+        count += chunk.n_paths
+    if count != source.n_paths:
+        raise DataError(f"The scenario source gave {count} paths; it announced {source.n_paths}.")
 
 
 def _error_text(exc: BaseException) -> str:

@@ -1,6 +1,6 @@
 """One path: run a strategy once on a path's bars with backtrader, and compute its metrics.
 
-Metrics (one row per path; ``path`` is the path's number as a string, or ``"real"``):
+Metrics (one row per path; ``path`` is the path's id in the scenarios, as text, or ``"real"``):
 
 ``final_value``         portfolio value after the last bar
 ``total_return``        ``final_value / cash - 1``
@@ -27,9 +27,9 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..feeds import FeedArrays, PathData
+from ..paths import REAL
 
 BARS_PER_YEAR = 252
-REAL = "real"
 METRICS = (
     "final_value", "total_return", "cagr", "volatility", "sharpe", "sortino",
     "max_drawdown", "max_drawdown_days", "n_trades", "win_rate", "exposure",

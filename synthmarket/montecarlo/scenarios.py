@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,18 +28,20 @@ class ScenarioSet(abc.ABC):
 
     @abc.abstractmethod
     def chunks(self) -> Iterator[Paths]:
-        """Consecutive :class:`Paths` chunks; path ids count on across chunks from 0."""
+        """Consecutive :class:`Paths` chunks, each with its path ids (``Paths.ids``)."""
 
 
 class InMemoryScenarios(ScenarioSet):
-    """A :class:`Paths` set already in memory (or read from a scenario file)."""
+    """A :class:`Paths` set already in memory (or read from a scenario file), checked by
+    :meth:`Paths.validate`."""
 
     def __init__(self, paths: Paths) -> None:
         if paths.n_paths < 1 or paths.n_steps < 1:
             raise DataError(f"The scenario set is empty ({paths!r}).")
-        self.paths = paths
+        self.paths = paths.validate()
         self.n_paths, self.n_steps = paths.n_paths, paths.n_steps
         digest = hashlib.sha256(paths.dates.asi8.tobytes())
+        digest.update("\n".join(paths.id_labels).encode())
         for k in FIELDS:
             digest.update(np.ascontiguousarray(getattr(paths, k), dtype=np.float64).tobytes())
         self.fingerprint = digest.hexdigest()[:16]
@@ -51,7 +54,7 @@ class GeneratedScenarios(ScenarioSet):
     """Paths sampled from a fitted generator one chunk at a time, so memory stays flat.
 
     The same generator, sizes, regime and seed give the same paths as
-    ``generator.sample_paths`` (and ``synthmarket generate``) does.
+    ``generator.sample_paths`` (and ``synthmarket generate``) does, with ids 0, 1, ...
     """
 
     def __init__(
@@ -70,10 +73,13 @@ class GeneratedScenarios(ScenarioSet):
         self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def chunks(self) -> Iterator[Paths]:
+        first = 0
         for features in self.generator.sample_chunks(
             self.n_paths, self.n_steps, regime=self.regime, schedule=self.schedule, seed=self.seed
         ):
-            yield Paths.from_features(features, self.generator.anchor, start=self.start)
+            paths = Paths.from_features(features, self.generator.anchor, start=self.start)
+            yield dataclasses.replace(paths, ids=np.arange(first, first + paths.n_paths))
+            first += paths.n_paths
 
 
 def as_scenarios(scenarios: ScenarioSet | Paths | str | os.PathLike) -> ScenarioSet:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .metrics import COLUMNS, INT_METRICS, METRICS
+from ..paths import id_sort_key
+from .metrics import COLUMNS, INT_METRICS, METRICS, REAL
 
 RESULTS_FILE = "results.parquet"
 PARTS_DIR = "results"
@@ -37,18 +38,18 @@ def _schema():
     return pa.schema(fields)
 
 
-def _path_order(paths: pd.Series) -> np.ndarray:
-    numeric = pd.to_numeric(paths, errors="coerce")
-    return np.lexsort((paths.to_numpy(dtype=str), numeric.fillna(np.inf).to_numpy()))
+def _path_order(paths: list[str]) -> list[int]:
+    """Positions of ``paths`` in the order of the scenarios (:func:`id_sort_key`), ``"real"`` last."""
+    return sorted(range(len(paths)), key=lambda i: (paths[i] == REAL, id_sort_key(paths[i])))
 
 
 def tidy_results(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
-    """Rows in the standard shape: the columns of :data:`COLUMNS`, one row per path, sorted
-    by path number with ``"real"`` last (the last row of a duplicated path wins)."""
+    """Rows in the standard shape: the columns of :data:`COLUMNS`, one row per path, in the
+    order of the path ids with ``"real"`` last (the last row of a duplicated path wins)."""
     frame = pd.DataFrame(rows, columns=list(COLUMNS)) if isinstance(rows, list) else rows.loc[:, list(COLUMNS)]
     frame = frame.drop_duplicates("path", keep="last")
-    frame = frame.iloc[_path_order(frame["path"].astype(str))].reset_index(drop=True)
     frame["path"] = frame["path"].astype(str)
+    frame = frame.iloc[_path_order(list(frame["path"]))].reset_index(drop=True)
     for m in METRICS:
         frame[m] = frame[m].astype("Int64") if m in INT_METRICS else frame[m].astype(float)
     frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
