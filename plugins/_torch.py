@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -761,7 +762,19 @@ class TorchGenerator(Generator):
         self.device = device
         for net in self.nets.values():
             net.to(device)
-        self.optimizers = self.make_optimizers()
+        with self.hyperparameters_at_work():
+            self.optimizers = self.make_optimizers()
+
+    @contextlib.contextmanager
+    def hyperparameters_at_work(self):
+        """Where hyper-parameters become networks and optimisers, torch's refusal of a value
+        (a negative width, a negative learning rate) is the user's mistake: say which values."""
+        try:
+            yield
+        except (RuntimeError, ValueError) as exc:
+            given = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items() if self.defaults.get(k) != v) or "the defaults"
+            raise ConfigError(f"{self.name}: these hyper-parameters do not make a model ({given}): {exc}. "
+                              f"`synthmarket plugins` lists each generator's defaults.") from None
 
     def checkpoint_meta(self) -> dict:
         return {"generator": self.name, "hyperparameters": self.hparams}
@@ -779,9 +792,10 @@ class TorchGenerator(Generator):
     def _fit(self, dataset: Dataset, config: Any) -> TrainReport:
         config = TrainConfig.from_any(config)
         n_regimes = 0 if dataset.scheme is None else len(dataset.scheme.names)
-        self._build_all(dataset.n_channels, n_regimes, config.seed)
-        self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
-        self.learn_targets(dataset)
+        with self.hyperparameters_at_work():
+            self._build_all(dataset.n_channels, n_regimes, config.seed)
+            self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
+            self.learn_targets(dataset)
         report = Trainer(config, callbacks=self.callbacks).fit(self, dataset)
         self.prepare_for_sampling()
         return report

@@ -75,6 +75,8 @@ def train(
     device: str = "auto",
     validation_fraction: float = 0.15,
     validation_blocks: int = 1,
+    gaps: str = "split",
+    date_format: str | None = None,
     progress: bool = False,
     train_options: dict[str, Any] | None = None,
     snapshots: int | None = None,
@@ -111,6 +113,13 @@ def train(
     validation_blocks : int
         How many equal blocks the held-out bars form, evenly spread with the last ending at
         the latest bar (1: the latest bars; more: the model also learns from the later years).
+    gaps : {"split", "keep"}
+        A run of more than 5 business days without a bar is a gap in the data: "split" leaves
+        out the return across it (no training window spans it), "keep" learns the bars on
+        either side as consecutive days. A warning names the gaps found.
+    date_format : str, optional
+        The format of a data file's dates, e.g. ``"%d/%m/%Y"`` (needed only when the data do
+        not say whether the day or the month comes first).
     progress : bool
         Show a progress bar while training.
     train_options : dict, optional
@@ -135,9 +144,11 @@ def train(
     from .training import TrainConfig
 
     gen_cls = generator_class(generator)
-    bars = load_data(data, start=start, end=end)
+    bars = load_data(data, start=start, end=end, date_format=date_format)
     dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
-                                 validation_blocks=validation_blocks)
+                                 validation_blocks=validation_blocks, gaps=gaps)
+    if dataset.gap_note():
+        warnings.warn(dataset.gap_note(), stacklevel=2)
     model = gen_cls(**hparams)
     if out is not None:
         out = Path(out)

@@ -158,7 +158,14 @@ def business_days(start, n: int) -> pd.DatetimeIndex:
         first = pd.Timestamp(start)
     except (ValueError, TypeError):
         raise DataError(f"Could not read the start date {start!r}; write it as YYYY-MM-DD.") from None
-    return pd.bdate_range(first, periods=int(n), name="date").as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:
+        raise DataError(f"The start date {start!r} is outside the dates pandas can hold "
+                        f"({pd.Timestamp.min:%Y-%m-%d}..{pd.Timestamp.max:%Y-%m-%d}).") from None
+    try:
+        return pd.bdate_range(first, periods=int(n), name="date").as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise DataError(f"{int(n):,} business days from {first:%Y-%m-%d} run past {pd.Timestamp.max:%Y-%m-%d}, the "
+                        f"last date pandas can hold; choose an earlier start date or fewer steps.") from None
 
 
 def default_start(anchor: Anchor) -> pd.Timestamp:

@@ -95,7 +95,8 @@ def _did_you_mean(name: str) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: bool = True) -> pd.DataFrame:
+def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: bool = True,
+              date_format: str | None = None) -> pd.DataFrame:
     """What ``--data`` accepts: a bundled set's name, a file path or a DataFrame, cut to [start, end].
 
     Parameters
@@ -104,7 +105,7 @@ def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: boo
         ``"sp500"``, ``"nasdaq"``, a ``.csv``/``.parquet`` path, or a DataFrame.
     start, end : str or Timestamp, optional
         Inclusive date range (``YYYY-MM-DD``).
-    missing, adjust
+    missing, adjust, date_format
         As in :func:`load_ohlcv`.
 
     Raises
@@ -118,7 +119,7 @@ def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: boo
     else:
         if isinstance(spec, str) and _looks_like_a_name(spec):
             raise DataError(f"Unknown data set {spec!r}: no such bundled set and no such file.{_did_you_mean(spec.lower())} {_data_hint()}")
-        bars = load_ohlcv(spec, missing=missing, adjust=adjust)
+        bars = load_ohlcv(spec, missing=missing, adjust=adjust, date_format=date_format)
     return select_dates(bars, start, end)
 
 
@@ -151,7 +152,8 @@ def _check_policy(missing: str) -> None:
         raise DataError(f"Unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}.")
 
 
-def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: str | None = None) -> pd.DataFrame:
+def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: str | None = None,
+               date_format: str | None = None) -> pd.DataFrame:
     """Read OHLCV bars from a CSV or Parquet file or a DataFrame, and validate them.
 
     Parameters
@@ -171,6 +173,10 @@ def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: st
         ``adj_close / close`` so that splits and dividends do not show as returns.
     where : str, optional
         How messages name the source (default: the path, or "the DataFrame").
+    date_format : str, optional
+        The dates' ``strftime`` format, e.g. ``"%d/%m/%Y"``. Without it, dates such as
+        ``02/01/2009`` are read day-first or month-first only when the data say which (a day
+        above 12, or the one order in which the dates increase); otherwise they are refused.
 
     Returns
     -------
@@ -194,7 +200,7 @@ def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: st
         raw, is_csv = _read_file(path)
         line_offset = 2 if is_csv else None  # header is line 1, data row 0 is line 2
         where = where or str(path)
-    frame = _standardise(raw, where, line_offset)
+    frame = _standardise(raw, where, line_offset, date_format)
     frame = _apply_missing(frame, missing, where)
     if adjust and "adj_close" in frame.columns:
         ratio = frame["adj_close"] / frame["close"]
@@ -260,7 +266,7 @@ def _key(name) -> str:
     return re.sub(r"[^a-z]", "", str(name).lower())
 
 
-def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None) -> pd.DataFrame:
+def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DataFrame:
     """Canonical column names, a date index and float prices; no checks of the values yet."""
     renamed = {c: _ALIASES[_key(c)] for c in raw.columns if _key(c) in _ALIASES}
     frame = raw.rename(columns=renamed)
@@ -273,7 +279,7 @@ def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None) -> pd.D
         raise DataError(
             f"{where} lacks column(s) {', '.join(c.capitalize() for c in missing_cols)} (found: {found}). {_EXPECTED}"
         )
-    frame = _date_index(frame, where, line_offset)
+    frame = _date_index(frame, where, line_offset, date_format)
     for col in [c for c in (*PRICES, "adj_close", "volume", "openinterest") if c in frame.columns]:
         original = frame[col]
         values = pd.to_numeric(original, errors="coerce")
@@ -293,7 +299,7 @@ def _label(col: str) -> str:
     return {"adj_close": "'Adj Close'", "openinterest": "'OpenInterest'"}.get(col, repr(col.capitalize()))
 
 
-def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None) -> pd.DataFrame:
+def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DataFrame:
     """Move the dates (a column or the index) to a sorted-checked ``DatetimeIndex``."""
     first = frame.columns[0] if len(frame.columns) else None
     time_columns = [c for c in frame.columns if _key(c) == "time"]
@@ -316,13 +322,14 @@ def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None) -> pd.
         raise DataError(f"{where} has no date column (found: {found}). Name the column of dates 'Date'. {_EXPECTED}")
     values = values.reset_index(drop=True)
     present = values.notna().to_numpy()
-    parsed = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else _parse_dates(values, where)
+    parsed = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else _parse_dates(values, where, date_format)
     unreadable = present & parsed.isna().to_numpy()
     if unreadable.any():
         sample = values[unreadable].iloc[0]
+        fix = (f"They do not match --date-format {date_format!r}." if date_format
+               else "Write dates as YYYY-MM-DD (e.g. 2018-12-31), or give their format with --date-format (e.g. %d/%m/%Y).")
         raise DataError(
-            f"{where}: could not read the date {sample!r} at {_positions(np.flatnonzero(unreadable), line_offset)}. "
-            f"Write dates as YYYY-MM-DD (e.g. 2018-12-31)."
+            f"{where}: could not read the date {sample!r} at {_positions(np.flatnonzero(unreadable), line_offset)}. {fix}"
         )
     if not present.all():
         raise DataError(f"{where}: {_positions(np.flatnonzero(~present), line_offset)} have no date. Fill in or remove those rows.")
@@ -349,7 +356,18 @@ def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None) -> pd.
     return frame
 
 
-def _parse_dates(values: pd.Series, where: str) -> pd.Series:
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})\b")
+
+
+def _parse_dates(values: pd.Series, where: str, date_format: str | None = None) -> pd.Series:
+    if date_format:
+        try:
+            return pd.to_datetime(values, format=date_format, errors="coerce")
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"--date-format {date_format!r} is not a date format ({exc}); e.g. %d/%m/%Y.") from None
+    day_month = _day_month_format(values, where)
+    if day_month:
+        return pd.to_datetime(values, format=day_month, errors="coerce")
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all() and len(values):
         ints = numeric.to_numpy(dtype=float)
@@ -363,6 +381,33 @@ def _parse_dates(values: pd.Series, where: str) -> pd.Series:
             return pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
         except (ValueError, TypeError):
             raise DataError(f"{where}: could not read the dates ({exc}). Write them as YYYY-MM-DD.") from None
+
+
+def _day_month_format(values: pd.Series, where: str) -> str | None:
+    """The format of dates written ``NN/NN/YYYY`` (or with ``-``, ``.``), whose order of day and
+    month the data must tell: a first or second number above 12, or the one order in which the
+    dates increase. None when the dates are written otherwise."""
+    matches = values.astype(str).str.extract(_DAY_MONTH)
+    if not len(values) or matches[0].isna().any():
+        return None
+    first, second = matches[0].astype(int), matches[2].astype(int)
+    separator, year = matches[1].iloc[0], "%Y" if len(matches[3].iloc[0]) == 4 else "%y"
+    orders = {"%m": "month-first", "%d": "day-first"}
+    candidates = [f"{a}{separator}{b}{separator}{year}" for a, b, possible in
+                  (("%m", "%d", (first <= 12).all()), ("%d", "%m", (second <= 12).all())) if possible]
+    if len(candidates) == 2:
+        increasing = [f for f in candidates
+                      if pd.to_datetime(values, format=f, errors="coerce").is_monotonic_increasing]
+        candidates = increasing if len(increasing) == 1 else candidates
+    if len(candidates) == 2:
+        raise DataError(
+            f"{where}: the dates ({values.iloc[0]!r}, ...) can be read day-first or month-first, and the data do "
+            f"not say which. Give their format with --date-format ({candidates[1]!r} for day-first, "
+            f"{candidates[0]!r} for month-first), or write them as YYYY-MM-DD."
+        )
+    if not candidates:
+        return None  # neither order fits every date: the general parser names the first it cannot read
+    return candidates[0]
 
 
 def _apply_missing(frame: pd.DataFrame, missing: str, where: str) -> pd.DataFrame:
@@ -464,6 +509,42 @@ def fingerprint(bars: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+#: A run of more missing business days than this between two daily bars is a gap in the data
+#: (the longest market closures of the bundled sets, September 11-14, 2001, are 4 days).
+GAP_BUSINESS_DAYS = 5
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Business days with no bar between two consecutive bars: ``days`` of them, ``first``..``last``;
+    ``after`` is the position of the bar that follows them."""
+
+    after: int
+    days: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    def __str__(self) -> str:
+        return f"{self.days:,} business days, {self.first:%Y-%m-%d}..{self.last:%Y-%m-%d}"
+
+
+def missing_runs(index: pd.DatetimeIndex, longer_than: int = 0) -> list[Gap]:
+    """Every run of more than ``longer_than`` business days without a bar, in date order."""
+    days = pd.DatetimeIndex(index).normalize().values.astype("datetime64[D]")
+    counts = np.busday_count(days[:-1] + np.timedelta64(1, "D"), days[1:])
+    out = []
+    for k in np.flatnonzero(counts > longer_than):
+        first = np.busday_offset(days[k] + np.timedelta64(1, "D"), 0, roll="forward")
+        last = np.busday_offset(days[k + 1] - np.timedelta64(1, "D"), 0, roll="backward")
+        out.append(Gap(int(k + 1), int(counts[k]), pd.Timestamp(first), pd.Timestamp(last)))
+    return out
+
+
+def find_gaps(bars: pd.DataFrame) -> list[Gap]:
+    """The gaps of daily bars: runs of more than :data:`GAP_BUSINESS_DAYS` missing business days."""
+    return missing_runs(pd.DatetimeIndex(bars.index), GAP_BUSINESS_DAYS)
+
+
 @dataclass(frozen=True)
 class DataSummary:
     """What ``synthmarket data info`` shows about a set of bars.
@@ -517,14 +598,9 @@ def summarize(bars: pd.DataFrame) -> DataSummary:
     start, end = index[0], index[-1]
     calendar = pd.bdate_range(start.normalize(), end.normalize())
     absent = ~calendar.isin(index.normalize())
-    longest = None
-    if absent.any():
-        pos = np.flatnonzero(absent)
-        breaks = np.flatnonzero(np.diff(pos) != 1)
-        run_starts = np.concatenate([[0], breaks + 1])
-        run_ends = np.concatenate([breaks, [len(pos) - 1]])
-        k = int(np.argmax(run_ends - run_starts))
-        longest = (int(run_ends[k] - run_starts[k] + 1), calendar[pos[run_starts[k]]], calendar[pos[run_ends[k]]])
+    runs = missing_runs(index)
+    gap = max(runs, key=lambda g: g.days, default=None)
+    longest = None if gap is None else (gap.days, gap.first, gap.last)
     r = np.log(bars["close"].astype(float)).diff().dropna()
     std = float(r.std())
     returns = {

@@ -34,7 +34,7 @@ import pandas as pd
 
 from .bars import Anchor, FeatureScaler, channels, has_volume, to_features
 from .checks import check_seed
-from .data import fingerprint
+from .data import GAP_BUSINESS_DAYS, Gap, find_gaps, fingerprint
 from .errors import ConfigError, ModelFileError, PluginError
 from .paths import Paths
 from .regimes import BUILT_IN, RegimeScheme, fit_regimes, parse_schedule
@@ -60,6 +60,10 @@ def package_version() -> str:
     return __version__
 
 
+#: What training does with a gap in the data: leave out the return across it, or keep it.
+GAP_POLICIES = ("split", "keep")
+
+
 @dataclass
 class Dataset:
     """Real bars prepared for training: scaled features, regime labels and a validation split.
@@ -70,6 +74,9 @@ class Dataset:
     bars, evenly spread, the last one ending at the latest bar; one block (the default) holds
     out the latest bars. ``train`` is the rest, stretch after stretch; ``train_segments``
     gives the stretches' lengths, and :meth:`window_starts` the windows that lie inside one.
+    ``gaps`` lists the data's gaps (:func:`~synthmarket.data.find_gaps`); with ``gap_policy``
+    "split" (the default) the return across each is left out, so no window spans it, and
+    with "keep" the bars on either side are treated as consecutive.
     """
 
     bars: pd.DataFrame
@@ -82,6 +89,8 @@ class Dataset:
     train_labels: np.ndarray | None = None
     validation_labels: np.ndarray | None = None
     train_segments: tuple[int, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    gap_policy: str = "split"
 
     def __post_init__(self) -> None:
         if not self.train_segments:
@@ -90,15 +99,22 @@ class Dataset:
     @classmethod
     def from_bars(
         cls, bars: pd.DataFrame, *, regimes: str | RegimeScheme | None = None, validation_fraction: float = 0.15,
-        validation_blocks: int = 1,
+        validation_blocks: int = 1, gaps: str = "split",
     ) -> "Dataset":
         if not 0 <= validation_fraction < 0.9:
             raise ConfigError(f"validation_fraction must be in [0, 0.9); got {validation_fraction}.")
         if isinstance(validation_blocks, bool) or not isinstance(validation_blocks, (int, np.integer)) or validation_blocks < 1:
             raise ConfigError(f"validation_blocks must be a whole number, at least 1; got {validation_blocks!r}.")
+        if gaps not in GAP_POLICIES:
+            raise ConfigError(f"gaps must be one of {', '.join(GAP_POLICIES)}; got {gaps!r}.")
         raw = to_features(bars)
+        found = tuple(find_gaps(bars))
+        kept = np.ones(len(raw), dtype=bool)  # row i of the features is the return into bar i + 1
+        if gaps == "split":
+            kept[[gap.after - 1 for gap in found]] = False
         held_out = _held_out_rows(len(raw), validation_fraction, int(validation_blocks))
-        training = ~held_out
+        training = ~held_out & kept
+        held_out &= kept
         n_train = int(training.sum())
         if n_train < 50:
             raise ConfigError(f"Only {n_train} training bars; give at least 50 (a longer date range).")
@@ -124,7 +140,20 @@ class Dataset:
             train_labels=None if labels is None else labels[training],
             validation_labels=None if labels is None else labels[held_out],
             train_segments=tuple(segments),
+            gaps=found,
+            gap_policy=gaps,
         )
+
+    def gap_note(self) -> str | None:
+        """One sentence on the data's gaps and what training does with them (None: no gap)."""
+        if not self.gaps:
+            return None
+        longest = max(self.gaps, key=lambda gap: gap.days)
+        what = ("no training window spans it (--gaps keep learns across it)" if self.gap_policy == "split"
+                else "the bars on either side are learned as consecutive days (--gaps keep)")
+        count = "one gap" if len(self.gaps) == 1 else f"{len(self.gaps)} gaps"
+        return (f"The data have {count} of more than {GAP_BUSINESS_DAYS} business days without a bar "
+                f"({'the longest ' if len(self.gaps) > 1 else ''}{longest}); {what}.")
 
     @property
     def n_channels(self) -> int:

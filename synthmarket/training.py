@@ -408,6 +408,10 @@ class Trainer:
         cfg = self.config
         device = resolve_device(cfg.device)
         plan = model.training_plan()
+        for key, least in (("window", 2), ("batch_size", 1), ("steps", 1)):
+            if not isinstance(plan[key], (int, np.integer)) or plan[key] < least:
+                raise ConfigError(f"{model.name}: the hyper-parameter {key} must be a whole number, at least {least}; "
+                                  f"got {plan[key]!r}.")
         window = min(int(plan["window"]), dataset.longest_segment)
         batch_size = int(cfg.batch_size or plan["batch_size"])
         sampler = _WindowSampler(dataset, window, batch_size, device, cfg.seed)

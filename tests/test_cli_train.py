@@ -17,8 +17,8 @@ from synthmarket.training import CHECKPOINT_DIR, LOG_FILE
 torch.set_num_threads(1)
 runner = CliRunner()
 
-TINY = ["-h", "hidden=8", "-h", "d_hidden=8", "-h", "dilations=1,2", "-h", "d_dilations=1,2", "-h", "window=32",
-        "-h", "batch_size=8"]
+TINY = ["-H", "hidden=8", "-H", "d_hidden=8", "-H", "dilations=1,2", "-H", "d_dilations=1,2", "-H", "window=32",
+        "-H", "batch_size=8"]
 DATA = ["--data", "sp500", "--start", "2014-01-01", "--end", "2016-12-31"]
 
 
@@ -58,7 +58,7 @@ def test_refuses_to_overwrite_then_force_and_resume(tmp_path):
     assert Generator.load(out).report.steps == 9
     assert [r["event"] for r in log_rows(out) if r["event"] in ("start", "resume")] == ["start", "resume"]
 
-    clash = train("-g", "conv1d_cgan", *DATA, "--steps", "12", "--resume", "-h", "hidden=4", "--out", str(out))
+    clash = train("-g", "conv1d_cgan", *DATA, "--steps", "12", "--resume", "-H", "hidden=4", "--out", str(out))
     assert clash.exit_code == 2 and "other hyper-parameters" in clash.output
 
     forced = train("-g", "conv1d_cgan", *DATA, "--steps", "3", *TINY, "--force", "--out", str(out))
@@ -91,9 +91,9 @@ def test_trains_a_classical_generator_too(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["-g", "no_such_model"], "No generator named"),
-    (["-g", "conv1d_cgan", "-h", "hiden=3"], "Unknown hyper-parameter 'hiden'"),
-    (["-g", "conv1d_cgan", "-h", "hidden=big"], "expected a int"),
-    (["-g", "conv1d_cgan", "-h", "hidden"], "not key=value"),
+    (["-g", "conv1d_cgan", "-H", "hiden=3"], "Unknown hyper-parameter 'hiden'"),
+    (["-g", "conv1d_cgan", "-H", "hidden=big"], "expected a int"),
+    (["-g", "conv1d_cgan", "-H", "hidden"], "not key=value"),
     (["-g", "conv1d_cgan", "--time-budget", "soon"], "duration"),
     (["-g", "conv1d_cgan", "--device", "tpu"], "Unknown device"),
     (["-g", "gbm", "--regimes", "volatility"], "does not learn regimes"),

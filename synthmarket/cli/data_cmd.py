@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import Enum
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..data import SAMPLES, load_data, sample_data, summarize
-from .common import DATA_HELP, app, console
+from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 data_app = typer.Typer(help="Inspect OHLCV data: bundled sets or your own CSV/Parquet files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -28,11 +29,12 @@ def info(
     missing: MissingPolicy = typer.Option(
         MissingPolicy.error, "--missing", help="Rows with missing values: stop with an error, drop them, or fill them."
     ),
+    date_format: str = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
 ) -> None:
     """Date range, bar count, calendar gaps, volume and daily log-return statistics."""
-    bars = load_data(data, start=start, end=end, missing=missing.value)
+    bars = load_data(data, start=start, end=end, missing=missing.value, date_format=date_format)
     s = summarize(bars)
-    table = Table(title=f"data: {data}", show_header=False)
+    table = Table(title=f"data: {escape(data)}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("date range", f"{s.start:%Y-%m-%d} to {s.end:%Y-%m-%d}")

@@ -34,7 +34,7 @@ def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         key, text = key.strip(), text.strip()
         if not sep or not key:
-            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -h lr_g=1e-4).")
+            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).")
         if key not in defaults:
             known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
             raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
@@ -96,7 +96,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of weights, batches and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoints are in --out."),
     force: bool = typer.Option(False, "--force", help="Overwrite a model or run already in --out."),
-    hparam: list[str] = typer.Option([], "--hparam", "-h", help="A hyper-parameter, key=value (repeatable)."),
+    hparam: list[str] = typer.Option([], "--hparam", "-H", help="A hyper-parameter, key=value (repeatable)."),
     validation_fraction: float = typer.Option(0.15, "--validation-fraction", help="Share of the bars held out for model selection."),
     validation_blocks: int = typer.Option(
         1, "--validation-blocks", help="Held-out bars as N evenly spread blocks, the last at the end (1: the latest bars)."
@@ -129,7 +129,7 @@ def train(
         clashing = [k for k, v in hparams.items() if stored.get(k) != v]
         if clashing:
             raise ConfigError(
-                f"Cannot resume with other hyper-parameters ({', '.join(clashing)}); drop those -h options or start afresh with --force."
+                f"Cannot resume with other hyper-parameters ({', '.join(clashing)}); drop those -H options or start afresh with --force."
             )
         hparams = stored
     bars = load_data(data, start=start, end=end)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..checks import check_seed
 from ..errors import ConfigError, DataError
 from ..paths import FIELDS, Paths
 
@@ -63,7 +64,8 @@ class GeneratedScenarios(ScenarioSet):
     ) -> None:
         if int(n_paths) < 1 or int(n_steps) < 1:
             raise ConfigError(f"Need at least one path of at least one bar; got {n_paths} x {n_steps}.")
-        self.generator, self.regime, self.schedule, self.seed, self.start = generator, regime, schedule, seed, start
+        self.generator, self.regime, self.schedule, self.start = generator, regime, schedule, start
+        self.seed = check_seed(seed)
         self.n_paths, self.n_steps = int(n_paths), int(n_steps)
         generator.regime_labels(self.n_steps, regime, schedule)  # fail now on a bad regime, not in the run
         spec = {
