@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checks import dangling_link
 from .errors import DataError
 
 PRICES = ("open", "high", "low", "close")
@@ -226,7 +227,7 @@ def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: st
 def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
     """The raw table of ``path`` and whether it was read as CSV."""
     if not path.exists():
-        raise DataError(f"No such file: {str(path)!r}. {_data_hint()}")
+        raise DataError(dangling_link(path) or f"No such file: {str(path)!r}. {_data_hint()}")
     if path.is_dir():
         raise DataError(f"{str(path)!r} is a directory, not a data file. Give the CSV or Parquet file inside it.")
     if path.stat().st_size == 0:

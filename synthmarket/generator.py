@@ -25,6 +25,7 @@ import abc
 import json
 import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, NoReturn, Sequence
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .bars import Anchor, FeatureScaler, channels, has_volume, to_features
-from .checks import check_seed
+from .checks import check_seed, dangling_link
 from .data import GAP_BUSINESS_DAYS, Gap, find_gaps, fingerprint
 from .errors import ConfigError, ModelFileError, PluginError
 from .paths import Paths
@@ -378,7 +379,7 @@ class Generator(abc.ABC):
         weights = directory / WEIGHTS_FILE
         tmp = weights.with_suffix(".tmp")
         save_file(state, str(tmp))
-        tmp.replace(weights)
+        publish(tmp, weights)
         config = self.config()
         config["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(weights), "bytes": weights.stat().st_size}
         write_config(directory, config)
@@ -446,7 +447,8 @@ def read_config(directory: Path) -> dict:
     """``config.json`` of a model directory, checked against its checksum and the schema."""
     directory = Path(directory)
     if not directory.exists():
-        raise ModelFileError(f"No such model directory: {str(directory)!r}. Train one with `synthmarket train --out DIR`.")
+        raise ModelFileError(dangling_link(directory)
+                             or f"No such model directory: {str(directory)!r}. Train one with `synthmarket train --out DIR`.")
     if not directory.is_dir():
         raise ModelFileError(f"{str(directory)!r} is a file; a model is a directory holding {CONFIG_FILE}.")
     path = directory / CONFIG_FILE
@@ -674,6 +676,15 @@ def _nests_deeper(value: Any, limit: int) -> bool:
 def _short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Move a finished temporary file into place, readable as the user's umask allows (writers of
+    temporary files, safetensors among them, create them private to the owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
 
 
 def file_sha256(path: Path) -> str:

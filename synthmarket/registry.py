@@ -118,7 +118,8 @@ class Registry:
         close = difflib.get_close_matches(name, list(self.items[kind]), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         own = " A class of your own can be named as package.module:Class or path/to/file.py:Class." if references else ""
-        raise PluginError(f"No {kind} named {name!r}.{hint} Known {kind}s: {known}.{own}")
+        plural = {"strategy": "strategies"}.get(kind, f"{kind}s")
+        raise PluginError(f"No {kind} named {name!r}.{hint} Known {plural}: {known}.{own}")
 
 
 def _clash_message(kind: str, name: str, infos: list[PluginInfo]) -> str:

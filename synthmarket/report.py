@@ -458,6 +458,15 @@ def _json_default(obj: Any) -> Any:
 
 
 # -- the run report ------------------------------------------------------------------------------------
+def _read_table(path: Path) -> pd.DataFrame:
+    """A run's Parquet or CSV file; a damaged one is the user's to rewrite, so say so."""
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid and pandas' ParserError are ValueErrors
+        raise DataError(f"{path} is damaged or truncated ({type(exc).__name__}: {exc}); rerun the command that "
+                        f"wrote it.") from None
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
@@ -511,7 +520,7 @@ def _regimes_section(run_dir: Path) -> str | None:
     file = run_dir / REGIMES_FILE
     if not file.is_file():
         return None
-    table = pd.read_csv(file)
+    table = _read_table(file)
     needed = {"regime", *(f"{p}_{s}" for p in ("real", "synthetic") for s in ("volatility", "kurtosis", "acf_abs"))}
     body = ("<h2>Per-regime comparison</h2><p>Paths sampled in one regime throughout, against the real bars "
             "labelled with that regime.</p>")
@@ -540,7 +549,7 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
     body, headline = "<h2>Stylized facts</h2>", None
     meta = _read_json(facts / "distances.json") if (facts / "distances.json").is_file() else {}
     if (facts / "verdicts.csv").is_file():
-        verdicts = pd.read_csv(facts / "verdicts.csv").fillna("")
+        verdicts = _read_table(facts / "verdicts.csv").fillna("")
         judged = verdicts[verdicts["verdict"] != "n/a"]
         n_pass = int((judged["verdict"] == "pass").sum())
         headline = f"{n_pass} / {len(judged)}"
@@ -554,7 +563,7 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
     if (facts / "scorecard.png").is_file():
         body += _img(file_to_data_uri(facts / "scorecard.png"), "stylized facts figure grid")
     if (facts / "scorecard.csv").is_file():
-        statistics = pd.read_csv(facts / "scorecard.csv")
+        statistics = _read_table(facts / "scorecard.csv")
         body += ("<details><summary>Statistics: real value; synthetic median and 5-95% band over paths</summary>"
                  + html_table(statistics, verdict_columns=["verdict"]) + "</details>")
     distances = meta.get("distances", meta if "summary" not in meta else {})
@@ -565,10 +574,11 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
 
 
 def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None:
-    backtest = run_dir / BACKTEST_DIR
-    if not (backtest / "results.parquet").is_file():
+    # the demo's run keeps its backtest in backtest/; `synthmarket backtest --out` is a run of its own
+    backtest = next((d for d in (run_dir / BACKTEST_DIR, run_dir) if (d / "results.parquet").is_file()), None)
+    if backtest is None:
         return None
-    results = pd.read_parquet(backtest / "results.parquet")
+    results = _read_table(backtest / "results.parquet")
     summary = _read_json(backtest / "summary.json") if (backtest / "summary.json").is_file() else {}
     params = ", ".join(f"{k}={v}" for k, v in (summary.get("params") or {}).items()) or "default parameters"
     strategy = summary.get("strategy", "the strategy")
@@ -637,7 +647,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not run_dir.is_dir():
         raise DataError(f"No such run directory: {str(run_dir)!r}. Run `synthmarket demo` or give a run's --out directory.")
     config = _read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
-    real = pd.read_parquet(run_dir / REAL_FILE) if (run_dir / REAL_FILE).is_file() else None
+    real = _read_table(run_dir / REAL_FILE) if (run_dir / REAL_FILE).is_file() else None
     sections: list[tuple[str, str, str]] = []
     cards: list[tuple[str, str]] = []
 

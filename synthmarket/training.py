@@ -38,7 +38,7 @@ from torch import nn
 
 from .checks import check_seed
 from .errors import ConfigError, ModelFileError, TrainingDiverged
-from .generator import file_sha256, json_default
+from .generator import file_sha256, json_default, publish
 
 if TYPE_CHECKING:
     from .generator import Dataset, TrainReport
@@ -452,7 +452,7 @@ class Trainer:
         started = time.perf_counter()
         base_elapsed = state.elapsed
         try:
-            with _Interrupt() as interrupt, _progress(cfg.progress, total, state.step, self.console) as bar:
+            with _Interrupt() as interrupt, _progress(cfg.progress, total, budget, state, self.console) as bar:
                 while state.step < total:
                     state.elapsed = base_elapsed + time.perf_counter() - started
                     if budget is not None and state.elapsed >= budget:
@@ -465,7 +465,7 @@ class Trainer:
                     last_losses = losses
                     if state.step % cfg.log_every == 0 or state.step == 1:
                         log.write(event="step", step=state.step, elapsed=round(state.elapsed, 3), **losses)
-                    bar(state.step, losses)
+                    bar(losses)
                     for callback in self.callbacks:
                         callback(state.step, losses)
                     if scorer is not None and (state.step % cfg.validate_every == 0 or state.step == total):
@@ -567,7 +567,7 @@ class Trainer:
         file = folder / f"ckpt-{state.step:08d}.safetensors"
         tmp = file.with_suffix(".tmp")
         save_file(tensors, str(tmp))
-        tmp.replace(file)
+        publish(tmp, file)
         record = {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "file": file.name, "sha256": file_sha256(file),
             **meta, "state": asdict(state) | {"last_checkpoint": state.step}, "optimizers": optim_json,
@@ -688,22 +688,29 @@ class _Log:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total: int, start: int, console) -> Iterator[Callable[[int, dict], None]]:
+def _progress(enabled: bool, total: int, budget: float | None, state: _State, console) -> Iterator[Callable[[dict], None]]:
+    """A bar that fills with the steps, or with the time budget when that will end the run first."""
     if not enabled:
-        yield lambda step, losses: None
+        yield lambda losses: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-               TextColumn("{task.fields[losses]}"))
+    columns = (TextColumn("training"), BarColumn(), TextColumn("step {task.fields[step]:,}/{task.fields[steps]:,}"),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
+
+    def done() -> float:
+        by_time = 0.0 if budget is None else min(1.0, state.elapsed / budget)
+        return max(state.step / total, by_time)
+
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("train", total=total, completed=start, losses="")
+        task = progress.add_task("train", total=1.0, completed=done(), step=state.step, steps=total, losses="")
 
-        def update(step: int, losses: dict) -> None:
+        def update(losses: dict) -> None:
             text = "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
-            progress.update(task, completed=step, losses=text)
+            progress.update(task, completed=done(), step=state.step, losses=text)
 
         yield update
+        progress.update(task, completed=done(), step=state.step)
 
 
 def _jsonable(value: Any) -> Any:

@@ -36,6 +36,7 @@ def workspace(tmp_path_factory, sp500):
     write_csv(january, "%d/%m/%Y", root / "ambiguous.csv")
     write_csv(sp500.loc["2009-01-01":"2009-12-31"], "%d/%m/%Y", root / "day_first.csv")
     (root / "a_file").write_text("not a directory")
+    (root / "loop").symlink_to(root / "loop")
     return root
 
 
@@ -75,7 +76,13 @@ ROWS = {
                     "-H", "batch_size=0", "--no-progress", "--out", "{root}/deep"], "batch_size must be a whole number"),
     "start date past pandas' range": (["generate", "--model", "{root}/model", "--paths", "2", "--steps", "20",
                                        "--start-date", "2262-06-01", "--out", "{root}/x.parquet"], "2262-04-11"),
+    "demo with an unknown strategy": (["demo", "--out", "{root}/demo", "--strategy", "nope"],
+                                      "No strategy named 'nope'. Known strategies:"),
+    "demo with a bad seed": (["demo", "--out", "{root}/demo", "--seed", "-1"], "seed must be a whole number"),
     # filesystem
+    "a symbolic link loop as the model": (["generate", "--model", "{root}/loop", "--paths", "2", "--steps", "5",
+                                           "--out", "{root}/x.parquet"], "symbolic link"),
+    "a symbolic link loop as the data": (["data", "info", "--data", "{root}/loop"], "leads nowhere"),
     "output under a file": (["generate", "--model", "{root}/model", "--paths", "2", "--steps", "5",
                              "--out", "{root}/a_file/x.parquet"], "a_file"),
 }
@@ -183,3 +190,29 @@ def test_gbm_learns_the_volatility_of_the_days_not_of_the_gap(with_a_gap):
         warnings.simplefilter("ignore")
         kept = sm.train("gbm", with_a_gap, gaps="keep", validation_fraction=0).sample(2000, 252, seed=0)[..., 0].std()
     assert kept > learned * 1.1
+
+
+# -- run directories and model files ----------------------------------------------------------------
+def test_report_reads_a_backtest_output_and_refuses_a_truncated_one(workspace, tmp_path):
+    out = tmp_path / "bt"
+    ran = runner.invoke(app, ["backtest", "-s", "buy_and_hold", "--scenarios", str(workspace / "paths.parquet"),
+                              "-j", "1", "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    report = runner.invoke(app, ["report", "--run", str(out)])
+    assert report.exit_code == 0, report.output
+    assert "Backtest outcomes" in (out / "report.html").read_text()
+    results = out / "results.parquet"
+    results.write_bytes(results.read_bytes()[:200])
+    damaged = runner.invoke(app, ["report", "--run", str(out), "--out", str(tmp_path / "again.html")])
+    assert damaged.exit_code == 2 and "damaged or truncated" in damaged.output and "Traceback" not in damaged.output
+
+
+def test_model_files_follow_the_umask(workspace, tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        directory = sm.load_model(workspace / "model").save(tmp_path / "copy")
+    finally:
+        os.umask(previous)
+    assert {oct(p.stat().st_mode & 0o777) for p in directory.iterdir()} == {"0o644"}

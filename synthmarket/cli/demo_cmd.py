@@ -92,13 +92,20 @@ def run_demo(
     from ..data import fingerprint, load_data
     from ..facts import scorecard
     from ..montecarlo import run_montecarlo
-    from ..training import parse_duration
+    from ..executor import resolve_jobs
+    from ..montecarlo.strategy import resolve_strategy
+    from ..training import TrainConfig, parse_duration
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a directory for the demo's run.")
-    parse_duration(time_budget)  # a bad budget fails before any work
+    # every option is checked before minutes of training
+    parse_duration(time_budget)
     gen_cls = api.generator_class(generator)
     hparams = dict(hparams or {})
+    gen_cls(**hparams)
+    TrainConfig(steps=steps, seed=seed)
+    resolve_strategy(strategy)
+    resolve_jobs(jobs)
     started = time.perf_counter()
     step = _Steps(7 if regimes else 6)
 
