@@ -216,3 +216,13 @@ def test_model_files_follow_the_umask(workspace, tmp_path):
     finally:
         os.umask(previous)
     assert {oct(p.stat().st_mode & 0o777) for p in directory.iterdir()} == {"0o644"}
+
+
+def test_facts_leave_out_the_return_across_a_gap(with_a_gap):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = sm.generate(sm.train("gbm", with_a_gap), 20, 252, seed=0)
+    card = sm.scorecard(with_a_gap, paths, scores=False)
+    assert any("gap(s) of more than 5 business days" in note and "left out" in note for note in card.notes)
+    whole = sm.scorecard(with_a_gap.loc["2016-01-01":], paths, scores=False)
+    assert not any("gap" in note for note in whole.notes)

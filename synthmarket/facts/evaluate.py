@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import distances as dist
 from ..checks import check_seed
+from ..data import GAP_BUSINESS_DAYS, find_gaps
 from ..errors import ConfigError, DataError, PluginError, SynthmarketError
 from ..paths import Paths
 from .base import StylizedFact
@@ -155,6 +156,8 @@ def scorecard(
     if not isinstance(real, pd.DataFrame) or "close" not in real.columns:
         raise DataError("The real data must be an OHLCV DataFrame with a 'close' column (see synthmarket.data.load_data).")
     real_returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
+    gaps = find_gaps(real)
+    real_returns = np.delete(real_returns, [gap.after - 1 for gap in gaps])
     returns, paths = _as_returns(synthetic)
     if real_returns.size < MIN_STEPS:
         raise DataError(f"Only {real_returns.size} real returns; the stylized facts need at least {MIN_STEPS}.")
@@ -173,6 +176,10 @@ def scorecard(
         raise ConfigError(f"Unknown score(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCORES)}.")
     rng = np.random.default_rng(check_seed(seed))
     results, timings, notes = [], {}, []
+    if gaps:
+        longest = max(gaps, key=lambda gap: gap.days)
+        notes.append(f"The real bars have {len(gaps)} gap(s) of more than {GAP_BUSINESS_DAYS} business days without a "
+                     f"bar (the longest {longest}); the return across each is left out, not counted as one day's.")
     for cls in _fact_classes(facts):
         result = _run_fact(cls, real, real_returns, returns, paths, rng)
         results.append(result)
