@@ -583,6 +583,7 @@ class Trainer:
                 old.unlink()
 
     def _load_checkpoint(self, model, ctx: StepContext, sampler: _WindowSampler, meta: dict):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         record, file = read_checkpoint(Path(self.config.out_dir))
@@ -613,9 +614,11 @@ class Trainer:
                 for name in model.training_modules():
                     prefix = f"best.{name}."
                     best[name] = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise ModelFileError(f"The checkpoint {file} does not fit this model: {exc}. Start afresh with --force.") from None
-        return _State(**record["state"]), best
+            state = _State(**record["state"])
+        except (KeyError, RuntimeError, ValueError, TypeError, SafetensorError) as exc:
+            raise ModelFileError(f"The checkpoint {file} is damaged or does not fit this model ({type(exc).__name__}: "
+                                 f"{exc}). Start afresh with --force.") from None
+        return state, best
 
 
 def read_checkpoint(out_dir: Path) -> tuple[dict, Path]:

@@ -217,6 +217,25 @@ def test_checkpoints_are_safetensors_and_json(dataset, tmp_path):
         read_checkpoint(tmp_path / "elsewhere")
 
 
+@pytest.mark.parametrize("damage", ["tensors", "state"])
+def test_a_damaged_checkpoint_whose_checksum_matches_is_one_message(dataset, tmp_path, damage):
+    """Someone rewrote the checkpoint and its record together: resume refuses it by name, no traceback."""
+    import json
+
+    from synthmarket.generator import file_sha256
+
+    Trainer(TrainConfig(steps=4, checkpoint_every=4, out_dir=tmp_path)).fit(GaussianModel(dataset.n_channels), dataset)
+    record, file = read_checkpoint(tmp_path)
+    if damage == "tensors":
+        file.write_bytes(b"not safetensors at all")
+    else:
+        record["state"]["no_such_field"] = 1
+    record["sha256"] = file_sha256(file)
+    (tmp_path / CHECKPOINT_DIR / LAST_FILE).write_text(json.dumps(record))
+    with pytest.raises(ModelFileError, match="damaged or does not fit"):
+        Trainer(TrainConfig(steps=8, out_dir=tmp_path, resume=True)).fit(GaussianModel(dataset.n_channels), dataset)
+
+
 def test_resume_after_interruption_gives_the_uninterrupted_result(regime_dataset, tmp_path):
     """SIGINT at step 7 stops at a step boundary with a checkpoint; resuming ends where one run ends."""
     config = dict(steps=12, validate_every=4, checkpoint_every=5, seed=1, patience=None)
