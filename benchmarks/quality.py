@@ -46,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import kurtosis, skew
 
+from synthmarket.api import parse_hparams
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.facts import scorecard
@@ -87,8 +88,6 @@ def make(name: str, hparams: dict | None = None) -> Generator:
 
 def variant(name: str, items: list[str]) -> dict:
     """The ``key=value`` hyper-parameters of ``items`` that generator ``name`` has, typed like its defaults."""
-    from synthmarket.cli.train_cmd import parse_hparams
-
     defaults = get_registry().get("generator", name).defaults
     return parse_hparams([i for i in items if i.partition("=")[0].strip() in defaults], defaults)
 

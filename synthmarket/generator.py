@@ -37,6 +37,7 @@ from .bars import Anchor, FeatureScaler, channels, has_volume, to_features
 from .checks import check_seed, dangling_link
 from .data import GAP_BUSINESS_DAYS, Gap, find_gaps, fingerprint
 from .errors import ConfigError, ModelFileError, PluginError
+from .jsonutil import json_default
 from .paths import Paths
 from .regimes import BUILT_IN, RegimeScheme, fit_regimes, parse_schedule
 
@@ -225,12 +226,12 @@ class TrainReport:
 
     def plot(self):
         """Loss and validation curves from the history; a matplotlib Figure."""
-        from .report import plot_training
+        from .figures import plot_training
 
         return plot_training(self)
 
     def _repr_html_(self) -> str:
-        from .report import train_report_html
+        from .notebook import train_report_html
 
         return train_report_html(self)
 
@@ -262,7 +263,7 @@ class Generator(abc.ABC):
         return f"{type(self).__name__}({state}, {self.hparams})"
 
     def _repr_html_(self) -> str:
-        from .report import generator_html
+        from .notebook import generator_html
 
         return generator_html(self)
 
@@ -694,12 +695,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def json_default(obj: Any) -> Any:
-    """``json.dumps(default=...)`` for NumPy scalars and arrays, torch tensors and paths."""
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -98,12 +98,12 @@ class Paths:
 
     def plot(self, real: pd.DataFrame | None = None, **kwargs):
         """Fan chart (5/25/50/75/95% bands of the close) beside ``real`` bars; a matplotlib Figure."""
-        from .report import plot_paths
+        from .figures import plot_paths
 
         return plot_paths(self, real, **kwargs)
 
     def _repr_html_(self) -> str:
-        from .report import paths_html
+        from .notebook import paths_html
 
         return paths_html(self)
 

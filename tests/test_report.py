@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -9,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 import synthmarket as sm
-from synthmarket import report as rp
 from synthmarket.cli import app
 from synthmarket.errors import DataError, ModelFileError
+from synthmarket.figures import outcome_histograms
+from synthmarket.notebook import generator_html, paths_html
+from synthmarket.runs import read_training_log
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?!data:|#)|url\(|<script|<link""", re.I)
 
@@ -60,6 +63,16 @@ def test_report_states_the_verdict_count_that_the_scorecard_holds(run_dir):
     assert f"<b>{int((judged['verdict'] == 'pass').sum())} of {len(judged)}</b>" in page
 
 
+def test_the_histograms_rank_the_real_history_as_the_summary_does(run_dir):
+    results = pd.read_parquet(run_dir / "backtest" / "results.parquet")
+    summary = json.loads((run_dir / "backtest" / "summary.json").read_text())
+    titles = [ax.get_title() for ax in outcome_histograms(results).axes]
+    assert len(titles) == 3
+    for metric, title in zip(("sharpe", "total_return", "max_drawdown"), titles):
+        rank = summary["metrics"][metric]["real_rank"]
+        assert f", {rank:.0f}% of paths at or below" in title, (metric, title, rank)
+
+
 def test_report_shows_only_what_the_directory_holds(tmp_path, run_dir):
     partial = tmp_path / "only-backtest"
     (partial / "backtest").mkdir(parents=True)
@@ -83,7 +96,7 @@ def test_training_report_draws_losses_and_validation(deep_model_dir):
     assert page.count("data:image/png;base64,") == 1
     assert "Every validation" in page and "<th>last logged</th>" in page
     assert not EXTERNAL.search(page)
-    rows = rp.read_training_log(deep_model_dir)
+    rows = read_training_log(deep_model_dir)
     assert sum(r.get("event") == "validation" for r in rows) == 3
 
 
@@ -102,10 +115,10 @@ def test_training_report_of_a_directory_that_is_no_model(tmp_path):
 
 def test_notebook_views(run_dir, deep_model_dir):
     paths = sm.Paths.load(run_dir / "scenarios.parquet")
-    view = rp.paths_html(paths)
+    view = paths_html(paths)
     assert "50 paths x 130 bars" in view and "data:image/png" in view
     model = sm.load_model(deep_model_dir)
-    view = rp.generator_html(model)
+    view = generator_html(model)
     assert "Conv1DCGAN" in view and "hidden" in view and "data:image/png" in view
     assert len(sm.plot_training(model).axes) == 1  # a TrainReport keeps the validations, not the losses
     assert len(sm.plot_training(deep_model_dir).axes) == 2  # the training log has both

@@ -3,7 +3,7 @@
 On the bundled S&P 500 bars it trains a generator (or reuses the model already in
 ``OUT/model`` when it was trained with the same settings), samples one-year paths, scores
 the stylized facts, backtests a strategy on every path and on the last year of real data,
-writes a run directory (see :mod:`synthmarket.report`) and ``OUT/report.html``.
+writes a run directory (see :mod:`synthmarket.runs`) and ``OUT/report.html``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import typer
 from .. import __version__
 from ..api import remove_entries
 from ..errors import ConfigError
-from ..report import (
-    BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, build_report, write_run,
-)
+from ..pages import build_report
+from ..runs import BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, write_run
 from .common import DATA_HELP, app, console
 
 MODEL_DIR = "model"

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from ..report import build_report, build_training_report
+from ..pages import build_report, build_training_report
 from .common import app, console
 
 

@@ -50,22 +50,15 @@ class Summary:
     def of(cls, results: pd.DataFrame, alpha: float = 0.05) -> "Summary":
         synthetic = results[results["path"] != REAL]
         ok = synthetic[synthetic["error"].isna()]
-        real = results[(results["path"] == REAL) & results["error"].isna()]
         rows = {}
         for m in METRICS:
-            values = ok[m].astype(float).dropna().to_numpy()
-            stats: dict[str, float] = dict.fromkeys(
-                ("mean", "std", "min", *(f"p{q}" for q in PERCENTILES), "max", "real", "real_rank"), math.nan
-            )
+            values, real = outcomes(results, m)
+            stats = dict.fromkeys(("mean", "std", "min", *(f"p{q}" for q in PERCENTILES), "max"), math.nan)
             if len(values):
                 stats.update(mean=values.mean(), std=values.std(ddof=1) if len(values) > 1 else math.nan,
                              min=values.min(), max=values.max())
                 stats.update({f"p{q}": v for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))})
-            if len(real):
-                value = float(real[m].astype(float).iloc[0])
-                stats["real"] = value
-                if len(values) and not math.isnan(value):
-                    stats["real_rank"] = 100.0 * float(np.mean(values <= value))
+            stats.update(real=real, real_rank=real_rank(values, real))
             rows[m] = stats
         returns = np.sort(ok["total_return"].astype(float).dropna().to_numpy())
         drawdowns = np.sort(ok["max_drawdown"].astype(float).dropna().to_numpy())[::-1]
@@ -107,6 +100,27 @@ class Summary:
             f"ES{self.alpha:.0%} of max drawdown = {_fmt(self.es_drawdown)}</p>"
         )
         return head + self.metrics.to_html(float_format=lambda x: f"{x:.4g}", na_rep="")
+
+
+def outcomes(results: pd.DataFrame, metric: str) -> tuple[np.ndarray, float]:
+    """``metric`` on the synthetic paths that ran (NaN dropped), and on the real history (NaN when it has none)."""
+    ran = results["error"].isna()
+    is_real = results["path"] == REAL
+    values = results.loc[~is_real & ran, metric].astype(float).dropna().to_numpy()
+    real = results.loc[is_real & ran, metric].astype(float)
+    return values, float(real.iloc[0]) if len(real) else math.nan
+
+
+def real_rank(values: np.ndarray, real: float) -> float:
+    """The real history's rank: the percent of synthetic ``values`` at or below ``real``.
+
+    NaN when there is no value to rank it among, or ``real`` is NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values) or math.isnan(real):
+        return math.nan
+    return 100.0 * float(np.mean(values <= real))
 
 
 def _fmt(x: float) -> str:
@@ -167,30 +181,13 @@ class MonteCarloResult:
 
         Returns a ``matplotlib.figure.Figure`` (drawn with the Agg canvas; no display needed).
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from ..figures import outcome_histograms
 
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise ConfigError(f"Cannot plot {', '.join(unknown)}; metrics are {', '.join(METRICS)}.")
-        figure = Figure(figsize=(4.2 * len(metrics), 3.4), layout="constrained")
-        FigureCanvasAgg(figure)
-        ok = self.synthetic[self.synthetic["error"].isna()]
-        real = self.real
-        for k, metric in enumerate(metrics):
-            ax = figure.add_subplot(1, len(metrics), k + 1)
-            values = ok[metric].astype(float).replace([np.inf, -np.inf], np.nan).dropna()
-            if len(values):
-                ax.hist(values, bins=bins, color="#4c72b0", alpha=0.85)
-            if real is not None and real["error"] is None and pd.notna(real[metric]):
-                rank = self.summary.metrics.loc[metric, "real_rank"]
-                label = f"real: {float(real[metric]):.3g}" + (f" ({rank:.0f}th pct)" if pd.notna(rank) else "")
-                ax.axvline(float(real[metric]), color="#c44e52", linewidth=2, label=label)
-                ax.legend(loc="best", fontsize=8)
-            ax.set_title(metric.replace("_", " "))
-            ax.set_ylabel("paths")
-        figure.suptitle(f"{self.strategy}: {len(ok)} synthetic paths")
-        return figure
+        n_ok = int(self.synthetic["error"].isna().sum())
+        return outcome_histograms(self.results, metrics, bins=bins, title=f"{self.strategy}: {n_ok} synthetic paths")
 
     def __repr__(self) -> str:
         return (
