@@ -14,7 +14,9 @@ except defaults that suit an interactive session.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .data import load_data
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
 from .paths import Paths
 
@@ -154,7 +156,6 @@ def train(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"out={str(out)!r} is a file; give a directory for the model.")
-        remove_entries(out, MODEL_FILES)
     options = dict(train_options or {})
     clashing = sorted(set(options) & {"steps", "epochs", "time_budget", "device", "seed", "out_dir", "progress"})
     if clashing:
@@ -173,8 +174,40 @@ def fit_and_save(model: Generator, dataset: Dataset, config: Any, out: Path | No
     and, given ``out``, save it there with its training log; the :class:`TrainReport`.
 
     A generator that fits without the training loop gets a one-line log of its fit, so every
-    model directory has one.
+    model directory has one. The run holds ``out``'s lock (:func:`synthmarket.outdir.claim`).
+
+    A model already in ``out`` (any of :data:`MODEL_FILES`) is replaced only once the new one
+    is saved whole: the run trains in ``out/.training-PID`` and its files are moved in at the
+    end. On any failure the old model stays as it was, and an interruption (Ctrl-C) raises
+    KeyboardInterrupt with it kept too. A resumed run, and one into a directory without a
+    model, train in place (an interrupted run's checkpoints stay there for resuming).
     """
+    from .outdir import claim, replace_entries, scratch
+    from .training import TrainConfig
+
+    if out is None:
+        return _fit(model, dataset, config, None, snapshots, seed)
+    out = Path(out)
+    config = TrainConfig.from_any(config)
+    with claim(out):
+        if config.resume or not any((out / name).exists() for name in MODEL_FILES):
+            return _fit(model, dataset, config, out, snapshots, seed)
+        with scratch(out, ".training") as staging:
+            staging.mkdir()
+            try:
+                report = _fit(model, dataset, _retarget(config, out, staging), staging, snapshots, seed)
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{str(exc).split('; ')[0]}; the model in {str(out)!r} is kept as it was. "
+                                       f"Lower the learning rate or change the seed.") from None
+            if report.stopped == "interrupted":
+                raise KeyboardInterrupt(f"the model in {str(out)!r} is kept as it was")
+            new = [name for name in os.listdir(staging) if name not in MODEL_FILES]
+            replace_entries(out, staging, [*MODEL_FILES, *new])
+    return report
+
+
+def _fit(model: Generator, dataset: Dataset, config: Any, out: Path | None, snapshots: int | None, seed: int) -> Any:
+    """:func:`fit_and_save` into ``out`` itself."""
     from .training import LOG_FILE
 
     if snapshots is not None:
@@ -190,6 +223,17 @@ def fit_and_save(model: Generator, dataset: Dataset, config: Any, out: Path | No
             (out / LOG_FILE).write_text(json.dumps({"event": "fit", **report.to_dict()}) + "\n")
         model.save(out)
     return report
+
+
+def _retarget(config: Any, out: Path, staging: Path) -> Any:
+    """``config`` with the checkpoints and training log it would write into ``out`` going into ``staging``."""
+    from .training import LOG_FILE
+
+    def moved(path, old: Path, new: Path):
+        return new if path is not None and Path(path).absolute() == old.absolute() else path
+
+    return dataclasses.replace(config, out_dir=moved(config.out_dir, out, staging),
+                               log_file=moved(config.log_file, out / LOG_FILE, staging / LOG_FILE))
 
 
 def load_model(directory: str | Path) -> Generator:
@@ -321,4 +365,51 @@ def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 10
     return pd.DataFrame(rows)
 
 
-__all__ = ["generate", "generator_class", "generators", "load_model", "regime_comparison", "train"]
+def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``["lr_g=1e-4", "hidden=32"]`` -> typed values: each the type of its default in ``defaults``.
+
+    Booleans take true/yes/on/1 and false/no/off/0; a default that is no bool, number or
+    string takes JSON (a list, say).
+
+    Raises
+    ------
+    ConfigError
+        For an item that is not key=value, an unknown key or a value of the wrong type.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).")
+        if key not in defaults:
+            known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
+        out[key] = _typed_like(key, text, defaults[key])
+    return out
+
+
+def _typed_like(key: str, text: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if text.lower() in {"true", "yes", "on", "1"}:
+                return True
+            if text.lower() in {"false", "no", "off", "0"}:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, str) or default is None:
+            return text
+        return json.loads(text)
+    except ValueError:  # json's JSONDecodeError is one
+        kind = type(default).__name__
+        raise ConfigError(f"Hyper-parameter {key}={text!r}: expected a {kind} like {default!r}.") from None
+
+
+__all__ = ["generate", "generator_class", "generators", "load_model", "parse_hparams", "regime_comparison", "train"]

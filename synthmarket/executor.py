@@ -14,7 +14,8 @@ Only a bounded number of tasks is in flight at once, so a lazy task iterator is 
 lazily and memory stays flat however many tasks there are. Results come back in the order
 they finish, not the order of the tasks: callers that need an order carry keys in the results.
 A worker that dies (killed, out of memory) raises :class:`WorkerDied`; closing the iterator
-early (an exception, Ctrl-C) cancels what is queued and stops the workers.
+early (an exception, Ctrl-C) cancels what is queued and stops the workers, and workers whose
+parent dies (even by SIGKILL) exit by themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -126,10 +128,22 @@ def map_unordered(
     return _process_map(fn, tasks, workers=n, method=method, max_pending=max_pending or 2 * n, preload=preload)
 
 
-def _ignore_sigint() -> None:
+def _init_worker(parent_alive_r, parent_alive_w) -> None:
     # Ctrl-C is the parent's to handle: it stops the workers itself, so they must not
     # die half-way through printing a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Only the parent may hold the pipe's writing end: when the parent dies, even by SIGKILL,
+    # the pipe closes and the worker exits instead of waiting for tasks forever.
+    parent_alive_w.close()
+    threading.Thread(target=_exit_when_closed, args=(parent_alive_r,), daemon=True).start()
+
+
+def _exit_when_closed(parent_alive) -> None:
+    try:
+        parent_alive.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
 
 
 def _process_map(
@@ -140,7 +154,9 @@ def _process_map(
         # "__main__": the server runs the main script once, and the workers it forks inherit
         # it instead of each running it again (a CLI's imports can take seconds).
         context.set_forkserver_preload(["__main__", *preload])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
+    parent_alive_r, parent_alive_w = context.Pipe(duplex=False)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(parent_alive_r, parent_alive_w))
     finished = False
     try:
         source = iter(tasks)
@@ -165,6 +181,8 @@ def _process_map(
             pool.shutdown(wait=True)
         else:
             _stop_pool(pool)
+        parent_alive_r.close()
+        parent_alive_w.close()
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:

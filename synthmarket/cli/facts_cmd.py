@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
+from ..outdir import LOCK_FILE, claim
 from ..paths import Paths
 from .common import DATA_HELP, app, console
 
@@ -85,7 +87,7 @@ def write_outputs(card: Scorecard, out: Path) -> list[Path]:
     from ..report import write_facts
 
     write_facts(card, out)
-    return sorted(out.iterdir())
+    return sorted(file for file in out.iterdir() if file.name != LOCK_FILE)
 
 
 def _enough_steps(steps: int) -> int:
@@ -117,13 +119,14 @@ def facts(
     """Score synthetic paths on the stylized facts of real returns (statsmodels tests, distances)."""
     from ..facts import scorecard
 
-    real = load_data(data, start=start, end=end)
-    synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
-    with console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ..."):
-        card = scorecard(real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed)
-    _print(card)
-    if out is not None:
-        for file in write_outputs(card, out):
-            console.print(f"Wrote {file}", highlight=False)
+    with claim(out) if out is not None else nullcontext():
+        real = load_data(data, start=start, end=end)
+        synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
+        with console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ..."):
+            card = scorecard(real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed)
+        _print(card)
+        if out is not None:
+            for file in write_outputs(card, out):
+                console.print(f"Wrote {file}", highlight=False)
     if strict and not card.passed:
         raise typer.Exit(1)

@@ -3,7 +3,9 @@
 Paths are sampled ``--chunk-size`` at a time and each chunk is appended to the output
 (one Parquet row group, or CSV rows), so memory stays flat however many paths are asked
 for. The output is written under a temporary name and moved into place only when complete:
-an interrupted or failed run leaves no half-written file and never destroys an old one.
+an interrupted or failed run leaves no half-written file and never destroys an old one (the
+temporary file of a run killed outright is removed by the next run into the same file).
+One run at a time writes a file (:func:`synthmarket.outdir.claim_file`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..bars import business_days, default_start
 from ..errors import ConfigError
 from ..generator import DEFAULT_CHUNK, Generator
+from ..outdir import claim_file, scratch
 from ..paths import FIELDS, Paths
 from ..regimes import parse_schedule
 from .common import app, console
@@ -136,40 +139,39 @@ def generate_file(
         ``out``.
     """
     out = Path(out)
-    _check_output(out, force)
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be at least 1; got {chunk_size}.")
-    parquet = out.suffix == ".parquet"
-    first_day = _start_date(start, model)
-    dates = business_days(first_day, int(n_steps))
-    metadata = {b"synthmarket.anchor_close": repr(model.anchor.close).encode(), b"synthmarket.generator": model.name.encode()}
-    schema = pa.schema(
-        [("path", pa.int64()), ("date", pa.timestamp("ns") if parquet else pa.date32())]
-        + [(k, pa.float64()) for k in FIELDS],
-        metadata=metadata if parquet else None,
-    )
-    date_array = pa.array(dates.values).cast(schema.field("date").type)
-    chunks = model.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    writer = None
-    done = 0
-    try:
-        for features in chunks:
-            paths = Paths.from_features(features, model.anchor, start=first_day)
-            if writer is None:
-                writer = _Writer(partial, parquet, schema)
-            writer.write(_table(paths, done, date_array, schema))
-            done += paths.n_paths
-            if on_chunk is not None:
-                on_chunk(paths.n_paths)
-        writer.close()
+    with claim_file(out), scratch(out.parent, f".{out.name}.partial") as partial:
+        _check_output(out, force)
+        parquet = out.suffix == ".parquet"
+        first_day = _start_date(start, model)
+        dates = business_days(first_day, int(n_steps))
+        metadata = {b"synthmarket.anchor_close": repr(model.anchor.close).encode(),
+                    b"synthmarket.generator": model.name.encode()}
+        schema = pa.schema(
+            [("path", pa.int64()), ("date", pa.timestamp("ns") if parquet else pa.date32())]
+            + [(k, pa.float64()) for k in FIELDS],
+            metadata=metadata if parquet else None,
+        )
+        date_array = pa.array(dates.values).cast(schema.field("date").type)
+        chunks = model.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size)
         writer = None
-        os.replace(partial, out)
-    finally:
-        if writer is not None:
+        done = 0
+        try:
+            for features in chunks:
+                paths = Paths.from_features(features, model.anchor, start=first_day)
+                if writer is None:
+                    writer = _Writer(partial, parquet, schema)
+                writer.write(_table(paths, done, date_array, schema))
+                done += paths.n_paths
+                if on_chunk is not None:
+                    on_chunk(paths.n_paths)
             writer.close()
-        partial.unlink(missing_ok=True)
+            writer = None
+            os.replace(partial, out)
+        finally:
+            if writer is not None:
+                writer.close()
     return out
 
 

@@ -8,14 +8,15 @@ from typing import Any, Optional
 
 import typer
 
-from ..api import MODEL_FILES, fit_and_save, remove_entries
+from ..api import MODEL_FILES, fit_and_save
 from ..data import load_data
 from ..errors import ConfigError
 from ..generator import Dataset
+from ..outdir import claim
 from ..registry import get_registry
 from .common import DATA_HELP, app, console
 
-#: What a training run writes into ``--out``; only these are removed by ``--force``.
+#: What a training run writes into ``--out``; only these are replaced by ``--force``.
 OWNED = MODEL_FILES
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -65,20 +66,17 @@ def _coerce(key: str, text: str, default: Any) -> Any:
     return json.loads(text)
 
 
-def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+def _check_out(out: Path, resume: bool, force: bool) -> bool:
+    """Whether the run replaces a model or run already in ``out`` (only with --force)."""
     if resume and force:
         raise ConfigError("--resume continues a run and --force starts afresh; give one of them.")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; give a directory for the model.")
     present = [name for name in OWNED if (out / name).exists()]
-    if not present or resume:
-        return
-    if not force:
+    if present and not resume and not force:
         raise ConfigError(
             f"{str(out)!r} already holds a model or a training run ({', '.join(present)}). "
             f"Continue it with --resume, overwrite it with --force, or choose another --out."
         )
-    remove_entries(out, present)
+    return bool(present) and not resume
 
 
 @app.command()
@@ -119,19 +117,6 @@ def train(
 
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls.defaults)
-    _prepare_out(out, resume, force)
-    if resume:
-        record, _ = read_checkpoint(out)
-        saved = record.get("model", {})
-        if saved.get("generator") != gen_cls.name:
-            raise ConfigError(f"The run in {str(out)!r} trains {saved.get('generator')!r}, not {gen_cls.name!r}.")
-        stored = saved.get("hyperparameters", {})
-        clashing = [k for k, v in hparams.items() if stored.get(k) != v]
-        if clashing:
-            raise ConfigError(
-                f"Cannot resume with other hyper-parameters ({', '.join(clashing)}); drop those -H options or start afresh with --force."
-            )
-        hparams = stored
     bars = load_data(data, start=start, end=end)
     dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
                                 validation_blocks=validation_blocks)
@@ -140,11 +125,31 @@ def train(
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
         patience=patience or None, select_after=select_after, progress=progress, threads=threads,
     )
-    model = gen_cls(**hparams)
-    console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
-                  f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out"
-                  f"{f' in {validation_blocks} blocks' if validation_blocks > 1 else ''})")
-    report = fit_and_save(model, dataset, config, out, snapshots=snapshots, seed=seed)
+    with claim(out):  # one run per --out; an old model is replaced only by a finished new one
+        replacing = _check_out(out, resume, force)
+        if resume:
+            record, _ = read_checkpoint(out)
+            saved = record.get("model", {})
+            if saved.get("generator") != gen_cls.name:
+                raise ConfigError(f"The run in {str(out)!r} trains {saved.get('generator')!r}, not {gen_cls.name!r}.")
+            stored = saved.get("hyperparameters", {})
+            clashing = [k for k, v in hparams.items() if stored.get(k) != v]
+            if clashing:
+                raise ConfigError(
+                    f"Cannot resume with other hyper-parameters ({', '.join(clashing)}); drop those -H options or start afresh with --force."
+                )
+            hparams = stored
+        model = gen_cls(**hparams)
+        console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
+                      f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out"
+                      f"{f' in {validation_blocks} blocks' if validation_blocks > 1 else ''})")
+        try:
+            report = fit_and_save(model, dataset, config, out, snapshots=snapshots, seed=seed)
+        except KeyboardInterrupt:
+            if not replacing:
+                raise
+            console.print(f"Interrupted: the model in {out} is kept as it was.", highlight=False)
+            raise typer.Exit(130) from None
     console.print(report.summary(), highlight=False)
     console.print(f"Saved the model to {out}", highlight=False)
     if report.stopped == "interrupted":

@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError, SynthmarketError
 from ..executor import BACKENDS, describe_backend, map_unordered, resolve_jobs
 from ..feeds import FeedArrays
+from ..outdir import claim
 from ..paths import FIELDS, Paths
 from .batch import BatchResult, batch_tasks, run_batch
 from .metrics import Settings
@@ -128,55 +130,56 @@ def run_montecarlo(
         "n_paths": source.n_paths, "n_steps": source.n_steps,
         "real": None if real_bars is None else _fingerprint_bars(real_bars),
     }
-    store = ResultStore(out) if out is not None else None
-    done = store.prepare(manifest, resume) if store is not None else set()
-    memory_rows: list[dict[str, Any]] = []
-    total = source.n_paths + (real_bars is not None)
-    remaining = total - len(done)
-    if batch_size is not None and int(batch_size) < 1:
-        raise ConfigError(f"batch_size must be at least 1; got {batch_size}.")
-    size = int(batch_size) if batch_size else max(1, min(64, math.ceil(max(remaining, 1) / (4 * workers))))
-    in_process = backend == "local" and workers == 1
-    tasks = batch_tasks(cls if in_process or ref is None else ref, checked, settings, source, real_bars, done, size, fail_fast)
-    failure: BaseException | None = None
-    progress_bar = make_progress_bar(progress)
-    sink = store.append if store is not None else memory_rows.extend
-    cpu_seconds: list[float] = []
-    try:
-        with progress_bar:
-            task_id = progress_bar.add_task(
-                f"{label} on {describe_backend(backend, jobs, start_method)}", total=total, completed=len(done)
-            )
-            results = map_unordered(
-                run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
-                ray_address=ray_address, preload=("synthmarket.montecarlo",),
-            )
-            _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
-    except BaseException as exc:
-        failure = exc
-    frame = store.compact() if store is not None else tidy_results(memory_rows)
-    if isinstance(failure, SynthmarketError):
-        raise _explain(failure, frame, total, out) from None
-    if failure is not None:
-        if isinstance(failure, KeyboardInterrupt) and out is not None:
-            progress_bar.console.print(
-                f"Interrupted: {len(frame)} of {total} paths are saved in {Path(out) / RESULTS_FILE}; "
-                f"run again with resume=True (--resume) to finish the rest.",
-                highlight=False,
-            )
-        raise failure
-    summary = Summary.of(frame)
-    result = MonteCarloResult(
-        results=frame, summary=summary, strategy=label, params=checked, settings=settings,
-        out=None if out is None else Path(out), seconds=time.perf_counter() - started,
-        worker_cpu_seconds=float(sum(cpu_seconds)),
-    )
-    if store is not None:
-        write_json(store.out / SUMMARY_FILE, {
-            "strategy": label, "params": checked, "cash": settings.cash, "commission": settings.commission,
-            "slippage": settings.slippage, **summary.to_dict(),
-        })
-    return result
+    with claim(out) if out is not None else nullcontext():  # one run per output directory
+        store = ResultStore(out) if out is not None else None
+        done = store.prepare(manifest, resume) if store is not None else set()
+        memory_rows: list[dict[str, Any]] = []
+        total = source.n_paths + (real_bars is not None)
+        remaining = total - len(done)
+        if batch_size is not None and int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1; got {batch_size}.")
+        size = int(batch_size) if batch_size else max(1, min(64, math.ceil(max(remaining, 1) / (4 * workers))))
+        in_process = backend == "local" and workers == 1
+        tasks = batch_tasks(cls if in_process or ref is None else ref, checked, settings, source, real_bars, done, size, fail_fast)
+        failure: BaseException | None = None
+        progress_bar = make_progress_bar(progress)
+        sink = store.append if store is not None else memory_rows.extend
+        cpu_seconds: list[float] = []
+        try:
+            with progress_bar:
+                task_id = progress_bar.add_task(
+                    f"{label} on {describe_backend(backend, jobs, start_method)}", total=total, completed=len(done)
+                )
+                results = map_unordered(
+                    run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
+                    ray_address=ray_address, preload=("synthmarket.montecarlo",),
+                )
+                _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
+        except BaseException as exc:
+            failure = exc
+        frame = store.compact() if store is not None else tidy_results(memory_rows)
+        if isinstance(failure, SynthmarketError):
+            raise _explain(failure, frame, total, out) from None
+        if failure is not None:
+            if isinstance(failure, KeyboardInterrupt) and out is not None:
+                progress_bar.console.print(
+                    f"Interrupted: {len(frame)} of {total} paths are saved in {Path(out) / RESULTS_FILE}; "
+                    f"run again with resume=True (--resume) to finish the rest.",
+                    highlight=False,
+                )
+            raise failure
+        summary = Summary.of(frame)
+        result = MonteCarloResult(
+            results=frame, summary=summary, strategy=label, params=checked, settings=settings,
+            out=None if out is None else Path(out), seconds=time.perf_counter() - started,
+            worker_cpu_seconds=float(sum(cpu_seconds)),
+        )
+        if store is not None:
+            write_json(store.out / SUMMARY_FILE, {
+                "strategy": label, "params": checked, "cash": settings.cash, "commission": settings.commission,
+                "slippage": settings.slippage, **summary.to_dict(),
+            })
+        return result
 
 
 def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[float], fail_fast: bool) -> None:
@@ -199,7 +202,7 @@ def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[fl
 def _explain(failure: SynthmarketError, frame: pd.DataFrame, total: int, out) -> SynthmarketError:
     """The same kind of error, saying what was saved and how to finish the run."""
     saved = f"{len(frame)} of {total} paths are saved"
-    where = f" in {Path(out) / RESULTS_FILE}; run again with resume=True (--resume) to finish the rest" if out else ""
+    where = f" in {Path(out) / RESULTS_FILE}; run again with resume=True (--resume) to finish the rest" if out and len(frame) else ""
     return type(failure)(f"{failure} {saved}{where}.")
 
 

@@ -15,10 +15,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from ..jsonutil import json_default
 from ..paths import id_sort_key
 from .metrics import COLUMNS, INT_METRICS, METRICS, REAL
 
@@ -63,6 +63,7 @@ class ResultStore:
     name, then renamed, so a part is either whole or absent). :meth:`compact` merges the
     parts into ``out/results.parquet`` (again by rename) and then removes them; a kill at
     any moment leaves files from which :meth:`read` gets every finished path exactly once.
+    Compaction touches only this run's parts: those it wrote, and on resume those it found.
     """
 
     def __init__(self, out: str | os.PathLike) -> None:
@@ -70,6 +71,7 @@ class ResultStore:
         self.parts = self.out / PARTS_DIR
         self.final = self.out / RESULTS_FILE
         self.manifest = self.out / MANIFEST_FILE
+        self._own_parts: list[Path] = []
 
     def _part_files(self) -> list[Path]:
         return sorted(self.parts.glob("part-*.parquet")) if self.parts.is_dir() else []
@@ -86,6 +88,11 @@ class ResultStore:
                 f"{str(self.out)!r} already holds backtest results. Pass resume=True (--resume) to finish "
                 f"that run, or choose another output directory (or delete this one)."
             )
+        if resume and not self.manifest.exists() and self.has_results():
+            raise ConfigError(
+                f"Cannot resume the run in {str(self.out)!r}: its {MANIFEST_FILE} is missing, so nothing says which "
+                f"strategy, settings and scenarios its results are of. Start afresh in another output directory."
+            )
         if resume and self.manifest.exists():
             previous = json.loads(self.manifest.read_text())
             changed = [k for k in manifest if k != "created" and previous.get(k) != manifest[k]]
@@ -100,7 +107,10 @@ class ResultStore:
             stale.unlink()
         if not (resume and self.manifest.exists()):
             write_json(self.manifest, manifest)
-        return set(self.read()["path"]) if resume else set()
+        if not resume:
+            return set()
+        self._own_parts = self._part_files()  # the parts of the run being resumed
+        return set(self.read()["path"])
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Write one part file holding ``rows``."""
@@ -114,12 +124,19 @@ class ResultStore:
         tmp = target.with_name(target.name + ".tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, target)
+        self._own_parts.append(target)
 
     def read(self) -> pd.DataFrame:
         """Every stored path once (parts win over the compacted file)."""
+        return self._read_files(([self.final] if self.final.exists() else []) + self._part_files())
+
+    def _stored_files(self) -> list[Path]:
+        """``results.parquet`` (if any) and this run's parts."""
+        return ([self.final] if self.final.exists() else []) + self._own_parts
+
+    def _read_files(self, files: list[Path]) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
-        files = ([self.final] if self.final.exists() else []) + self._part_files()
         tables = []
         for file in files:
             try:
@@ -131,35 +148,31 @@ class ResultStore:
         return tidy_results(pd.concat(tables, ignore_index=True))
 
     def compact(self) -> pd.DataFrame:
-        """Merge everything into ``results.parquet`` and remove the part files."""
+        """Merge this run's part files into ``results.parquet`` and remove them; the results.
+
+        A run that stored nothing writes no file (an empty one would block a plain rerun).
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        frame = self.read()
-        parts = self._part_files()
-        if parts or not self.final.exists():
+        parts = self._own_parts
+        frame = self._read_files(self._stored_files())
+        if parts:
             table = pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False)
             tmp = self.final.with_name(self.final.name + ".tmp")
             pq.write_table(table, tmp)
             os.replace(tmp, self.final)
             for part in parts:
                 part.unlink(missing_ok=True)
+            self._own_parts = []
         return frame
 
 
 def write_json(file: Path, data: dict) -> None:
     """Write ``data`` as JSON to ``file`` by way of a temporary file, so the file is whole or absent."""
     tmp = file.with_name(file.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True))
+    tmp.write_text(json.dumps(data, indent=2, default=json_default, allow_nan=True))
     os.replace(tmp, file)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    return repr(obj)
 
 
 def read_results(out: str | os.PathLike) -> pd.DataFrame:
