@@ -31,6 +31,7 @@ from itertools import islice
 from typing import TypeVar
 
 from .errors import ConfigError, SynthmarketError
+from .outdir import note
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,6 +59,17 @@ def resolve_jobs(jobs: int | None) -> int:
     if jobs == 0:
         raise ConfigError("jobs must be a positive number of workers, or -1 for all cores (-2: all but one, ...).")
     return jobs if jobs > 0 else max(1, cores + 1 + jobs)
+
+
+def cap_workers(workers: int, n_tasks: int) -> int:
+    """Local workers worth starting: no more than the CPUs, nor than the tasks (with a note when
+    that is fewer than asked for, since each worker costs a process and its memory)."""
+    cores = os.cpu_count() or 1
+    capped = max(1, min(workers, cores, n_tasks))
+    if capped < workers:
+        note(f"starting {capped} worker process{'es' * (capped > 1)}, not {workers}: there "
+             f"{'are' if n_tasks != 1 else 'is'} {n_tasks} batch{'es' * (n_tasks != 1)} of paths and {cores} CPUs.")
+    return capped
 
 
 def default_start_method() -> str:

@@ -518,7 +518,7 @@ class Trainer:
                 problem = "is not finite" if not math.isfinite(value) else f"exceeds max_loss={self.config.max_loss:g}"
                 raise TrainingDiverged(
                     f"{model.name}: training diverged at step {state.step + 1}: loss {key!r} = {value!r} {problem}; "
-                    f"{where}. Lower the learning rate (a -h lr... hyper-parameter), change the seed, or resume "
+                    f"{where}. Lower the learning rate (a -H lr... hyper-parameter), change the seed, or resume "
                     f"from the checkpoint with --resume."
                 )
 

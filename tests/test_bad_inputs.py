@@ -226,3 +226,24 @@ def test_facts_leave_out_the_return_across_a_gap(with_a_gap):
     assert any("gap(s) of more than 5 business days" in note and "left out" in note for note in card.notes)
     whole = sm.scorecard(with_a_gap.loc["2016-01-01":], paths, scores=False)
     assert not any("gap" in note for note in whole.notes)
+
+
+def test_train_names_the_gap_it_leaves_out(with_a_gap, tmp_path):
+    data = tmp_path / "gappy.csv"
+    with_a_gap.to_csv(data)
+    result = runner.invoke(app, ["train", "-g", "gbm", "--data", str(data), "--out", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    assert "one gap of more than 5 business days" in result.output and "no training window spans it" in result.output
+
+
+def test_workers_are_capped_at_the_cpus_and_the_batches(capsys):
+    import os
+
+    from synthmarket.executor import cap_workers
+
+    cores = os.cpu_count() or 1
+    assert cap_workers(1000, 20) == min(cores, 20)
+    assert "not 1000" in capsys.readouterr().err
+    assert cap_workers(4, 1) == 1
+    assert "not 4: there is 1 batch" in capsys.readouterr().err
+    assert cap_workers(1, 50) == 1 and capsys.readouterr().err == ""  # as many as asked for: no note

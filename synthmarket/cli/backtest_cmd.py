@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
 from ..paths import Paths
-from .common import DATA_HELP, app, console
+from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 if TYPE_CHECKING:
     from ..montecarlo import MonteCarloResult
@@ -54,21 +55,24 @@ def backtest(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out, skipping the paths done."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first path that raises."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (results.parquet, summary.json)."),
+    date_format: str | None = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress while it runs."),
 ) -> None:
     """Backtest a strategy on every synthetic path and on the real history; print the distribution."""
     from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo
 
     source = _scenarios(scenarios, model, paths, steps, regime, seed)
-    real = load_data(data, start=start, end=end) if data is not None else None
+    real = load_data(data, start=start, end=end, date_format=date_format) if data is not None else None
     if data is None and (start or end):
         raise ConfigError("--start and --end cut the real history; give it with --data.")
     result = run_montecarlo(
         strategy, source, params=parse_param_items(param), cash=cash, commission=commission, slippage=slippage,
         jobs=jobs, backend=backend, ray_address=ray_address, real=real, out=out, resume=resume,
-        fail_fast=fail_fast, batch_size=batch_size,
+        fail_fast=fail_fast, batch_size=batch_size, progress=progress,
     )
     print_summary(result)
-    console.print(f"Wrote {out / RESULTS_FILE} and {out / SUMMARY_FILE} in {result.seconds:.1f} s.", highlight=False)
+    console.print(f"Wrote {escape(str(out / RESULTS_FILE))} and {escape(str(out / SUMMARY_FILE))} in {result.seconds:.1f} s.",
+                  highlight=False)
 
 
 def _scenarios(scenarios, model, n_paths, steps, regime, seed):
@@ -112,7 +116,8 @@ def print_summary(result: MonteCarloResult) -> None:
     )
     if summary.n_failed:
         first = result.errors.iloc[0]
-        console.print(f"[yellow]First failure[/] (path {first['path']}): {first['error']}", highlight=False)
+        console.print(f"[yellow]First failure[/] (path {escape(str(first['path']))}): {escape(str(first['error']))}",
+                      highlight=False)
 
 
 def _cell(metric: str, column: str, value: float) -> str:

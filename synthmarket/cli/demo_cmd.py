@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from rich.markup import escape
 
 from .. import __version__
-from ..api import remove_entries
 from ..errors import ConfigError
+from ..outdir import claim, replace_entries, scratch
 from ..pages import build_report
 from ..runs import BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, write_run
 from .common import DATA_HELP, app, console
@@ -105,76 +106,81 @@ def run_demo(
     TrainConfig(steps=steps, seed=seed)
     resolve_strategy(strategy)
     resolve_jobs(jobs)
-    started = time.perf_counter()
-    step = _Steps(7 if regimes else 6)
+    with ExitStack() as stack:
+        stack.enter_context(claim(out))  # one demo per --out
+        started = time.perf_counter()
+        step = _Steps(7 if regimes else 6)
 
-    with step(f"Loading the {data} bars"):
-        bars = load_data(data)
-        real_last_year = bars.iloc[-REAL_BARS:]
-        console.print(f"      {len(bars):,} bars, {bars.index[0]:%Y-%m-%d} to {bars.index[-1]:%Y-%m-%d}", highlight=False)
+        with step(f"Loading the {data} bars"):
+            bars = load_data(data)
+            real_last_year = bars.iloc[-REAL_BARS:]
+            console.print(f"      {len(bars):,} bars, {bars.index[0]:%Y-%m-%d} to {bars.index[-1]:%Y-%m-%d}", highlight=False)
 
-    model_dir = out / MODEL_DIR
-    key = _training_key(gen_cls.name, {**gen_cls.defaults, **hparams}, fingerprint(bars), seed, time_budget, regimes, steps)
-    model = None if retrain else _cached_model(model_dir, key)
-    if model is not None:
-        with step(f"Reusing the {gen_cls.name} model in {model_dir} (same settings; --retrain trains afresh)"):
-            pass
-    else:
-        budget = f"at most {time_budget}" if time_budget else "its default length"
-        with step(f"Training {gen_cls.name} on {len(bars):,} bars ({budget}) into {model_dir}"):
-            (model_dir / TRAINING_KEY_FILE).unlink(missing_ok=True)
-            model = api.train(gen_cls, bars, regimes=regimes, time_budget=time_budget, seed=seed, out=model_dir,
-                              steps=steps, progress=progress, **hparams)
-            (model_dir / TRAINING_KEY_FILE).write_text(json.dumps(key, indent=2))
-    if model.report is not None:
-        console.print(f"      {model.report.summary()}", highlight=False)
+        model_dir = out / MODEL_DIR
+        key = _training_key(gen_cls.name, {**gen_cls.defaults, **hparams}, fingerprint(bars), seed, time_budget, regimes, steps)
+        model = None if retrain else _cached_model(model_dir, key)
+        if model is not None:
+            with step(f"Reusing the {gen_cls.name} model in {model_dir} (same settings; --retrain trains afresh)"):
+                pass
+        else:
+            budget = f"at most {time_budget}" if time_budget else "its default length"
+            with step(f"Training {gen_cls.name} on {len(bars):,} bars ({budget}) into {model_dir}"):
+                (model_dir / TRAINING_KEY_FILE).unlink(missing_ok=True)
+                model = api.train(gen_cls, bars, regimes=regimes, time_budget=time_budget, seed=seed, out=model_dir,
+                                  steps=steps, progress=progress, **hparams)
+                (model_dir / TRAINING_KEY_FILE).write_text(json.dumps(key, indent=2))
+        if model.report is not None:
+            console.print(f"      {model.report.summary()}", highlight=False)
 
-    remove_entries(out, RUN_PARTS)
-    with step(f"Sampling {n_paths:,} paths of {n_steps} bars"):
-        paths = api.generate(model, n_paths, n_steps, seed=seed)
+        # the new run's parts are written aside and replace the old ones only once all are complete
+        staging = stack.enter_context(scratch(out, ".demo"))
+        staging.mkdir()
+        with step(f"Sampling {n_paths:,} paths of {n_steps} bars"):
+            paths = api.generate(model, n_paths, n_steps, seed=seed)
 
-    with step("Scoring the stylized facts against the real returns"):
-        card = scorecard(bars, paths, seed=seed)
-        console.print(f"      {card.summary()}", highlight=False)
+        with step("Scoring the stylized facts against the real returns"):
+            card = scorecard(bars, paths, seed=seed)
+            console.print(f"      {card.summary()}", highlight=False)
 
-    comparison = None
-    if regimes:
-        with step(f"Comparing the {', '.join(model.scheme.names)} regimes ({REGIME_PATHS} paths each)"):
-            comparison = api.regime_comparison(model, bars, n_paths=REGIME_PATHS, n_steps=n_steps, seed=seed)
+        comparison = None
+        if regimes:
+            with step(f"Comparing the {', '.join(model.scheme.names)} regimes ({REGIME_PATHS} paths each)"):
+                comparison = api.regime_comparison(model, bars, n_paths=REGIME_PATHS, n_steps=n_steps, seed=seed)
 
-    config = {
-        "title": "synthmarket demo",
-        "subtitle": f"{gen_cls.name} trained on {data} {bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}; "
-                    f"{n_paths} paths x {n_steps} bars; {strategy} backtested on every path",
-        "generator": gen_cls.name,
-        "model": str(model_dir),
-        "hyperparameters": model.hparams,
-        "data": data,
-        "data_range": f"{bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}",
-        "real_backtest_range": f"{real_last_year.index[0]:%Y-%m-%d}..{real_last_year.index[-1]:%Y-%m-%d}",
-        "regimes": regimes,
-        "training": None if model.report is None else model.report.summary(),
-        "time_budget": time_budget,
-        "n_paths": n_paths,
-        "n_steps": n_steps,
-        "seed": seed,
-        "strategy": strategy,
-        "jobs": jobs,
-    }
-    write_run(out, config=config, paths=paths, real=bars, card=card, regimes=comparison)
+        config = {
+            "title": "synthmarket demo",
+            "subtitle": f"{gen_cls.name} trained on {data} {bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}; "
+                        f"{n_paths} paths x {n_steps} bars; {strategy} backtested on every path",
+            "generator": gen_cls.name,
+            "model": str(model_dir),
+            "hyperparameters": model.hparams,
+            "data": data,
+            "data_range": f"{bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}",
+            "real_backtest_range": f"{real_last_year.index[0]:%Y-%m-%d}..{real_last_year.index[-1]:%Y-%m-%d}",
+            "regimes": regimes,
+            "training": None if model.report is None else model.report.summary(),
+            "time_budget": time_budget,
+            "n_paths": n_paths,
+            "n_steps": n_steps,
+            "seed": seed,
+            "strategy": strategy,
+            "jobs": jobs,
+        }
+        write_run(staging, config=config, paths=paths, real=bars, card=card, regimes=comparison)
 
-    with step(f"Backtesting {strategy} on {n_paths:,} paths and on the real year "
-              f"{real_last_year.index[0]:%Y-%m-%d}..{real_last_year.index[-1]:%Y-%m-%d}"):
-        result = run_montecarlo(strategy, paths, real=real_last_year, jobs=jobs, out=out / BACKTEST_DIR, progress=progress)
-        sharpe = result.summary.metrics.loc["sharpe"]
-        console.print(f"      median Sharpe {sharpe['p50']:.2f} (5-95%: {sharpe['p5']:.2f} to {sharpe['p95']:.2f}); "
-                      f"real year {sharpe['real']:.2f}", highlight=False)
+        with step(f"Backtesting {strategy} on {n_paths:,} paths and on the real year "
+                  f"{real_last_year.index[0]:%Y-%m-%d}..{real_last_year.index[-1]:%Y-%m-%d}"):
+            result = run_montecarlo(strategy, paths, real=real_last_year, jobs=jobs, out=staging / BACKTEST_DIR, progress=progress)
+            sharpe = result.summary.metrics.loc["sharpe"]
+            console.print(f"      median Sharpe {sharpe['p50']:.2f} (5-95%: {sharpe['p5']:.2f} to {sharpe['p95']:.2f}); "
+                          f"real year {sharpe['real']:.2f}", highlight=False)
 
-    with step("Writing the report"):
-        config["seconds"] = round(time.perf_counter() - started, 1)
-        (out / RUN_FILE).write_text(json.dumps({**json.loads((out / RUN_FILE).read_text()), **config}, indent=2))
-        report = build_report(out, out / REPORT_FILE)
-    return report
+        with step("Writing the report"):
+            config["seconds"] = round(time.perf_counter() - started, 1)
+            (staging / RUN_FILE).write_text(json.dumps({**json.loads((staging / RUN_FILE).read_text()), **config}, indent=2))
+            build_report(staging, staging / REPORT_FILE)
+        replace_entries(out, staging, RUN_PARTS)
+        return out / REPORT_FILE
 
 
 @app.command()
@@ -199,5 +205,5 @@ def demo(
         out, generator=generator, time_budget=time_budget, n_paths=paths, n_steps=steps, seed=seed, jobs=jobs,
         data=data, regimes=regimes, strategy=strategy, steps=train_steps, retrain=retrain, progress=progress,
     )
-    console.print(f"Demo finished in {time.perf_counter() - began:.0f} s. Report: [bold]{report}[/]", highlight=False)
+    console.print(f"Demo finished in {time.perf_counter() - began:.0f} s. Report: [bold]{escape(str(report))}[/]", highlight=False)
     console.print(str(report.resolve()), highlight=False, soft_wrap=True)

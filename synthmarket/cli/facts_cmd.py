@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
 from ..outdir import LOCK_FILE, claim
 from ..paths import Paths
-from .common import DATA_HELP, app, console
+from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 if TYPE_CHECKING:
     from ..facts import Scorecard
@@ -75,7 +76,7 @@ def _print(card: Scorecard) -> None:
         distances.add_row(key, _number(value))
     console.print(distances)
     for note in card.notes:
-        console.print(f"[yellow]Note:[/] {note}", highlight=False)
+        console.print(f"[yellow]Note:[/] {escape(note)}", highlight=False)
     colour = "green" if card.passed else "red"
     console.print(f"[bold {colour}]{'PASS' if card.passed else 'FAIL'}[/]: {card.summary()}", highlight=False)
 
@@ -115,18 +116,21 @@ def facts(
     no_scores: bool = typer.Option(False, "--no-scores", help="Skip the window scores (classifiers, memorisation)."),
     out: Path = typer.Option(None, "--out", "-o", help="Directory for scorecard.md, .csv, .png, verdicts.csv and distances.json."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when a stylized fact fails."),
+    date_format: str = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress while it runs."),
 ) -> None:
     """Score synthetic paths on the stylized facts of real returns (statsmodels tests, distances)."""
     from ..facts import scorecard
 
     with claim(out) if out is not None else nullcontext():
-        real = load_data(data, start=start, end=end)
+        real = load_data(data, start=start, end=end, date_format=date_format)
         synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
-        with console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ..."):
+        status = console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ...")
+        with status if progress else nullcontext():
             card = scorecard(real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed)
         _print(card)
         if out is not None:
             for file in write_outputs(card, out):
-                console.print(f"Wrote {file}", highlight=False)
+                console.print(f"Wrote {escape(str(file))}", highlight=False)
     if strict and not card.passed:
         raise typer.Exit(1)

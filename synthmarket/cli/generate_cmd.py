@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..bars import business_days, default_start
@@ -193,6 +194,7 @@ def generate(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .parquet or .csv, long format."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress while it runs."),
 ) -> None:
     """Sample synthetic OHLCV paths from a trained model into a Parquet or CSV file.
 
@@ -204,7 +206,7 @@ def generate(
     began = time.perf_counter()
     progress = Progress(
         TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"), TimeRemainingColumn(),
-        console=console, transient=True, disable=paths <= chunk_size,
+        console=console, transient=True, disable=not progress or paths <= chunk_size,
     )
     with progress:
         task = progress.add_task("sampling", total=paths)
@@ -214,7 +216,7 @@ def generate(
         )
     seconds = time.perf_counter() - began
     console.print(
-        f"Wrote {paths:,} paths x {n_steps:,} bars ({paths * n_steps:,} rows) from {generator.name} to {out} "
+        f"Wrote {paths:,} paths x {n_steps:,} bars ({paths * n_steps:,} rows) from {generator.name} to {escape(str(out))} "
         f"in {seconds:.1f}s.",
         highlight=False,
     )

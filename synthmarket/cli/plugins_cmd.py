@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..registry import KINDS, get_registry
@@ -23,4 +24,4 @@ def plugins() -> None:
             table.add_row(kind, name, info.description, info.origin)
     console.print(table)
     for problem in registry.problems:
-        console.print(f"[yellow]Warning:[/] {problem}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]Warning:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)

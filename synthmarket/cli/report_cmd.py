@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ..errors import ConfigError
 from ..pages import build_report, build_training_report
@@ -26,4 +27,4 @@ def report(
     if out is not None and out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a directory; give a file name such as {out / 'report.html'}.")
     path = build_report(run, out) if run is not None else build_training_report(model, out)
-    console.print(f"Wrote {path}", highlight=False, soft_wrap=True)
+    console.print(f"Wrote {escape(str(path))}", highlight=False, soft_wrap=True)

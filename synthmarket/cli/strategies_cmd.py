@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..registry import get_registry
@@ -31,4 +32,4 @@ def strategies() -> None:
         highlight=False,
     )
     for problem in registry.problems:
-        console.print(f"[yellow]Warning:[/] {problem}", highlight=False)
+        console.print(f"[yellow]Warning:[/] {escape(str(problem))}", highlight=False)

@@ -2,68 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from ..api import MODEL_FILES, fit_and_save
+from ..api import MODEL_FILES, fit_and_save, parse_hparams
 from ..data import load_data
 from ..errors import ConfigError
 from ..generator import Dataset
 from ..outdir import claim
 from ..registry import get_registry
-from .common import DATA_HELP, app, console
+from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 #: What a training run writes into ``--out``; only these are replaced by ``--force``.
 OWNED = MODEL_FILES
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``["lr_g=1e-4", "hidden=32"]`` -> typed values (the type of each default).
-
-    Raises
-    ------
-    ConfigError
-        For an item that is not key=value, an unknown key or a value of the wrong type.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key, text = key.strip(), text.strip()
-        if not sep or not key:
-            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).")
-        if key not in defaults:
-            known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-            raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
-        out[key] = _coerce(key, text, defaults[key])
-    return out
-
-
-def _coerce(key: str, text: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, str) or default is None:
-            return text
-    except ValueError:
-        kind = type(default).__name__
-        raise ConfigError(f"Hyper-parameter {key}={text!r}: expected a {kind} like {default!r}.") from None
-    return json.loads(text)
 
 
 def _check_out(out: Path, resume: bool, force: bool) -> bool:
@@ -111,15 +65,19 @@ def train(
     snapshots: Optional[int] = typer.Option(
         None, "--snapshots", help="Every N steps, save a figure of generated paths over real windows (OUT/snapshots/)."
     ),
+    gaps: str = typer.Option(
+        "split", "--gaps", help="Gaps of more than 5 business days: split (no window spans one) or keep (learn across them)."
+    ),
+    date_format: Optional[str] = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
     from ..training import CHECKPOINT_DIR, TrainConfig, read_checkpoint  # torch loads only when training
 
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls.defaults)
-    bars = load_data(data, start=start, end=end)
+    bars = load_data(data, start=start, end=end, date_format=date_format)
     dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
-                                validation_blocks=validation_blocks)
+                                validation_blocks=validation_blocks, gaps=gaps)
     config = TrainConfig(
         steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,
@@ -140,6 +98,8 @@ def train(
                 )
             hparams = stored
         model = gen_cls(**hparams)
+        if dataset.gap_note():
+            console.print(f"[yellow]Note:[/] {dataset.gap_note()}", highlight=False)
         console.print(f"Training [bold]{gen_cls.name}[/] on {len(dataset.train)} bars "
                       f"({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}, {len(dataset.validation)} held out"
                       f"{f' in {validation_blocks} blocks' if validation_blocks > 1 else ''})")
@@ -148,10 +108,11 @@ def train(
         except KeyboardInterrupt:
             if not replacing:
                 raise
-            console.print(f"Interrupted: the model in {out} is kept as it was.", highlight=False)
+            console.print(f"Interrupted: the model in {escape(str(out))} is kept as it was.", highlight=False)
             raise typer.Exit(130) from None
     console.print(report.summary(), highlight=False)
-    console.print(f"Saved the model to {out}", highlight=False)
+    console.print(f"Saved the model to {escape(str(out))}", highlight=False)
     if report.stopped == "interrupted":
-        console.print(f"Interrupted: a checkpoint is in {out / CHECKPOINT_DIR}; run the same command with --resume to continue.")
+        console.print(f"Interrupted: a checkpoint is in {escape(str(out / CHECKPOINT_DIR))}; run the same command with "
+                      f"--resume to continue.", highlight=False)
         raise typer.Exit(130)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, SynthmarketError
-from ..executor import BACKENDS, describe_backend, map_unordered, resolve_jobs
+from ..executor import BACKENDS, cap_workers, describe_backend, map_unordered, resolve_jobs
 from ..feeds import FeedArrays
 from ..outdir import claim
 from ..paths import FIELDS, Paths
@@ -139,6 +139,8 @@ def run_montecarlo(
         if batch_size is not None and int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1; got {batch_size}.")
         size = int(batch_size) if batch_size else max(1, min(64, math.ceil(max(remaining, 1) / (4 * workers))))
+        if backend == "local" and workers > 1:
+            workers = cap_workers(workers, math.ceil(max(remaining, 1) / size))
         in_process = backend == "local" and workers == 1
         tasks = batch_tasks(cls if in_process or ref is None else ref, checked, settings, source, real_bars, done, size, fail_fast)
         failure: BaseException | None = None
@@ -148,7 +150,7 @@ def run_montecarlo(
         try:
             with progress_bar:
                 task_id = progress_bar.add_task(
-                    f"{label} on {describe_backend(backend, jobs, start_method)}", total=total, completed=len(done)
+                    f"{label} on {describe_backend(backend, workers if backend == 'local' else jobs, start_method)}", total=total, completed=len(done)
                 )
                 results = map_unordered(
                     run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
