@@ -191,6 +191,18 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``path`` under a temporary name and rename it into place: an interrupted or failed
+    write leaves the old file as it was and no partial one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def replace_entries(target: Path, source: Path, names: Iterable[str]) -> None:
     """Make the entries ``names`` of ``target`` those of ``source``: each is moved in from
     ``source``, or removed from ``target`` when ``source`` lacks it.

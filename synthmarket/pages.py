@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import DataError, ModelFileError
 from .figures import loss_keys, outcome_histograms, plot_paths, regime_figure, training_curves
+from .outdir import write_text_atomic
 from .paths import Paths
 from .runs import (
     BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, read_json, read_table,
@@ -331,7 +332,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     subtitle = str(config.get("subtitle") or _default_subtitle(config))
     out = Path(out) if out is not None else run_dir / REPORT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_page(title, subtitle, sections), encoding="utf-8")
+    write_text_atomic(out, _page(title, subtitle, sections))
     return out
 
 
@@ -434,5 +435,5 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
                      + "<h3>Hyper-parameters</h3>" + html_table(hp, text_columns=["value"])))
     out = Path(out) if out is not None else model_dir / TRAINING_REPORT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_page(f"Training of {generator}", str(model_dir), sections), encoding="utf-8")
+    write_text_atomic(out, _page(f"Training of {generator}", str(model_dir), sections))
     return out

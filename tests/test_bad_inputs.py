@@ -247,3 +247,15 @@ def test_workers_are_capped_at_the_cpus_and_the_batches(capsys):
     assert cap_workers(4, 1) == 1
     assert "not 4: there is 1 batch" in capsys.readouterr().err
     assert cap_workers(1, 50) == 1 and capsys.readouterr().err == ""  # as many as asked for: no note
+
+
+@pytest.mark.parametrize("damage", ['{"format": "synthm', "[1, 2]"])
+def test_resume_refuses_a_damaged_run_json(workspace, tmp_path, damage):
+    out = tmp_path / "bt"
+    argv = ["backtest", "-s", "buy_and_hold", "--scenarios", str(workspace / "paths.parquet"), "-j", "1", "--out", str(out)]
+    assert runner.invoke(app, argv).exit_code == 0
+    (out / "run.json").write_text(damage)
+    before = snapshot(out)
+    result = runner.invoke(app, [*argv, "--resume"])
+    assert result.exit_code == 2 and "run.json is missing or damaged" in result.output
+    assert snapshot(out) == before

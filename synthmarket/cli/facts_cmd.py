@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..data import load_data
 from ..errors import ConfigError
-from ..outdir import LOCK_FILE, claim
+from ..outdir import claim, replace_entries, scratch
 from ..paths import Paths
 from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
@@ -82,13 +82,17 @@ def _print(card: Scorecard) -> None:
 
 
 def write_outputs(card: Scorecard, out: Path) -> list[Path]:
-    """Write the scorecard files (see :func:`synthmarket.report.write_facts`) into ``out``."""
+    """Write the scorecard files (see :func:`synthmarket.runs.write_facts`) into ``out``: aside
+    first, then in place of the old ones once all are written."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a directory (it is created if missing).")
-    from ..report import write_facts
+    from ..runs import write_facts
 
-    write_facts(card, out)
-    return sorted(file for file in out.iterdir() if file.name != LOCK_FILE)
+    with scratch(out, ".facts") as staging:
+        write_facts(card, staging)
+        names = sorted(file.name for file in staging.iterdir())
+        replace_entries(out, staging, names)
+    return [out / name for name in names]
 
 
 def _enough_steps(steps: int) -> int:

@@ -88,13 +88,13 @@ class ResultStore:
                 f"{str(self.out)!r} already holds backtest results. Pass resume=True (--resume) to finish "
                 f"that run, or choose another output directory (or delete this one)."
             )
-        if resume and not self.manifest.exists() and self.has_results():
+        previous = self._previous_manifest() if resume else None
+        if resume and previous is None and self.has_results():
             raise ConfigError(
-                f"Cannot resume the run in {str(self.out)!r}: its {MANIFEST_FILE} is missing, so nothing says which "
-                f"strategy, settings and scenarios its results are of. Start afresh in another output directory."
+                f"Cannot resume the run in {str(self.out)!r}: its {MANIFEST_FILE} is missing or damaged, so nothing says "
+                f"which strategy, settings and scenarios its results are of. Start afresh in another output directory."
             )
-        if resume and self.manifest.exists():
-            previous = json.loads(self.manifest.read_text())
+        if previous is not None:
             changed = [k for k in manifest if k != "created" and previous.get(k) != manifest[k]]
             if changed:
                 detail = "; ".join(f"{k}: {previous.get(k)!r} then, {manifest[k]!r} now" for k in changed)
@@ -105,12 +105,20 @@ class ResultStore:
         self.parts.mkdir(parents=True, exist_ok=True)
         for stale in self.parts.glob("*.tmp"):
             stale.unlink()
-        if not (resume and self.manifest.exists()):
+        if previous is None:
             write_json(self.manifest, manifest)
         if not resume:
             return set()
         self._own_parts = self._part_files()  # the parts of the run being resumed
         return set(self.read()["path"])
+
+    def _previous_manifest(self) -> dict[str, Any] | None:
+        """The manifest of the run being resumed; None when it is missing or not a JSON object."""
+        try:
+            previous = json.loads(self.manifest.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return previous if isinstance(previous, dict) else None
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Write one part file holding ``rows``."""
