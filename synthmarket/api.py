@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checks import coerce_like, split_key_value, type_word
 from .data import load_data
 from .errors import ConfigError, TrainingDiverged
 from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
@@ -366,10 +367,8 @@ def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 10
 
 
 def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``["lr_g=1e-4", "hidden=32"]`` -> typed values: each the type of its default in ``defaults``.
-
-    Booleans take true/yes/on/1 and false/no/off/0; a default that is no bool, number or
-    string takes JSON (a list, say).
+    """``["lr_g=1e-4", "hidden=32"]`` -> typed values, each the type of its default in ``defaults``
+    (:func:`synthmarket.checks.coerce_like`).
 
     Raises
     ------
@@ -378,38 +377,19 @@ def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        key, text = key.strip(), text.strip()
-        if not sep or not key:
-            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).")
+        try:
+            key, text = split_key_value(item)
+        except ValueError:
+            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).") from None
         if key not in defaults:
             known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
             raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
-        out[key] = _typed_like(key, text, defaults[key])
+        try:
+            out[key] = coerce_like(text, defaults[key])
+        except ValueError:
+            raise ConfigError(f"Hyper-parameter {key}={text!r}: expected {type_word(defaults[key])} like "
+                              f"{defaults[key]!r}.") from None
     return out
-
-
-def _typed_like(key: str, text: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            if text.lower() in {"true", "yes", "on", "1"}:
-                return True
-            if text.lower() in {"false", "no", "off", "0"}:
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, str) or default is None:
-            return text
-        return json.loads(text)
-    except ValueError:  # json's JSONDecodeError is one
-        kind = type(default).__name__
-        raise ConfigError(f"Hyper-parameter {key}={text!r}: expected a {kind} like {default!r}.") from None
 
 
 __all__ = ["generate", "generator_class", "generators", "load_model", "parse_hparams", "regime_comparison", "train"]

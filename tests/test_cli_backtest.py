@@ -76,7 +76,7 @@ def test_backtest_writes_results_and_summary(scenario_file, tmp_path):
     [
         (["--strategy", "sma_crosss"], "No strategy named 'sma_crosss'"),
         (["--strategy", "sma_cross", "-p", "fats=3"], "has no parameter 'fats'"),
-        (["--strategy", "sma_cross", "-p", "fast=ten"], "'fast' of 'sma_cross' takes a int"),
+        (["--strategy", "sma_cross", "-p", "fast=ten"], "'fast' of 'sma_cross' takes a whole number"),
         (["--strategy", "sma_cross", "-p", "fast"], "is not key=value"),
         (["--strategy", "sma_cross", "-p", "fast=40"], "fast < slow"),
         (["--strategy", "sma_cross", "--backend", "spark"], "Unknown backend 'spark'"),

@@ -92,7 +92,7 @@ def test_trains_a_classical_generator_too(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["-g", "no_such_model"], "No generator named"),
     (["-g", "conv1d_cgan", "-H", "hiden=3"], "Unknown hyper-parameter 'hiden'"),
-    (["-g", "conv1d_cgan", "-H", "hidden=big"], "expected a int"),
+    (["-g", "conv1d_cgan", "-H", "hidden=big"], "expected a whole number"),
     (["-g", "conv1d_cgan", "-H", "hidden"], "not key=value"),
     (["-g", "conv1d_cgan", "--time-budget", "soon"], "duration"),
     (["-g", "conv1d_cgan", "--device", "tpu"], "Unknown device"),
@@ -119,7 +119,7 @@ def test_parse_hparams_types():
     parsed = parse_hparams(["hidden=32", "lr=5e-4", "dilations=1,3,9", "flag=yes"], defaults)
     assert parsed == {"hidden": 32, "lr": 5e-4, "dilations": "1,3,9", "flag": True}
     assert parse_hparams(["hidden=1e2"], defaults) == {"hidden": 100}
-    with pytest.raises(ConfigError, match="expected a int"):
+    with pytest.raises(ConfigError, match="expected a whole number"):
         parse_hparams(["hidden=2.5"], defaults)
-    with pytest.raises(ConfigError, match="expected a bool"):
+    with pytest.raises(ConfigError, match="expected true or false"):
         parse_hparams(["flag=maybe"], defaults)

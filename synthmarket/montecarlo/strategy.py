@@ -17,6 +17,7 @@ from typing import Any
 import backtrader as bt
 import numpy as np
 
+from ..checks import coerce_like, split_key_value, type_word
 from ..errors import ConfigError, PluginError
 
 
@@ -100,10 +101,6 @@ def strategy_from_ref(ref: str) -> type:
     return cls
 
 
-_TRUE = {"true", "1", "yes", "y", "on"}
-_FALSE = {"false", "0", "no", "n", "off"}
-
-
 def coerce_params(cls: type, params: Mapping[str, Any] | None, *, label: str | None = None) -> dict[str, Any]:
     """Check ``params`` against the strategy's ``params`` and convert strings to their types.
 
@@ -133,55 +130,21 @@ def coerce_params(cls: type, params: Mapping[str, Any] | None, *, label: str | N
 
 
 def _coerce(label: str, key: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    wrong = ConfigError(
-        f"Parameter {key!r} of {label!r} takes a {kind.__name__} (default {default!r}); got {value!r}."
-    )
-    if isinstance(value, str) and kind is not str:
-        text = value.strip()
-        if kind is bool:
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise wrong
-        if kind is int:
-            try:
-                return int(text)
-            except ValueError:
-                raise wrong from None
-        if kind is float:
-            try:
-                return float(text)
-            except ValueError:
-                raise wrong from None
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return value
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise wrong
-    if kind is int:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return int(value)
-        raise wrong
-    if kind is float:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            return float(value)
-        raise wrong
-    if kind is str and not isinstance(value, str):
-        raise wrong
-    return value
+    try:
+        return coerce_like(value, default)
+    except ValueError:
+        raise ConfigError(
+            f"Parameter {key!r} of {label!r} takes {type_word(default)} (default {default!r}); got {value!r}."
+        ) from None
 
 
 def parse_param_items(items: Iterable[str]) -> dict[str, str]:
     """``["fast=5", "slow=20"]`` -> ``{"fast": "5", "slow": "20"}`` (the CLI's ``-p key=value``)."""
     out: dict[str, str] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Parameter {item!r} is not key=value (e.g. -p fast=10).")
-        out[key.strip()] = value
+        try:
+            key, value = split_key_value(item)
+        except ValueError:
+            raise ConfigError(f"Parameter {item!r} is not key=value (e.g. -p fast=10).") from None
+        out[key] = value
     return out
