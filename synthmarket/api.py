@@ -27,6 +27,7 @@ import pandas as pd
 
 from .checks import coerce_like, split_key_value, type_word
 from .data import load_data
+from .distances import acf
 from .errors import ConfigError, TrainingDiverged
 from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
 from .paths import Paths
@@ -300,19 +301,10 @@ def generators() -> pd.DataFrame:
 def _abs_acf(returns: np.ndarray, mask: np.ndarray | None = None, lags: int = ACF_LAGS) -> np.ndarray:
     """Mean ACF of |r| over lags 1..``lags`` per row; with ``mask``, only pairs where both days are in it."""
     x = np.abs(np.atleast_2d(returns))
-    m = np.ones_like(x, dtype=bool) if mask is None else np.atleast_2d(mask)
-    out = np.empty(x.shape[0])
-    for i in range(x.shape[0]):
-        xi, mi = x[i], m[i]
-        centred = np.where(mi, xi - xi[mi].mean(), 0.0)
-        var = np.mean(centred[mi] ** 2)
-        values = []
-        for k in range(1, lags + 1):
-            both = mi[:-k] & mi[k:]
-            if both.sum() > 10 and var > 0:
-                values.append(np.mean(centred[:-k][both] * centred[k:][both]) / var)
-        out[i] = np.mean(values) if values else np.nan
-    return out
+    inside = np.ones_like(x, dtype=bool) if mask is None else np.atleast_2d(mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no lag of enough pairs
+        return np.nanmean(acf(x, lags, inside, min_pairs=11)[:, 1:], axis=1)
 
 
 def _row_stats(returns: np.ndarray) -> dict[str, np.ndarray]:

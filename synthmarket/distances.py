@@ -87,13 +87,32 @@ def cross_correlation(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarray:
     return _correlate(*_spectra(x, size), *_spectra(y, size), size, min(max_lag, n - 1))
 
 
-def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
-    """Sample autocorrelation at lags 0..max_lag along the last axis (statsmodels convention)."""
+def acf(x: np.ndarray, max_lag: int, mask: np.ndarray | None = None, min_pairs: int = 1) -> np.ndarray:
+    """Sample autocorrelation at lags 0..max_lag along the last axis (statsmodels convention).
+
+    With ``mask`` (True where a day counts, e.g. the days of one regime) only pairs of days
+    both in it count: the masked days' mean is removed, and each lag's products are averaged
+    over its pairs and divided by the masked days' variance (statsmodels' ``adjusted=True``),
+    so the days between the masked stretches are skipped. A lag with fewer than ``min_pairs``
+    pairs is NaN.
+    """
     x = np.asarray(x, dtype=float)
     n = x.shape[-1]
     size = _size(n)
-    spectrum = _spectra(x, size)
-    return _correlate(*spectrum, *spectrum, size, min(max_lag, n - 1))
+    lags = min(max_lag, n - 1)
+    if mask is None:
+        spectrum = _spectra(x, size)
+        return _correlate(*spectrum, *spectrum, size, lags)
+    inside = np.broadcast_to(np.asarray(mask, dtype=bool), x.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(inside, x, 0.0).sum(axis=-1, keepdims=True) / inside.sum(axis=-1, keepdims=True)
+        centred = np.where(inside, x - mean, 0.0)
+        spectrum, days = sp_fft.rfft(centred, size, axis=-1), sp_fft.rfft(inside.astype(float), size, axis=-1)
+        products = sp_fft.irfft(np.conj(spectrum) * spectrum, size, axis=-1)[..., : lags + 1]
+        pairs = np.rint(sp_fft.irfft(np.conj(days) * days, size, axis=-1)[..., : lags + 1])
+        covariance = products / pairs
+        out = covariance / covariance[..., :1]
+    return np.where((pairs >= max(min_pairs, 1)) & (covariance[..., :1] > 0), out, np.nan)
 
 
 def leverage(r: np.ndarray, max_lag: int) -> np.ndarray:

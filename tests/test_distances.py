@@ -175,3 +175,24 @@ def test_window_scores_are_seeded(real):
     gaussian = _gaussian_like(real, 10, 300, seed=2)
     assert discriminative_score(real, gaussian, steps=15, seed=4) == discriminative_score(real, gaussian, steps=15, seed=4)
     assert predictive_score(real, gaussian, steps=15, seed=4) == predictive_score(real, gaussian, steps=15, seed=4)
+
+
+def test_masked_acf_is_statsmodels_adjusted_and_skips_the_days_outside():
+    """With a mask, only pairs of days both inside count (the regime comparison's real ACF)."""
+    from statsmodels.tsa.stattools import acf as sm_acf
+
+    from synthmarket.distances import acf
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_t(4, size=(3, 400)))
+    every_day = np.ones_like(x, dtype=bool)
+    expected = np.array([sm_acf(row, nlags=10, adjusted=True) for row in x])
+    np.testing.assert_allclose(acf(x, 10, every_day), expected, atol=1e-12)
+    mask = rng.random(x.shape) > 0.3
+    for row, inside in zip(x, mask):
+        centred = np.where(inside, row - row[inside].mean(), 0.0)
+        variance = np.mean(centred[inside] ** 2)
+        by_hand = [np.mean(centred[:-k][inside[:-k] & inside[k:]] * centred[k:][inside[:-k] & inside[k:]]) / variance
+                   for k in range(1, 11)]
+        np.testing.assert_allclose(acf(row, 10, inside)[1:], by_hand, atol=1e-12)
+    assert np.isnan(acf(x[0], 10, np.arange(400) < 5, min_pairs=11)[1:]).all()
