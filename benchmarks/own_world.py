@@ -29,7 +29,8 @@ from scipy.stats import kurtosis
 from quality import DISTANCES, END, START, baseline_distances, console, make, real_returns, sample_paths, sample_returns, train
 from synthmarket.data import sample_data
 from synthmarket.distances import return_distances
-from synthmarket.generator import Dataset, Generator
+from synthmarket.generator import Generator
+from synthmarket.training_data import TrainingData
 
 
 def world_bars(truth: Generator, real_bars, world: int):
@@ -64,7 +65,7 @@ def main(argv=None) -> None:
     for world in (int(w) for w in args.worlds.split(",")):
         bars = world_bars(truth, real_bars, world)
         returns = real_returns(bars)
-        dataset = Dataset.from_bars(bars)
+        dataset = TrainingData.from_bars(bars)
         baseline = baseline_distances(dataset, returns, 500)
         model = make(name)
         seconds, report = train(model, dataset, world, {"time_budget": args.time_budget})

@@ -50,10 +50,11 @@ from synthmarket.api import parse_hparams
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.facts import scorecard
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Generator, TrainReport
 from synthmarket.paths import Paths
 from synthmarket.registry import get_registry
 from synthmarket.training import TrainConfig
+from synthmarket.training_data import TrainingData
 
 START, END = "2009-05-01", "2018-12-31"
 OOS_TRAIN_END, OOS_TEST_START = "2016-12-31", "2017-01-01"
@@ -92,7 +93,7 @@ def variant(name: str, items: list[str]) -> dict:
     return parse_hparams([i for i in items if i.partition("=")[0].strip() in defaults], defaults)
 
 
-def train(model: Generator, dataset: Dataset, seed: int, options: dict) -> tuple[float, TrainReport]:
+def train(model: Generator, dataset: TrainingData, seed: int, options: dict) -> tuple[float, TrainReport]:
     """Fit with the model's default configuration (plus seed and ``TrainConfig`` options); (seconds, the fit's report)."""
     began = time.perf_counter()
     report = model.fit(dataset, TrainConfig(seed=seed, **options))
@@ -117,7 +118,7 @@ def real_returns(bars) -> np.ndarray:
     return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
 
 
-def evaluate(name: str, hparams: dict, dataset: Dataset, real_bars, seeds, options, n_paths, baseline, label,
+def evaluate(name: str, hparams: dict, dataset: TrainingData, real_bars, seeds, options, n_paths, baseline, label,
              keep: str | None = None, floor_paths: int = 0):
     run = Run(label, name)
     real = real_returns(real_bars)
@@ -161,7 +162,7 @@ def noise_floor(model: Generator, synthetic: np.ndarray, k: int, baseline: dict,
     return out
 
 
-def baseline_distances(dataset: Dataset, real: np.ndarray, n_paths: int, seed: int = 0) -> dict[str, float]:
+def baseline_distances(dataset: TrainingData, real: np.ndarray, n_paths: int, seed: int = 0) -> dict[str, float]:
     model = make(*BASELINE)
     model.fit(dataset, TrainConfig(seed=seed))
     synthetic, _ = sample_returns(model, n_paths, len(real), seed=999)
@@ -239,7 +240,7 @@ def _print_markdown(title: str, columns, rows) -> None:
 
 def conditioning(names, data: str, seeds, options) -> None:
     bars = sample_data(data).loc[START:END]
-    dataset = Dataset.from_bars(bars, regimes="volatility")
+    dataset = TrainingData.from_bars(bars, regimes="volatility")
     labels = dataset.scheme.label(bars)[1:]
     returns = real_returns(bars)
     table = Table(title=f"Conditioning check ({data}): mean realized daily volatility, % (250-step paths)")
@@ -307,7 +308,7 @@ def main(argv=None) -> None:
             real_bars = bars.loc[test_start:END] if test_start else train_bars
             real = real_returns(real_bars)
             real_moments[data] = (float(kurtosis(real)), float(skew(real)))
-            dataset = Dataset.from_bars(train_bars, validation_blocks=args.validation_blocks)
+            dataset = TrainingData.from_bars(train_bars, validation_blocks=args.validation_blocks)
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)

@@ -32,8 +32,9 @@ import numpy as np
 from scipy.signal import lfilter
 
 from synthmarket.errors import ConfigError, TrainingDiverged
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Generator, TrainReport
 from synthmarket.hookspecs import hookimpl
+from synthmarket.training_data import TrainingData
 
 RET = 0  # index of the close-return channel
 VOLUME = 3  # index of the volume channel among the other channels (gap, upper, lower, volume)
@@ -137,7 +138,7 @@ class _ReturnModel(Generator):
 
     companion: CompanionRows
 
-    def _fit(self, dataset: Dataset, config: Any) -> TrainReport:
+    def _fit(self, dataset: TrainingData, config: Any) -> TrainReport:
         began = time.perf_counter()
         raw = dataset.scaler.inverse_transform(dataset.train.astype(np.float64))
         z, sigma, history = self._fit_returns(raw[:, RET])
@@ -311,7 +312,7 @@ class Bootstrap(Generator):
             raise ConfigError(f"bootstrap: block_length is the mean block length in bars, >= 1; got {length!r}.")
         self.hparams["block_length"] = float(length)
 
-    def _fit(self, dataset: Dataset, config: Any) -> TrainReport:
+    def _fit(self, dataset: TrainingData, config: Any) -> TrainReport:
         began = time.perf_counter()
         self.rows = np.asarray(dataset.train, dtype=np.float32)
         self.labels = None if dataset.train_labels is None else np.asarray(dataset.train_labels, dtype=np.int64)

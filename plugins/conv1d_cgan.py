@@ -17,7 +17,7 @@ for how much its volatility moves from week to week within a month (``facts_bloc
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
 and gives a verdict for every time step (a dense training signal). Training uses the
-shared recipe of :class:`synthmarket_plugins._torch.AdversarialGenerator`.
+shared recipe of :class:`synthmarket.deep.AdversarialGenerator`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from torch import nn
 
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
-
-from ._torch import (
+from synthmarket.deep import (
     GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, SlowNoise, TemporalConvNet,
     VolatilityFeatures, VolatilityHead, with_regimes,
 )

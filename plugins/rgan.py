@@ -9,7 +9,7 @@ scale and mean of the gap, wicks and volume (the output layer of the Conv1D GAN)
 is drawn up front, so one ``nn.GRU`` call runs over every step; long paths roll forward in
 time chunks carrying the GRU state, so any length comes out natively. The discriminator
 reads the features plus causal averages of |return|. Training is the shared recipe of
-:class:`synthmarket_plugins._torch.AdversarialGenerator`.
+:class:`synthmarket.deep.AdversarialGenerator`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import torch
 from torch import nn
 
 from synthmarket.hookspecs import hookimpl
-
-from ._torch import (
+from synthmarket.deep import (
     GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, VolatilityHead,
     VolatilityFeatures, with_regimes,
 )

@@ -40,11 +40,9 @@ from torch import nn
 
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
-from synthmarket.training import Batch, StepContext
-
-from ._torch import (
-    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, RegimeEmbedding, TorchGenerator, decay_logits, numpy_noise, pad_labels,
-    with_regimes,
+from synthmarket.deep import (
+    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, Batch, RegimeEmbedding, StepContext, TorchGenerator, decay_logits,
+    numpy_noise, pad_labels, with_regimes,
 )
 
 LOG_SCALE_LIMIT = 5.0

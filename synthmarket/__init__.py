@@ -2,56 +2,32 @@
 
 The notebook API (``import synthmarket as sm``): :func:`train`, :func:`generate`,
 :func:`load_model`, :func:`scorecard`, :func:`run_montecarlo`, :func:`write_run` and
-:func:`build_report`. Heavy modules (torch, backtrader, scipy) load on first use.
+:func:`build_report`. Every name but the errors and :data:`hookimpl` is imported on first use,
+so that ``import synthmarket`` (and a command or worker that needs no torch, pandas or scipy)
+stays light.
 """
 
-from importlib import import_module
-from typing import Any
-
-from .data import load_data, load_ohlcv, sample_data
 from .errors import ConfigError, DataError, ModelFileError, PluginError, SynthmarketError, TrainingDiverged
 from .hookspecs import hookimpl
-from .paths import Paths
+from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
-#: Public names loaded on first use: name -> (module, attribute).
+#: Public names imported on first use: name -> its module.
 _LAZY = {
-    "train": ("synthmarket.api", "train"),
-    "generate": ("synthmarket.api", "generate"),
-    "load_model": ("synthmarket.api", "load_model"),
-    "generators": ("synthmarket.api", "generators"),
-    "regime_comparison": ("synthmarket.api", "regime_comparison"),
-    "Generator": ("synthmarket.generator", "Generator"),
-    "TrainReport": ("synthmarket.generator", "TrainReport"),
-    "TrainConfig": ("synthmarket.training", "TrainConfig"),
-    "scorecard": ("synthmarket.facts", "scorecard"),
-    "Scorecard": ("synthmarket.facts", "Scorecard"),
-    "run_montecarlo": ("synthmarket.montecarlo", "run_montecarlo"),
-    "MonteCarloResult": ("synthmarket.montecarlo", "MonteCarloResult"),
-    "write_run": ("synthmarket.report", "write_run"),
-    "build_report": ("synthmarket.report", "build_report"),
-    "build_training_report": ("synthmarket.report", "build_training_report"),
-    "plot_paths": ("synthmarket.report", "plot_paths"),
-    "plot_training": ("synthmarket.report", "plot_training"),
+    **dict.fromkeys(("load_data", "load_ohlcv", "sample_data"), ".data"),
+    "Paths": ".paths",
+    **dict.fromkeys(("train", "generate", "load_model", "generators", "regime_comparison"), ".api"),
+    **dict.fromkeys(("Generator", "TrainReport"), ".generator"),
+    "TrainConfig": ".training",
+    **dict.fromkeys(("scorecard", "Scorecard"), ".facts"),
+    **dict.fromkeys(("run_montecarlo", "MonteCarloResult"), ".montecarlo"),
+    **dict.fromkeys(("write_run", "build_report", "build_training_report", "plot_paths", "plot_training"), ".report"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        value = getattr(import_module(module), attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'synthmarket' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ConfigError", "DataError", "ModelFileError", "PluginError", "SynthmarketError", "TrainingDiverged",
-    "Paths", "__version__", "hookimpl", "load_data", "load_ohlcv", "sample_data",
-    *_LAZY,
+    "__version__", "hookimpl", *_LAZY,
 ]

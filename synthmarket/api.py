@@ -29,8 +29,10 @@ from .checks import coerce_like, split_key_value, type_word
 from .data import load_data
 from .distances import acf
 from .errors import ConfigError, TrainingDiverged
-from .generator import CONFIG_FILE, WEIGHTS_FILE, Dataset, Generator
+from .generator import Generator
+from .model_files import CONFIG_FILE, WEIGHTS_FILE
 from .paths import Paths
+from .training_data import TrainingData
 
 #: What a training run writes into its model directory (replaced when training again into it).
 #: What a training run writes into its model directory (the training loop's checkpoints/ and
@@ -149,8 +151,8 @@ def train(
 
     gen_cls = generator_class(generator)
     bars = load_data(data, start=start, end=end, date_format=date_format)
-    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
-                                 validation_blocks=validation_blocks, gaps=gaps)
+    dataset = TrainingData.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
+                                      validation_blocks=validation_blocks, gaps=gaps)
     if dataset.gap_note():
         warnings.warn(dataset.gap_note(), stacklevel=2)
     model = gen_cls(**hparams)
@@ -170,7 +172,7 @@ def train(
     return model
 
 
-def fit_and_save(model: Generator, dataset: Dataset, config: Any, out: Path | None, *,
+def fit_and_save(model: Generator, dataset: TrainingData, config: Any, out: Path | None, *,
                  snapshots: int | None = None, seed: int = 0) -> Any:
     """Fit ``model`` (with a snapshot figure every ``snapshots`` steps into ``out/snapshots/``)
     and, given ``out``, save it there with its training log; the :class:`TrainReport`.
@@ -208,9 +210,9 @@ def fit_and_save(model: Generator, dataset: Dataset, config: Any, out: Path | No
     return report
 
 
-def _fit(model: Generator, dataset: Dataset, config: Any, out: Path | None, snapshots: int | None, seed: int) -> Any:
+def _fit(model: Generator, dataset: TrainingData, config: Any, out: Path | None, snapshots: int | None, seed: int) -> Any:
     """:func:`fit_and_save` into ``out`` itself."""
-    from .training import LOG_FILE
+    from .training_progress import LOG_FILE
 
     if snapshots is not None:
         from .snapshots import SNAPSHOT_DIR, SnapshotRecorder
@@ -229,7 +231,7 @@ def _fit(model: Generator, dataset: Dataset, config: Any, out: Path | None, snap
 
 def _retarget(config: Any, out: Path, staging: Path) -> Any:
     """``config`` with the checkpoints and training log it would write into ``out`` going into ``staging``."""
-    from .training import LOG_FILE
+    from .training_progress import LOG_FILE
 
     def moved(path, old: Path, new: Path):
         return new if path is not None and Path(path).absolute() == old.absolute() else path

@@ -5,6 +5,8 @@ Every loader returns the same shape: a DataFrame indexed by a sorted, unique
 ``open, high, low, close`` and, when the source has it, ``volume``, followed by any other
 columns of the source (a regime label column, say). Anything else is a
 :class:`~synthmarket.errors.DataError` that names the offending rows and says what to do.
+The dates are read by :mod:`synthmarket.dates`; :mod:`synthmarket.gaps` finds the gaps in
+them, and :mod:`synthmarket.data_summary` describes a set of bars.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from .checks import dangling_link
+from .dates import date_index, describe_rows
 from .errors import DataError
 
 PRICES = ("open", "high", "low", "close")
 MISSING_POLICIES = ("error", "drop", "ffill")
-TRADING_DAYS_PER_YEAR = 252
 
 _ALIASES = {
     "date": "date", "datetime": "date", "timestamp": "date", "day": "date",
@@ -40,13 +41,13 @@ _EXPECTED = "Expected a header row like Date,Open,High,Low,Close,Adj Close,Volum
 
 
 def _sp500() -> pd.DataFrame:
-    from arch.data import sp500
+    from .arch_data import sp500
 
     return sp500.load()
 
 
 def _nasdaq() -> pd.DataFrame:
-    from arch.data import nasdaq
+    from .arch_data import nasdaq
 
     return nasdaq.load()
 
@@ -209,7 +210,7 @@ def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: st
         if bad.any():
             raise DataError(
                 f"{where}: Adj Close must be positive and finite to adjust the prices; not so at "
-                f"{_rows(frame.index[bad])}. Fix those rows, or pass adjust=False to use the raw prices."
+                f"{describe_rows(frame.index[bad])}. Fix those rows, or pass adjust=False to use the raw prices."
             )
         for col in PRICES:
             frame[col] = frame[col] * ratio
@@ -289,7 +290,7 @@ def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None, date_fo
             sample = original[bad].iloc[0]
             raise DataError(
                 f"{where}: column {_label(col)} holds text that is not a number ({sample!r}) at "
-                f"{_rows(frame.index[bad], np.flatnonzero(bad), line_offset)}. Fix those values (a "
+                f"{describe_rows(frame.index[bad], np.flatnonzero(bad), line_offset)}. Fix those values (a "
                 f"missing value may be left empty), or remove the rows."
             )
         frame[col] = values.astype(float)
@@ -301,7 +302,7 @@ def _label(col: str) -> str:
 
 
 def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DataFrame:
-    """Move the dates (a column or the index) to a sorted-checked ``DatetimeIndex``."""
+    """Move the dates (a column or the index) to a checked ``DatetimeIndex``."""
     first = frame.columns[0] if len(frame.columns) else None
     time_columns = [c for c in frame.columns if _key(c) == "time"]
     if "date" in frame.columns:
@@ -321,94 +322,8 @@ def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None, date_f
     else:
         found = ", ".join(map(str, frame.columns))
         raise DataError(f"{where} has no date column (found: {found}). Name the column of dates 'Date'. {_EXPECTED}")
-    values = values.reset_index(drop=True)
-    present = values.notna().to_numpy()
-    parsed = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else _parse_dates(values, where, date_format)
-    unreadable = present & parsed.isna().to_numpy()
-    if unreadable.any():
-        sample = values[unreadable].iloc[0]
-        fix = (f"They do not match --date-format {date_format!r}." if date_format
-               else "Write dates as YYYY-MM-DD (e.g. 2018-12-31), or give their format with --date-format (e.g. %d/%m/%Y).")
-        raise DataError(
-            f"{where}: could not read the date {sample!r} at {_positions(np.flatnonzero(unreadable), line_offset)}. {fix}"
-        )
-    if not present.all():
-        raise DataError(f"{where}: {_positions(np.flatnonzero(~present), line_offset)} have no date. Fill in or remove those rows.")
-    index = pd.DatetimeIndex(parsed, name="date")
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    try:
-        index = index.as_unit("ns")
-    except (pd.errors.OutOfBoundsDatetime, ValueError):
-        raise DataError(f"{where}: dates run from {index[0]} to {index[-1]}, outside the years 1678..2261.") from None
-    if index.has_duplicates:
-        dup = index.duplicated(keep=False)
-        raise DataError(
-            f"{where}: duplicated dates {_rows(index[index.duplicated()], None, None)} (at "
-            f"{_positions(np.flatnonzero(dup), line_offset)}). Keep one bar per date; synthmarket works with daily bars."
-        )
-    if not index.is_monotonic_increasing:
-        bad = np.flatnonzero(np.diff(index.asi8) < 0) + 1
-        raise DataError(
-            f"{where}: dates are not in increasing order: {_rows(index[bad], bad, line_offset)} "
-            f"comes after a later date. Sort the file by date (oldest first)."
-        )
-    frame.index = index
+    frame.index = date_index(values, where, line_offset, date_format)
     return frame
-
-
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})\b")
-
-
-def _parse_dates(values: pd.Series, where: str, date_format: str | None = None) -> pd.Series:
-    if date_format:
-        try:
-            return pd.to_datetime(values, format=date_format, errors="coerce")
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"--date-format {date_format!r} is not a date format ({exc}); e.g. %d/%m/%Y.") from None
-    day_month = _day_month_format(values, where)
-    if day_month:
-        return pd.to_datetime(values, format=day_month, errors="coerce")
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all() and len(values):
-        ints = numeric.to_numpy(dtype=float)
-        if np.all((ints >= 1_000_01_01) & (ints <= 2_999_12_31) & (ints == np.round(ints))):
-            return pd.to_datetime(pd.Series(ints.astype(np.int64).astype(str)), format="%Y%m%d", errors="coerce")
-        raise DataError(f"{where}: the dates are plain numbers ({values.iloc[0]}, ...). Write them as YYYY-MM-DD.")
-    try:
-        return pd.to_datetime(values, format="mixed", errors="coerce")
-    except (ValueError, TypeError) as exc:  # mixed time zones, say
-        try:
-            return pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
-        except (ValueError, TypeError):
-            raise DataError(f"{where}: could not read the dates ({exc}). Write them as YYYY-MM-DD.") from None
-
-
-def _day_month_format(values: pd.Series, where: str) -> str | None:
-    """The format of dates written ``NN/NN/YYYY`` (or with ``-``, ``.``), whose order of day and
-    month the data must tell: a first or second number above 12, or the one order in which the
-    dates increase. None when the dates are written otherwise."""
-    matches = values.astype(str).str.extract(_DAY_MONTH)
-    if not len(values) or matches[0].isna().any():
-        return None
-    first, second = matches[0].astype(int), matches[2].astype(int)
-    separator, year = matches[1].iloc[0], "%Y" if len(matches[3].iloc[0]) == 4 else "%y"
-    orders = {"%m": "month-first", "%d": "day-first"}
-    candidates = [f"{a}{separator}{b}{separator}{year}" for a, b, possible in
-                  (("%m", "%d", (first <= 12).all()), ("%d", "%m", (second <= 12).all())) if possible]
-    if len(candidates) == 2:
-        increasing = [f for f in candidates
-                      if pd.to_datetime(values, format=f, errors="coerce").is_monotonic_increasing]
-        candidates = increasing if len(increasing) == 1 else candidates
-    if len(candidates) == 2:
-        raise DataError(
-            f"{where}: the dates ({values.iloc[0]!r}, ...) can be read day-first or month-first, and the data do "
-            f"not say which. Give their format with --date-format ({candidates[1]!r} for day-first, "
-            f"{candidates[0]!r} for month-first), or write them as YYYY-MM-DD."
-        )
-    if not candidates:
-        return None  # neither order fits every date: the general parser names the first it cannot read
-    return candidates[0]
 
 
 def _apply_missing(frame: pd.DataFrame, missing: str, where: str) -> pd.DataFrame:
@@ -425,7 +340,7 @@ def _apply_missing(frame: pd.DataFrame, missing: str, where: str) -> pd.DataFram
     empty = [c for c in cols if frame[c].isna().any()]
     raise DataError(
         f"{where}: {int(holes.sum())} row(s) miss a value (in {', '.join(map(_label, empty))}), at "
-        f"{_rows(frame.index[holes])}. Fix the file, or choose what to do with them: missing='drop' "
+        f"{describe_rows(frame.index[holes])}. Fix the file, or choose what to do with them: missing='drop' "
         f"or missing='ffill' (CLI: --missing drop|ffill)."
     )
 
@@ -449,25 +364,9 @@ def _fill(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     if left.any():
         raise DataError(
             f"{where}: the first row(s) miss values that have nothing before them to carry forward, at "
-            f"{_rows(out.index[left])}. Use missing='drop' (CLI: --missing drop), or start the data later."
+            f"{describe_rows(out.index[left])}. Use missing='drop' (CLI: --missing drop), or start the data later."
         )
     return out
-
-
-def _positions(pos: np.ndarray, line_offset: int | None, limit: int = 5) -> str:
-    """``line 3, 7`` for files (header on line 1), ``row 0, 4`` for DataFrames."""
-    unit = "line" if line_offset is not None else "row"
-    numbers = [str(int(p) + (line_offset or 0)) for p in pos[:limit]]
-    more = f" and {len(pos) - limit} more" if len(pos) > limit else ""
-    return f"{unit}{'s' if len(pos) > 1 else ''} {', '.join(numbers)}{more}"
-
-
-def _rows(index: pd.Index, pos: np.ndarray | None = None, line_offset: int | None = None, limit: int = 5) -> str:
-    """Dates of the offending bars, with their file lines when known."""
-    shown = ", ".join(str(pd.Timestamp(d).date()) if not pd.isna(d) else "NaT" for d in index[:limit])
-    more = f" and {len(index) - limit} more" if len(index) > limit else ""
-    lines = f" ({_positions(pos, line_offset, limit)})" if pos is not None and line_offset is not None else ""
-    return f"{shown}{more}{lines}"
 
 
 def _validate(frame: pd.DataFrame, where: str) -> None:
@@ -478,7 +377,7 @@ def _validate(frame: pd.DataFrame, where: str) -> None:
     bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
     if bad.any():
         raise DataError(
-            f"{where}: prices must be positive and finite; not so at {_rows(idx[bad])}. Fix or remove those rows."
+            f"{where}: prices must be positive and finite; not so at {describe_rows(idx[bad])}. Fix or remove those rows."
         )
     o, h, l, c = prices.T
     tol = 1e-9 * c
@@ -490,14 +389,16 @@ def _validate(frame: pd.DataFrame, where: str) -> None:
     for mask, what in checks:
         if mask.any():
             raise DataError(
-                f"{where}: {what} at {_rows(idx[mask])}. Check that the columns are in the order the header "
+                f"{where}: {what} at {describe_rows(idx[mask])}. Check that the columns are in the order the header "
                 f"says, and fix those rows."
             )
     if "volume" in frame.columns:
         v = frame["volume"].to_numpy()
         bad = ~np.isfinite(v) | (v < 0)
         if bad.any():
-            raise DataError(f"{where}: volume must be finite and non-negative; not so at {_rows(idx[bad])}. Fix those rows.")
+            raise DataError(
+                f"{where}: volume must be finite and non-negative; not so at {describe_rows(idx[bad])}. Fix those rows."
+            )
 
 
 def fingerprint(bars: pd.DataFrame) -> str:
@@ -508,114 +409,3 @@ def fingerprint(bars: pd.DataFrame) -> str:
     h.update(np.ascontiguousarray(bars[core].to_numpy(dtype=float)).tobytes())
     h.update(",".join(core).encode())
     return h.hexdigest()[:16]
-
-
-#: A run of more missing business days than this between two daily bars is a gap in the data
-#: (the longest market closures of the bundled sets, September 11-14, 2001, are 4 days).
-GAP_BUSINESS_DAYS = 5
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Business days with no bar between two consecutive bars: ``days`` of them, ``first``..``last``;
-    ``after`` is the position of the bar that follows them."""
-
-    after: int
-    days: int
-    first: pd.Timestamp
-    last: pd.Timestamp
-
-    def __str__(self) -> str:
-        return f"{self.days:,} business days, {self.first:%Y-%m-%d}..{self.last:%Y-%m-%d}"
-
-
-def missing_runs(index: pd.DatetimeIndex, longer_than: int = 0) -> list[Gap]:
-    """Every run of more than ``longer_than`` business days without a bar, in date order."""
-    days = pd.DatetimeIndex(index).normalize().values.astype("datetime64[D]")
-    counts = np.busday_count(days[:-1] + np.timedelta64(1, "D"), days[1:])
-    out = []
-    for k in np.flatnonzero(counts > longer_than):
-        first = np.busday_offset(days[k] + np.timedelta64(1, "D"), 0, roll="forward")
-        last = np.busday_offset(days[k + 1] - np.timedelta64(1, "D"), 0, roll="backward")
-        out.append(Gap(int(k + 1), int(counts[k]), pd.Timestamp(first), pd.Timestamp(last)))
-    return out
-
-
-def find_gaps(bars: pd.DataFrame) -> list[Gap]:
-    """The gaps of daily bars: runs of more than :data:`GAP_BUSINESS_DAYS` missing business days."""
-    return missing_runs(pd.DatetimeIndex(bars.index), GAP_BUSINESS_DAYS)
-
-
-@dataclass(frozen=True)
-class DataSummary:
-    """What ``synthmarket data info`` shows about a set of bars.
-
-    Attributes
-    ----------
-    start, end : Timestamp
-        First and last bar.
-    n_bars : int
-        Number of bars.
-    n_business_days : int
-        Business days (Monday to Friday) from ``start`` to ``end``.
-    missing_business_days : int
-        Business days in that span with no bar (exchange holidays, outages, gaps in the file).
-    longest_gap : tuple of (int, Timestamp, Timestamp) or None
-        The longest run of consecutive business days without a bar: its length, first and
-        last day.
-    has_volume : bool
-        Whether the bars have a volume column.
-    extra_columns : tuple of str
-        Columns besides OHLCV (regime labels, say).
-    returns : dict of str to float
-        Daily close-to-close log returns: ``mean``, ``std``, ``annualised_vol``
-        (``std * sqrt(252)``), ``skew``, ``excess_kurtosis``, ``min``, ``max``.
-    """
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-    n_bars: int
-    n_business_days: int
-    missing_business_days: int
-    longest_gap: tuple[int, pd.Timestamp, pd.Timestamp] | None
-    has_volume: bool
-    extra_columns: tuple[str, ...]
-    returns: dict[str, float]
-
-
-def summarize(bars: pd.DataFrame) -> DataSummary:
-    """Date range, calendar gaps, volume and log-return statistics of validated bars.
-
-    Parameters
-    ----------
-    bars : DataFrame
-        Bars as :func:`load_ohlcv` returns them (at least 2).
-
-    Returns
-    -------
-    DataSummary
-    """
-    index = pd.DatetimeIndex(bars.index)
-    start, end = index[0], index[-1]
-    calendar = pd.bdate_range(start.normalize(), end.normalize())
-    absent = ~calendar.isin(index.normalize())
-    runs = missing_runs(index)
-    gap = max(runs, key=lambda g: g.days, default=None)
-    longest = None if gap is None else (gap.days, gap.first, gap.last)
-    r = np.log(bars["close"].astype(float)).diff().dropna()
-    std = float(r.std())
-    returns = {
-        "mean": float(r.mean()),
-        "std": std,
-        "annualised_vol": std * float(np.sqrt(TRADING_DAYS_PER_YEAR)),
-        "skew": float(r.skew()),
-        "excess_kurtosis": float(r.kurt()),
-        "min": float(r.min()),
-        "max": float(r.max()),
-    }
-    extra = tuple(str(c) for c in bars.columns if c not in (*PRICES, "volume"))
-    return DataSummary(
-        start=start, end=end, n_bars=len(bars), n_business_days=len(calendar),
-        missing_business_days=int(absent.sum()), longest_gap=longest,
-        has_volume="volume" in bars.columns, extra_columns=extra, returns=returns,
-    )

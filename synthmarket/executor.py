@@ -164,8 +164,9 @@ def _process_map(
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         # "__main__": the server runs the main script once, and the workers it forks inherit
-        # it instead of each running it again (a CLI's imports can take seconds).
-        context.set_forkserver_preload(["__main__", *preload])
+        # it instead of each running it again (a CLI's imports can take seconds); so too the
+        # module of ``fn``, which every worker needs.
+        context.set_forkserver_preload(["__main__", *preload, fn.__module__])
     parent_alive_r, parent_alive_w = context.Pipe(duplex=False)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                                initargs=(parent_alive_r, parent_alive_w))

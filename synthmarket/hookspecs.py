@@ -1,7 +1,17 @@
 """The plugin contract: the hooks a synthmarket plugin may implement.
 
-A plugin is a module (or object) with functions decorated by :data:`hookimpl`. Each hook
-receives a ``register`` callback; call it once per thing the plugin contributes::
+Most plugins need no hook: a package declares each class by name under the entry-point
+group of its kind, and synthmarket imports the module only when that name is used::
+
+    [project.entry-points."synthmarket.generators"]
+    my_generator = "my_package.generators:MyGenerator"
+
+(groups ``synthmarket.generators``, ``synthmarket.strategies``, ``synthmarket.facts``; see
+:data:`synthmarket.registry.DECLARED_GROUPS` and docs/plugins.md).
+
+The hooks are for a plugin that decides at run time what it contributes. Such a plugin is a
+module (or object) with functions decorated by :data:`hookimpl`. Each hook receives a
+``register`` callback; call it once per thing the plugin contributes::
 
     from synthmarket import hookimpl
 
@@ -10,7 +20,7 @@ receives a ``register`` callback; call it once per thing the plugin contributes:
         register(MyGenerator)
 
 Expose the module through the entry-point group ``synthmarket`` in your package's
-``pyproject.toml``::
+``pyproject.toml``; it is imported whenever the registry is built::
 
     [project.entry-points.synthmarket]
     my_plugin = "my_package.plugin"

@@ -32,6 +32,13 @@ from .snapshots import snapshot_files
 TRAINING_REPORT_FILE = "training.html"
 PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
 SUMMARY_COLUMNS = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
+#: scorecard.csv's columns, in the order the report shows them, and their headings there
+FACT_STATISTIC_COLUMNS = {
+    "fact": "fact", "statistic": "statistic", "median": "synthetic median", "real_windows_median": "real windows median",
+    "real_window_percentile": "percentile among real windows", "p5": "synthetic 5%", "p95": "synthetic 95%",
+    "real_windows_p5": "real windows 5%", "real_windows_p95": "real windows 95%", "real": "real, whole series",
+    "verdict": "verdict",
+}
 REGIME_STATISTICS = {"volatility": "annualised volatility", "mean": "annualised mean return",
                      "kurtosis": "excess kurtosis", "acf_abs": "mean ACF of |r|, lags 1-10"}
 
@@ -198,6 +205,8 @@ def _regimes_section(run_dir: Path) -> str | None:
 
 
 def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
+    from .facts.results import MIN_REAL_WINDOW_SHARE
+
     facts = run_dir / FACTS_DIR
     files = [facts / name for name in ("verdicts.csv", "scorecard.csv", "scorecard.png")]
     if not any(f.is_file() for f in files):
@@ -205,13 +214,19 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
     body, headline = "<h2>Stylized facts</h2>", None
     meta = read_json(facts / "distances.json") if (facts / "distances.json").is_file() else {}
     if (facts / "verdicts.csv").is_file():
-        verdicts = read_table(facts / "verdicts.csv").fillna("")
+        # pandas reads the verdict "n/a" as a missing value
+        verdicts = read_table(facts / "verdicts.csv")
+        verdicts = verdicts.fillna({c: "n/a" for c in ("verdict", "holds on real", "holds on real windows")}).fillna("")
         judged = verdicts[verdicts["verdict"] != "n/a"]
         n_pass = int((judged["verdict"] == "pass").sum())
         headline = f"{n_pass} / {len(judged)}"
         body += (f"<p><b>{n_pass} of {len(judged)}</b> stylized facts hold on the synthetic paths. "
-                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the real data, "
-                 "<i>holds on real windows</i> to windows of the real data as long as the paths.</p>")
+                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the whole real "
+                 "series; <i>holds on real windows</i> is how often the non-overlapping real windows as long as "
+                 f"the paths, resampled as sets of paths, pass it. A rule they pass less than "
+                 f"{MIN_REAL_WINDOW_SHARE:.0%} of the time cannot tell a model from the market at this length: it "
+                 "reads <i>n/a</i>, cannot judge at this length.</p>")
+        # runs written before the real windows were resampled hold a pass/FAIL there
         columns = [c for c in ("verdict", "holds on real", "holds on real windows") if c in verdicts.columns]
         body += html_table(verdicts, verdict_columns=columns, text_columns=["rule"])
     if meta.get("notes"):
@@ -219,9 +234,14 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
     if (facts / "scorecard.png").is_file():
         body += img_tag(file_to_data_uri(facts / "scorecard.png"), "stylized facts figure grid")
     if (facts / "scorecard.csv").is_file():
-        statistics = read_table(facts / "scorecard.csv")
-        body += ("<details><summary>Statistics: real value; synthetic median and 5-95% band over paths</summary>"
-                 + html_table(statistics, verdict_columns=["verdict"]) + "</details>")
+        statistics = read_table(facts / "scorecard.csv").fillna({"verdict": "n/a"}).rename(columns=FACT_STATISTIC_COLUMNS)
+        statistics = statistics[[c for c in FACT_STATISTIC_COLUMNS.values() if c in statistics.columns]]
+        body += ("<h3>Synthetic against real windows of the same length</h3><p class='muted'>Each statistic's "
+                 "synthetic median and 5-95% band over paths, beside its median and band over the real windows "
+                 "as long as the paths; the percentile is where the synthetic median sits among those windows "
+                 "(50: like a typical real window; near 0 or 100: unlike almost all). The whole real series' "
+                 "value is the last column: short paths cannot be expected to match it.</p>"
+                 + html_table(statistics, verdict_columns=["verdict"], text_columns=["fact", "statistic"]))
     distances = meta.get("distances", meta if "summary" not in meta else {})
     if distances:
         frame = pd.DataFrame({"distance": list(distances), "value": [np.nan if v is None else v for v in distances.values()]})
@@ -366,8 +386,8 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
     ModelFileError
         When ``model_dir`` is not a model directory and holds no training log either.
     """
-    from .generator import CONFIG_FILE, read_config
-    from .training import LOG_FILE
+    from .model_files import CONFIG_FILE, read_config
+    from .training_progress import LOG_FILE
 
     model_dir = Path(model_dir)
     rows = read_training_log(model_dir)

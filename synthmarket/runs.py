@@ -132,7 +132,7 @@ def read_json(path: Path) -> dict:
 
 def read_training_log(model_dir: str | Path) -> list[dict]:
     """The rows of ``model_dir/train_log.jsonl`` (malformed lines are skipped)."""
-    from .training import LOG_FILE
+    from .training_progress import LOG_FILE
 
     path = Path(model_dir) / LOG_FILE
     if not path.is_file():

@@ -24,7 +24,7 @@ class SnapshotRecorder:
     Parameters
     ----------
     model : a generator trained step by step (it has ``sample_scaled`` and ``callbacks``)
-    dataset : synthmarket.generator.Dataset
+    dataset : synthmarket.training_data.TrainingData
         The training data; real windows come from ``dataset.train``.
     directory : Path
         Where the PNG files go (``step_000100.png``, ...).

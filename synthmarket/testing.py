@@ -33,7 +33,8 @@ import pytest
 
 from .data import sample_data
 from .errors import ConfigError, ModelFileError
-from .generator import CONFIG_FILE, WEIGHTS_FILE, Generator
+from .generator import Generator
+from .model_files import CONFIG_FILE, WEIGHTS_FILE
 from .paths import Paths
 
 LENGTHS = (10, 257, 5000)

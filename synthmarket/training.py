@@ -1,28 +1,19 @@
 """One training loop for every deep generator.
 
-:class:`Trainer` drives any model that honours the small :class:`Trainable` protocol (the
-model supplies its networks, its optimisers and ``train_step(batch, ctx) -> losses``) and
-does the rest once: device choice, seeds and deterministic algorithms, mixed precision on
-CUDA, random training windows, a rich progress bar with live losses, a JSONL training log,
-periodic checkpoints and exact resume, a divergence guard, a time budget, and model
-selection with early stopping on a stylized-facts score of sampled paths against held-out
-real returns (never on the training losses).
-
-Checkpoints are written without pickle: tensors in safetensors, everything else in JSON::
-
-    OUT/checkpoints/ckpt-00000400.safetensors   networks, optimiser tensors, RNG states, best weights
-    OUT/checkpoints/last.json                   step, optimiser scalars, data RNG, scores, file checksum
-    OUT/train_log.jsonl                         one JSON object per logged step / validation / event
-
-Resuming restores networks, optimisers, gradient scalers, every random generator, the step
-and the model-selection state, so an interrupted run continues to the same weights as an
-uninterrupted one (on CPU).
+:class:`Trainer` drives any model that honours the small
+:class:`~synthmarket.trainable.Trainable` protocol (the model supplies its networks, its
+optimisers and ``train_step(batch, ctx) -> losses``) and does the rest once: device choice,
+seeds and deterministic algorithms, mixed precision on CUDA, random training windows, a
+progress bar and a JSONL training log (:mod:`synthmarket.training_progress`), periodic
+checkpoints and exact resume (:mod:`synthmarket.checkpoints`), a divergence guard, a time
+budget, and model selection with early stopping on a stylized-facts score of sampled paths
+against held-out real returns (:mod:`synthmarket.validation_score`; never on the training
+losses). :class:`TrainConfig` says how.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 import signal
@@ -30,28 +21,23 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
+from .checkpoints import CHECKPOINT_DIR, TrainingState, Weights, copy_weights, load_checkpoint, load_weights, save_checkpoint
 from .checks import check_seed
-from .errors import ConfigError, ModelFileError, TrainingDiverged
-from .generator import file_sha256, json_default, publish
+from .errors import ConfigError, TrainingDiverged
+from .trainable import StepContext, Trainable, WindowSampler
+from .training_progress import LOG_FILE, TrainingLog, progress_bar
+from .validation_score import ValidationScore
 
 if TYPE_CHECKING:
-    from .generator import Dataset, TrainReport
+    from .generator import TrainReport
+    from .training_data import TrainingData
 
-CHECKPOINT_FORMAT = "synthmarket-checkpoint"
-CHECKPOINT_VERSION = 1
-CHECKPOINT_DIR = "checkpoints"
-LAST_FILE = "last.json"
-LOG_FILE = "train_log.jsonl"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: Distances (from :mod:`synthmarket.distances`) averaged into the validation score.
-VALIDATION_KEYS = ("w1_1", "w1_5", "w1_20", "acf_abs", "acf_sq", "leverage")
-MIN_VALIDATION_BARS = 60
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|m|min|mins|h|hr|hrs|)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600}
@@ -183,171 +169,7 @@ class TrainConfig:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-# -- what the trainer hands a model -----------------------------------------------------------
-@dataclass
-class Batch:
-    """Real training windows: ``x`` (B, L, C) scaled features, ``labels`` (B, L) regimes or None."""
-
-    x: torch.Tensor
-    labels: torch.Tensor | None = None
-
-
-@dataclass
-class StepContext:
-    """What a model's ``train_step`` needs from the loop.
-
-    ``noise`` is the torch generator to draw training noise from (it is checkpointed);
-    ``step`` counts the steps completed before this one; :meth:`autocast` and
-    :meth:`optimize` give mixed precision on CUDA and plain float32 elsewhere.
-    """
-
-    device: torch.device
-    noise: torch.Generator
-    amp: bool = False
-    step: int = 0
-    scalers: dict[str, Any] = field(default_factory=dict)
-
-    def autocast(self):
-        if self.amp:
-            return torch.autocast(device_type=self.device.type, dtype=torch.float16)
-        return contextlib.nullcontext()
-
-    def optimize(self, name: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Zero the gradients, back-propagate ``loss`` and step ``optimizer`` (scaled under AMP)."""
-        optimizer.zero_grad(set_to_none=True)
-        if not self.amp:
-            loss.backward()
-            optimizer.step()
-            return
-        scaler = self.scalers.get(name)
-        if scaler is None:
-            scaler = self.scalers[name] = torch.amp.GradScaler(self.device.type)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-
-class Trainable(Protocol):
-    """What :class:`Trainer` needs from a model (``TorchGenerator`` implements it)."""
-
-    name: str
-
-    def training_plan(self) -> dict[str, Any]:
-        """Default ``steps``, ``batch_size``, training ``window`` and optional ``time_budget``."""
-
-    def prepare(self, device: torch.device) -> None:
-        """Move the networks to ``device`` and create the optimisers."""
-
-    def training_modules(self) -> dict[str, nn.Module]:
-        """Every network whose weights a checkpoint holds."""
-
-    def training_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Every optimiser whose state a checkpoint holds."""
-
-    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
-        """One optimisation step; the losses as floats."""
-
-    def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        """Scaled features (n, n_steps, C) for validation."""
-
-    def checkpoint_meta(self) -> dict:
-        """JSON describing the model (name, hyper-parameters), checked on resume."""
-
-
-# -- validation score ----------------------------------------------------------------------------
-DistanceFn = Callable[[np.ndarray, np.ndarray], dict]
-
-
-def _default_distances(lags: tuple[int, ...]) -> DistanceFn:
-    from .distances import return_distances
-
-    return lambda real, synthetic: return_distances(real, synthetic, lags=lags)
-
-
-class ValidationScore:
-    """Stylized-facts distance of sampled paths to the held-out real returns (lower is better).
-
-    The held-out returns are first brought to the training data's mean and volatility: a
-    model learns its level from the training data, and a few held-out months are one draw
-    of a persistent volatility, so the score judges the shape of the returns (tails,
-    clustering, leverage, how sums grow with the horizon), not whether a checkpoint happens
-    to match the held-out period's level (with the raw S&P 500 2017-18 returns, selection
-    preferred models 7% calmer than the training years). Paths as long as the validation period are sampled (under the validation period's own
-    regime labels when the data have regimes) with the same seed every time, and scored with
-    ``distance_fn(real_returns, synthetic_returns) -> dict`` (by default
-    :func:`synthmarket.distances.return_distances`). The score is the mean, over ``keys``,
-    of each distance divided by the same distance for i.i.d. normal returns with the
-    training mean and volatility — so 1 means "no better than a random walk".
-    """
-
-    def __init__(
-        self, dataset: "Dataset", *, n_paths: int = 64, seed: int = 0, keys: Sequence[str] = VALIDATION_KEYS,
-        distance_fn: DistanceFn | None = None,
-    ) -> None:
-        mean, std = dataset.scaler.mean[0], dataset.scaler.std[0]
-        self.mean, self.std = float(mean), float(std)
-        held_out = dataset.validation[:, 0].astype(np.float64)  # scaled: the training mean 0, volatility 1
-        spread = held_out.std()
-        standardized = (held_out - held_out.mean()) / spread if spread > 0 else held_out
-        self.real = standardized * self.std + self.mean
-        self.labels = dataset.validation_labels
-        self.n_paths, self.seed, self.keys = int(n_paths), int(seed), tuple(keys)
-        lags = tuple(k for k in (1, 5, 20, 100) if k < len(self.real) // 3) or (1,)
-        self.distance_fn = distance_fn or _default_distances(lags)
-        noise = np.random.default_rng([self.seed, 1]).standard_normal((self.n_paths, len(self.real)))
-        self.baseline = self.distance_fn(self.real, self.mean + self.std * noise)
-
-    @classmethod
-    def usable(cls, dataset: "Dataset") -> bool:
-        return len(dataset.validation) >= MIN_VALIDATION_BARS
-
-    def __call__(self, sample: Callable[[int, np.ndarray | None, np.random.Generator, int], np.ndarray]) -> tuple[float, dict]:
-        """(score, distances) of ``sample(n, labels, rng, n_steps)``'s scaled paths."""
-        scaled = sample(self.n_paths, self.labels, np.random.default_rng([self.seed, 2]), len(self.real))
-        returns = np.asarray(scaled, dtype=np.float64)[..., 0] * self.std + self.mean
-        if not np.isfinite(returns).all():
-            return math.inf, {}
-        distances = {k: float(v) for k, v in self.distance_fn(self.real, returns).items()}
-        ratios = [distances[k] / self.baseline[k] for k in self.keys if k in distances and self.baseline.get(k, 0) > 0]
-        return (float(np.mean(ratios)) if ratios else math.inf), distances
-
-
 # -- the loop ---------------------------------------------------------------------------------------
-@dataclass
-class _State:
-    step: int = 0
-    elapsed: float = 0.0
-    best_score: float | None = None
-    best_step: int | None = None
-    bad_validations: int = 0
-    last_checkpoint: int | None = None
-
-
-class _WindowSampler:
-    """Random training windows (B, L, C) and their labels, from a numpy generator (checkpointed).
-
-    A window never spans two training stretches (``Dataset.window_starts``)."""
-
-    def __init__(self, dataset: "Dataset", window: int, batch_size: int, device, seed: int):
-        labels = dataset.train_labels
-        self.data = torch.as_tensor(dataset.train, dtype=torch.float32, device=device)
-        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=device)
-        self.window, self.batch_size = window, batch_size
-        self.starts = torch.as_tensor(dataset.window_starts(window), device=device)
-        self.n_windows = len(self.starts)
-        self.rng = np.random.default_rng([seed, 0])
-        self._offsets = torch.arange(window, device=device)
-
-    def next(self) -> Batch:
-        picks = torch.as_tensor(self.rng.integers(0, self.n_windows, size=self.batch_size), device=self.data.device)
-        index = self.starts[picks][:, None] + self._offsets[None, :]
-        return Batch(self.data[index], None if self.labels is None else self.labels[index])
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self.n_windows / self.batch_size))
-
-
 class _Interrupt:
     """While active, the first Ctrl-C asks the loop to stop at the next step boundary."""
 
@@ -370,8 +192,51 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+@contextlib.contextmanager
+def _torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Deterministic algorithms and torch's CPU thread count as ``config`` asks; the previous ones after."""
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if config.threads is not None and device.type == "cpu":
+        torch.set_num_threads(int(config.threads))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
+
+
+@dataclass
+class _Run:
+    """One call of :meth:`Trainer.fit`: what it set up, and what the loop advances."""
+
+    model: Trainable
+    ctx: StepContext
+    sampler: WindowSampler
+    scorer: Callable | None
+    state: TrainingState
+    best: Weights | None
+    meta: dict
+    log: TrainingLog
+    total: int
+    warmup: int
+    budget: float | None
+    history: list[dict] = field(default_factory=list)
+    last_losses: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None
+
+    def __post_init__(self) -> None:
+        self.elapsed_before = self.state.elapsed  # by the run resumed
+        self.started = time.perf_counter()
+
+    def clock(self) -> None:
+        self.state.elapsed = self.elapsed_before + time.perf_counter() - self.started
+
+
 class Trainer:
-    """Trains a :class:`Trainable` model on a :class:`~synthmarket.generator.Dataset`.
+    """Trains a :class:`~synthmarket.trainable.Trainable` model on :class:`~synthmarket.training_data.TrainingData`.
 
     Parameters
     ----------
@@ -379,7 +244,7 @@ class Trainer:
         How to train.
     score : callable, optional
         ``score(sample_fn) -> (float, dict)`` used for model selection; by default a
-        :class:`ValidationScore` on the dataset's validation split.
+        :class:`~synthmarket.validation_score.ValidationScore` on the data's validation split.
     callbacks : sequence of callables, optional
         ``callback(step, losses)`` after every step (for notebooks and tests).
     console : rich Console, optional
@@ -392,8 +257,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.console = console
 
-    # -- public ---------------------------------------------------------------------------------
-    def fit(self, model: Trainable, dataset: "Dataset") -> "TrainReport":
+    def fit(self, model: Trainable, dataset: "TrainingData") -> "TrainReport":
         """Train ``model`` and return what happened; the model ends with its best weights.
 
         Raises
@@ -403,8 +267,26 @@ class Trainer:
         ConfigError, ModelFileError
             For an impossible configuration or an unusable checkpoint when resuming.
         """
-        from .generator import TrainReport
+        run = self._set_up(model, dataset)
+        with _torch_settings(self.config, run.ctx.device), _Interrupt() as interrupt, \
+                progress_bar(self.config.progress, run.total, run.budget, run.state, self.console) as bar:
+            while run.stopped is None and run.state.step < run.total:
+                if self._time_is_up(run):
+                    run.stopped = "time budget"
+                else:
+                    losses = self._step(run)
+                    bar(losses)
+                    for callback in self.callbacks:
+                        callback(run.state.step, losses)
+                    self._validate_if_due(run)
+                    if interrupt.requested and run.stopped is None:
+                        run.stopped = "interrupted"
+                self._checkpoint_if_due(run)
+        return self._finish(run)
 
+    # -- the steps of a fit ----------------------------------------------------------------------------
+    def _set_up(self, model: Trainable, dataset: "TrainingData") -> _Run:
+        """Device, windows, length, validation score, networks, noise and log; the checkpoint resumed from."""
         cfg = self.config
         device = resolve_device(cfg.device)
         plan = model.training_plan()
@@ -414,7 +296,7 @@ class Trainer:
                                   f"got {plan[key]!r}.")
         window = min(int(plan["window"]), dataset.longest_segment)
         batch_size = int(cfg.batch_size or plan["batch_size"])
-        sampler = _WindowSampler(dataset, window, batch_size, device, cfg.seed)
+        sampler = WindowSampler(dataset, window, batch_size, device, cfg.seed)
         total = self._total_steps(plan, sampler)
         warmup = total // 3 if cfg.select_after is None else min(int(cfg.select_after), total)
         budget = cfg.time_budget
@@ -429,86 +311,79 @@ class Trainer:
         noise.manual_seed(int(cfg.seed))
         amp = bool(cfg.amp and device.type == "cuda")
         ctx = StepContext(device=device, noise=noise, amp=amp)
-        state = _State()
-        best: dict[str, dict[str, torch.Tensor]] | None = None
         meta = {"model": model.checkpoint_meta(), "data_fingerprint": dataset.fingerprint,
                 "window": window, "batch_size": batch_size}
+        state, best = TrainingState(), None
         if cfg.resume:
-            state, best = self._load_checkpoint(model, ctx, sampler, meta)
-        log = _Log(cfg.log_file, append=cfg.resume)
+            state, best = load_checkpoint(cfg.out_dir, model, ctx, sampler.rng, meta)
+        log = TrainingLog(cfg.log_file, append=cfg.resume)
         log.write(event="resume" if cfg.resume else "start", step=state.step, total_steps=total, warmup_steps=warmup,
                   device=str(device), amp=amp, window=window, batch_size=batch_size, config=cfg.to_dict(),
                   model=meta["model"])
+        return _Run(model=model, ctx=ctx, sampler=sampler, scorer=scorer, state=state, best=best, meta=meta, log=log,
+                    total=total, warmup=warmup, budget=budget)
 
-        history: list[dict] = []
-        stopped = "finished"
-        last_losses: dict[str, float] = {}
-        previous_deterministic = torch.are_deterministic_algorithms_enabled()
-        previous_threads = torch.get_num_threads()
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        if cfg.threads is not None and device.type == "cpu":
-            torch.set_num_threads(int(cfg.threads))
-        started = time.perf_counter()
-        base_elapsed = state.elapsed
-        try:
-            with _Interrupt() as interrupt, _progress(cfg.progress, total, budget, state, self.console) as bar:
-                while state.step < total:
-                    state.elapsed = base_elapsed + time.perf_counter() - started
-                    if budget is not None and state.elapsed >= budget:
-                        stopped = "time budget"
-                        break
-                    ctx.step = state.step
-                    losses = model.train_step(sampler.next(), ctx)
-                    self._guard(losses, state, model)
-                    state.step += 1
-                    last_losses = losses
-                    if state.step % cfg.log_every == 0 or state.step == 1:
-                        log.write(event="step", step=state.step, elapsed=round(state.elapsed, 3), **losses)
-                    bar(losses)
-                    for callback in self.callbacks:
-                        callback(state.step, losses)
-                    if scorer is not None and (state.step % cfg.validate_every == 0 or state.step == total):
-                        row, improved = self._validate(model, scorer, state, log, warmup)
-                        history.append(row)
-                        if improved:
-                            best = _snapshot(model)
-                        elif cfg.patience is not None and state.bad_validations >= cfg.patience:
-                            stopped = "early stopping"
-                    if state.step % cfg.checkpoint_every == 0 or state.step == total or stopped != "finished":
-                        state.elapsed = base_elapsed + time.perf_counter() - started
-                        self._save_checkpoint(model, ctx, sampler, state, best, meta)
-                    if stopped != "finished":
-                        break
-                    if interrupt.requested:
-                        stopped = "interrupted"
-                        state.elapsed = base_elapsed + time.perf_counter() - started
-                        self._save_checkpoint(model, ctx, sampler, state, best, meta)
-                        break
-                if stopped == "time budget":
-                    self._save_checkpoint(model, ctx, sampler, state, best, meta)
-        finally:
-            torch.use_deterministic_algorithms(previous_deterministic)
-            torch.set_num_threads(previous_threads)
-        if best is not None:
-            _restore(model, best)
-        state.elapsed = base_elapsed + time.perf_counter() - started
-        log.write(event="stop", step=state.step, reason=stopped, elapsed=round(state.elapsed, 3),
-                  best_score=state.best_score, best_step=state.best_step, **last_losses)
+    def _time_is_up(self, run: _Run) -> bool:
+        """Whether the time budget is spent (the elapsed time brought up to date)."""
+        run.clock()
+        return run.budget is not None and run.state.elapsed >= run.budget
+
+    def _step(self, run: _Run) -> dict[str, float]:
+        """One optimisation step on a batch of random windows; its losses, checked and logged."""
+        state = run.state
+        run.ctx.step = state.step
+        losses = run.model.train_step(run.sampler.next(), run.ctx)
+        self._guard(losses, state, run.model)
+        state.step += 1
+        run.last_losses = losses
+        if state.step % self.config.log_every == 0 or state.step == 1:
+            run.log.write(event="step", step=state.step, elapsed=round(state.elapsed, 3), **losses)
+        return losses
+
+    def _validate_if_due(self, run: _Run) -> None:
+        """Score the model every ``validate_every`` steps and at the end; keep the best weights; stop early."""
+        cfg = self.config
+        if run.scorer is None or (run.state.step % cfg.validate_every != 0 and run.state.step != run.total):
+            return
+        row, improved = self._validate(run.model, run.scorer, run.state, run.log, run.warmup)
+        run.history.append(row)
+        if improved:
+            run.best = copy_weights(run.model)
+        elif cfg.patience is not None and run.state.bad_validations >= cfg.patience:
+            run.stopped = "early stopping"
+
+    def _checkpoint_if_due(self, run: _Run) -> None:
+        """A checkpoint every ``checkpoint_every`` steps, at the end, and whenever the run stops."""
+        step = run.state.step
+        if step % self.config.checkpoint_every == 0 or step == run.total or run.stopped is not None:
+            run.clock()
+            if self.config.out_dir is not None:
+                save_checkpoint(self.config.out_dir, run.model, run.ctx, run.sampler.rng, run.state, run.best, run.meta)
+
+    def _finish(self, run: _Run) -> "TrainReport":
+        """Put the best weights back, log the stop, and report."""
+        from .generator import TrainReport
+
+        if run.best is not None:
+            load_weights(run.model, run.best)
+        run.clock()
+        state, stopped = run.state, run.stopped or "finished"
+        run.log.write(event="stop", step=state.step, reason=stopped, elapsed=round(state.elapsed, 3),
+                      best_score=state.best_score, best_step=state.best_step, **run.last_losses)
         return TrainReport(
-            generator=model.name, seconds=round(state.elapsed, 3), device=str(device), steps=state.step,
-            stopped=stopped, best_score=state.best_score, best_step=state.best_step, history=history,
+            generator=run.model.name, seconds=round(state.elapsed, 3), device=str(run.ctx.device), steps=state.step,
+            stopped=stopped, best_score=state.best_score, best_step=state.best_step, history=run.history,
         )
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _total_steps(self, plan: dict, sampler: _WindowSampler) -> int:
+    def _total_steps(self, plan: dict, sampler: WindowSampler) -> int:
         if self.config.steps is not None:
             return int(self.config.steps)
         if self.config.epochs is not None:
             return max(1, int(round(self.config.epochs * sampler.steps_per_epoch)))
         return int(plan["steps"])
 
-    def _guard(self, losses: dict[str, float], state: _State, model: Trainable) -> None:
+    def _guard(self, losses: dict[str, float], state: TrainingState, model: Trainable) -> None:
         for key, value in losses.items():
             if not math.isfinite(value) or abs(value) > self.config.max_loss:
                 where = "no checkpoint was written yet"
@@ -522,7 +397,7 @@ class Trainer:
                     f"from the checkpoint with --resume."
                 )
 
-    def _validate(self, model: Trainable, scorer, state: _State, log: "_Log", warmup: int) -> tuple[dict, bool]:
+    def _validate(self, model: Trainable, scorer, state: TrainingState, log: TrainingLog, warmup: int) -> tuple[dict, bool]:
         """Score the model; the warm-up's best gives way to the first validation after it."""
         score, distances = scorer(model.sample_scaled)
         past_warmup = state.step >= warmup
@@ -537,184 +412,3 @@ class Trainer:
                "best": improved, **{k: round(v, 6) for k, v in distances.items()}}
         log.write(event="validation", **row)
         return row, improved
-
-    # -- checkpoints ---------------------------------------------------------------------------------
-    def _checkpoint_dir(self) -> Path | None:
-        return None if self.config.out_dir is None else Path(self.config.out_dir) / CHECKPOINT_DIR
-
-    def _save_checkpoint(self, model, ctx: StepContext, sampler: _WindowSampler, state: _State, best, meta: dict) -> None:
-        from safetensors.torch import save_file
-
-        folder = self._checkpoint_dir()
-        if folder is None:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors: dict[str, torch.Tensor] = {}
-        for name, module in model.training_modules().items():
-            for key, value in module.state_dict().items():
-                tensors[f"module.{name}.{key}"] = value
-        if best is not None:
-            for name, module_state in best.items():
-                for key, value in module_state.items():
-                    tensors[f"best.{name}.{key}"] = value
-        optim_json = {}
-        for name, optimizer in model.training_optimizers().items():
-            flat, rest = _flatten_optimizer(optimizer.state_dict())
-            tensors.update({f"optim.{name}.{k}": v for k, v in flat.items()})
-            optim_json[name] = rest
-        tensors["rng.noise"] = ctx.noise.get_state()
-        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-        file = folder / f"ckpt-{state.step:08d}.safetensors"
-        tmp = file.with_suffix(".tmp")
-        save_file(tensors, str(tmp))
-        publish(tmp, file)
-        record = {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "file": file.name, "sha256": file_sha256(file),
-            **meta, "state": asdict(state) | {"last_checkpoint": state.step}, "optimizers": optim_json,
-            "scalers": {k: v.state_dict() for k, v in ctx.scalers.items()},
-            "data_rng": sampler.rng.bit_generator.state, "has_best": best is not None,
-        }
-        tmp = folder / (LAST_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, default=json_default))
-        tmp.replace(folder / LAST_FILE)
-        state.last_checkpoint = state.step
-        for old in folder.glob("ckpt-*.safetensors"):
-            if old.name != file.name:
-                old.unlink()
-
-    def _load_checkpoint(self, model, ctx: StepContext, sampler: _WindowSampler, meta: dict):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        record, file = read_checkpoint(Path(self.config.out_dir))
-        for key, what in (("model", "generator and hyper-parameters"), ("data_fingerprint", "training data"),
-                          ("window", "training window"), ("batch_size", "batch size")):
-            if _jsonable(record.get(key)) != _jsonable(meta[key]):
-                raise ConfigError(
-                    f"Cannot resume: the checkpoint in {file.parent} was made with other {what} "
-                    f"({record.get(key)!r} there, {meta[key]!r} now). Use the same options, or start afresh with --force."
-                )
-        try:
-            tensors = load_file(str(file))
-            for name, module in model.training_modules().items():
-                prefix = f"module.{name}."
-                module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-            for name, optimizer in model.training_optimizers().items():
-                prefix = f"optim.{name}."
-                flat = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-                optimizer.load_state_dict(_unflatten_optimizer(flat, record["optimizers"][name], ctx.device))
-            ctx.noise.set_state(tensors["rng.noise"])
-            for name, scaler_state in record.get("scalers", {}).items():
-                scaler = ctx.scalers[name] = torch.amp.GradScaler(ctx.device.type)
-                scaler.load_state_dict(scaler_state)
-            sampler.rng.bit_generator.state = record["data_rng"]
-            best = None
-            if record.get("has_best"):
-                best = {}
-                for name in model.training_modules():
-                    prefix = f"best.{name}."
-                    best[name] = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            state = _State(**record["state"])
-        except (KeyError, RuntimeError, ValueError, TypeError, SafetensorError) as exc:
-            raise ModelFileError(f"The checkpoint {file} is damaged or does not fit this model ({type(exc).__name__}: "
-                                 f"{exc}). Start afresh with --force.") from None
-        return state, best
-
-
-def read_checkpoint(out_dir: Path) -> tuple[dict, Path]:
-    """The ``last.json`` record of ``out_dir/checkpoints`` and its verified tensor file."""
-    folder = Path(out_dir) / CHECKPOINT_DIR
-    last = folder / LAST_FILE
-    if not last.is_file():
-        raise ModelFileError(f"Nothing to resume: {last} does not exist. Train without --resume first.")
-    try:
-        record = json.loads(last.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{last} is not valid JSON ({exc}); start afresh with --force.") from None
-    if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{last} is not a synthmarket checkpoint record.")
-    file = folder / str(record.get("file", ""))
-    if Path(record.get("file", "")).name != record.get("file") or not file.is_file():
-        raise ModelFileError(f"The checkpoint tensors {file} are missing; start afresh with --force.")
-    if file_sha256(file) != record.get("sha256"):
-        raise ModelFileError(f"{file} does not match its checksum (truncated or corrupted); start afresh with --force.")
-    return record, file
-
-
-# -- small pieces ------------------------------------------------------------------------------------
-def _snapshot(model: Trainable) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in model.training_modules().items()}
-
-
-def _restore(model: Trainable, snapshot: dict[str, dict[str, torch.Tensor]]) -> None:
-    for name, module in model.training_modules().items():
-        module.load_state_dict(snapshot[name])
-
-
-def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors, scalars = {}, {}
-    for index, entries in state["state"].items():
-        for key, value in entries.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{key}"] = value
-            else:
-                scalars[f"{index}.{key}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict, device: torch.device) -> dict:
-    state: dict[int, dict] = {}
-    for key, value in list(tensors.items()) + list(rest["scalars"].items()):
-        index, name = key.split(".", 1)
-        if torch.is_tensor(value) and name != "step":
-            value = value.to(device)
-        state.setdefault(int(index), {})[name] = value
-    return {"state": state, "param_groups": rest["param_groups"]}
-
-
-class _Log:
-    """Append-only JSON-lines training log (no file: nothing is written)."""
-
-    def __init__(self, path: Path | None, append: bool) -> None:
-        self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not append:
-                path.write_text("")
-
-    def write(self, **row: Any) -> None:
-        if self.path is None:
-            return
-        row = {"time": round(time.time(), 3), **row}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row, default=json_default) + "\n")
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, budget: float | None, state: _State, console) -> Iterator[Callable[[dict], None]]:
-    """A bar that fills with the steps, or with the time budget when that will end the run first."""
-    if not enabled:
-        yield lambda losses: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = (TextColumn("training"), BarColumn(), TextColumn("step {task.fields[step]:,}/{task.fields[steps]:,}"),
-               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
-
-    def done() -> float:
-        by_time = 0.0 if budget is None else min(1.0, state.elapsed / budget)
-        return max(state.step / total, by_time)
-
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("train", total=1.0, completed=done(), step=state.step, steps=total, losses="")
-
-        def update(losses: dict) -> None:
-            text = "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
-            progress.update(task, completed=done(), step=state.step, losses=text)
-
-        yield update
-        progress.update(task, completed=done(), step=state.step)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=json_default))

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 import synthmarket as sm
 from synthmarket.cli import app
 from synthmarket.cli.common import filesystem_message
-from synthmarket.data import find_gaps, load_ohlcv
+from synthmarket.data import load_ohlcv
 from synthmarket.errors import ConfigError, DataError
-from synthmarket.generator import Dataset
+from synthmarket.gaps import find_gaps
+from synthmarket.training_data import TrainingData
 
 runner = CliRunner()
 
@@ -168,15 +169,15 @@ def test_gaps_are_found_and_closures_are_not(sp500, with_a_gap):
 
 
 def test_training_never_learns_a_gap_as_one_day(with_a_gap):
-    split = Dataset.from_bars(with_a_gap)
-    kept = Dataset.from_bars(with_a_gap, gaps="keep")
+    split = TrainingData.from_bars(with_a_gap)
+    kept = TrainingData.from_bars(with_a_gap, gaps="keep")
     assert len(split.train_segments) == len(kept.train_segments) + 1
     assert len(kept.train) == len(split.train) + 1
     # the five-year jump is the one return "keep" learns and "split" does not
     assert np.abs(kept.train[:, 0]).max() > 5 * np.abs(split.train[:, 0]).max() / 2
     assert "no training window spans it" in split.gap_note() and "--gaps keep" in kept.gap_note()
     with pytest.raises(ConfigError, match="gaps must be one of"):
-        Dataset.from_bars(with_a_gap, gaps="ignore")
+        TrainingData.from_bars(with_a_gap, gaps="ignore")
 
 
 def test_gbm_learns_the_volatility_of_the_days_not_of_the_gap(with_a_gap):

@@ -7,7 +7,7 @@ import pytest
 
 from synthmarket.bars import to_features
 from synthmarket.errors import ConfigError
-from synthmarket.generator import Dataset
+from synthmarket.training_data import TrainingData
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket_plugins.classical import Bootstrap, Garch, Gbm, garch_recursion
@@ -55,14 +55,14 @@ def test_classical_generators_are_registered_through_the_entry_point():
     generators = get_registry().generators()
     for name, cls in (("gbm", Gbm), ("garch", Garch), ("bootstrap", Bootstrap)):
         assert generators[name].obj is cls
-        assert generators[name].origin == "classical (synthmarket)"
+        assert generators[name].origin == "synthmarket_plugins.classical (synthmarket)"
         assert generators[name].description
 
 
 def test_gbm_matches_the_training_mean_and_volatility(sp500_recent):
     model = Gbm()
     model.fit(sp500_recent)
-    train = Dataset.from_bars(sp500_recent).train
+    train = TrainingData.from_bars(sp500_recent).train
     returns = model.scaler.inverse_transform(train.astype(float))[:, 0]
     assert model.mu == pytest.approx(returns.mean())
     assert model.sigma == pytest.approx(returns.std(ddof=1))
@@ -212,7 +212,7 @@ def test_bootstrap_refuses_a_regime_without_training_bars(sp500_recent):
 
     scheme = RegimeScheme("volatility", ("calm", "normal", "turbulent"), 20, (1.0, 2.0))  # every bar is calm
     model = Bootstrap()
-    model.fit(Dataset.from_bars(sp500_recent, regimes=scheme))
+    model.fit(TrainingData.from_bars(sp500_recent, regimes=scheme))
     assert model.sample(2, 10, regime="calm", seed=0).shape == (2, 10, 5)
     with pytest.raises(ConfigError, match="No training bar is in regime 'turbulent'"):
         model.sample(2, 10, schedule="calm:5,turbulent:5", seed=0)

@@ -8,11 +8,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from synthmarket.checkpoints import CHECKPOINT_DIR
 from synthmarket.cli import app
 from synthmarket.cli.train_cmd import parse_hparams
 from synthmarket.errors import ConfigError
-from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator
-from synthmarket.training import CHECKPOINT_DIR, LOG_FILE
+from synthmarket.generator import Generator
+from synthmarket.model_files import CONFIG_FILE, WEIGHTS_FILE
+from synthmarket.training_progress import LOG_FILE
 
 torch.set_num_threads(1)
 runner = CliRunner()

@@ -15,7 +15,8 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from synthmarket.cli import app
-from synthmarket.data import fingerprint, load_data, load_ohlcv, sample_data, select_dates, summarize
+from synthmarket.data import fingerprint, load_data, load_ohlcv, sample_data, select_dates
+from synthmarket.data_summary import summarize
 from synthmarket.errors import DataError
 
 HEADER = "Date,Open,High,Low,Close,Volume"

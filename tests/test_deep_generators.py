@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from synthmarket.errors import ConfigError, ModelFileError
-from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, file_sha256, write_config
+from synthmarket.generator import Generator
+from synthmarket.model_files import CONFIG_FILE, WEIGHTS_FILE, file_sha256, write_config
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket_plugins._torch import (
-    VOLUME_INDEX, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet, VolatilityHead,
-    parse_horizons,
+from synthmarket.deep import (
+    VOLUME_INDEX, FactsConfig, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet,
+    VolatilityHead, parse_horizons,
 )
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
@@ -80,11 +81,11 @@ def test_long_paths_are_streamed_not_stitched(fitted, name, monkeypatch):
     """Sampling in short time chunks gives the same numbers as one pass over the whole path."""
     model = fitted[name]
     whole = model.sample(2, 700, regime="turbulent", seed=3)
-    import synthmarket_plugins._torch as shared
+    import synthmarket.deep.layers as layers
     import synthmarket_plugins.rgan as rgan
     import synthmarket_plugins.vae as vae
 
-    for module in (shared, rgan, vae):
+    for module in (layers, rgan, vae):
         monkeypatch.setattr(module, "TIME_CHUNK", 64)
     chunked = model.sample(2, 700, regime="turbulent", seed=3)
     np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-5)
@@ -218,10 +219,10 @@ def test_dilations_are_checked():
 
 
 def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    facts = FactsMatching(train, window=128)
+    train = TrainingData.from_bars(sp500_recent).train[:, 0]
+    facts = FactsMatching(train, FactsConfig(window=128))
     target = facts.target
     assert target["acf_abs"].shape == (64,) and target["leverage"].shape == (20,)
     assert float(target["acf_abs"][:20].mean()) > 0.1  # volatility clustering
@@ -239,10 +240,10 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     same_volatility = noise.detach() * real.std()
     quantile_error = lambda r: float(((facts.facts(r)["quantiles"] - quantiles) ** 2).sum())
     assert quantile_error(real) < 0.5 * quantile_error(same_volatility)
-    assert "quantiles" not in FactsMatching(train, window=128, quantiles=False).target  # rgan's default
-    assert FactsMatching(train, window=128, acf_lags=120).target["acf_abs"].shape == (120,)  # conv1d_cgan's reach
-    assert FactsMatching(train, window=128, acf_lags=500).acf_lags == 120  # a few pairs left at the last lag
-    heavier = FactsMatching(train, window=128, short_acf_weight=5.0)  # the facts_short_acf_weight option
+    assert "quantiles" not in FactsMatching(train, FactsConfig(window=128, quantiles=False)).target  # rgan's default
+    assert FactsMatching(train, FactsConfig(window=128, acf_lags=120)).target["acf_abs"].shape == (120,)  # conv1d_cgan's reach
+    assert FactsMatching(train, FactsConfig(window=128, acf_lags=500)).acf_lags == 120  # a few pairs left at the last lag
+    heavier = FactsMatching(train, FactsConfig(window=128, short_acf_weight=5.0))  # the facts_short_acf_weight option
     with torch.no_grad():
         short = float(((facts.facts(noise)["acf_abs"] - target["acf_abs"])[:10] ** 2).sum())
         assert float(heavier.loss(noise)) == pytest.approx(float(facts.loss(noise)) + 4 * short, rel=1e-5)
@@ -252,11 +253,11 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
 
 
 def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500_recent):
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    plain = FactsMatching(train, window=128)
-    spread = FactsMatching(train, window=128, window_spread=2.0)  # the facts_window_spread option
+    train = TrainingData.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, FactsConfig(window=128))
+    spread = FactsMatching(train, FactsConfig(window=128, window_spread=2.0))  # the facts_window_spread option
     assert "window_spread" not in plain.target
     target = float(spread.target["window_spread"])  # variance over windows of each window's log std
     starts = range(0, len(train) - 128 + 1, 16)
@@ -279,13 +280,13 @@ def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500
 
 def test_facts_matching_can_measure_how_volatility_moves_from_week_to_week(sp500_recent):
     """With block_spread, the variance of the weekly log volatility within each month is a fact."""
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    plain = FactsMatching(train, window=128)
-    weekly = FactsMatching(train, window=128, block_spread=2.0)  # the facts_block_spread option
+    train = TrainingData.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, FactsConfig(window=128))
+    weekly = FactsMatching(train, FactsConfig(window=128, block_spread=2.0))  # the facts_block_spread option
     assert "block_spread" not in plain.target
-    assert "block_spread" not in FactsMatching(train, window=16, block_spread=2.0).target  # no month fits
+    assert "block_spread" not in FactsMatching(train, FactsConfig(window=16, block_spread=2.0)).target  # no month fits
     target = float(weekly.target["block_spread"])
     starts = range(0, len(train) - 128 + 1, 16)
     centred = train - train.mean()
@@ -306,10 +307,10 @@ def test_facts_matching_can_measure_how_volatility_moves_from_week_to_week(sp500
 
 def test_facts_matching_can_ask_that_big_days_trade_more(sp500_recent):
     """With the volume channel, the correlation of |r| with volume is a fact (the volume-volatility one)."""
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train
-    facts = FactsMatching(train[:, 0], window=128, volume=train[:, VOLUME_INDEX])
+    train = TrainingData.from_bars(sp500_recent).train
+    facts = FactsMatching(train[:, 0], FactsConfig(window=128), volume=train[:, VOLUME_INDEX])
     target = float(facts.target["volume_size"])
     r, v = np.abs(train[:, 0]), train[:, VOLUME_INDEX]
     assert target == pytest.approx(np.corrcoef(r, v)[0, 1], abs=0.05) and target > 0.1  # about 0.2 on the S&P 500
@@ -318,7 +319,7 @@ def test_facts_matching_can_ask_that_big_days_trade_more(sp500_recent):
     trading = 0.6 * noise.abs() + unrelated  # volume that rises with the day's move
     assert abs(float(facts.facts(noise, volume=unrelated)["volume_size"])) < 0.05
     assert float(facts.facts(noise, volume=trading)["volume_size"]) > target
-    assert "volume_size" not in FactsMatching(train[:, 0], window=128).target
+    assert "volume_size" not in FactsMatching(train[:, 0], FactsConfig(window=128)).target
     volume = unrelated.clone().requires_grad_()
     facts.loss(noise, volume=volume).backward()
     assert torch.isfinite(volume.grad).all() and volume.grad.abs().sum() > 0
@@ -326,10 +327,10 @@ def test_facts_matching_can_ask_that_big_days_trade_more(sp500_recent):
 
 def test_facts_matching_can_ask_how_returns_add_up_over_weeks_and_months(sp500_recent):
     """With horizons, the variance ratio of k-day sums is a fact: the S&P 500's partly revert."""
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    facts = FactsMatching(train, window=128, horizons=parse_horizons("5,20"))
+    train = TrainingData.from_bars(sp500_recent).train[:, 0]
+    facts = FactsMatching(train, FactsConfig(window=128, horizons=parse_horizons("5,20")))
     five, twenty = (float(v) for v in facts.target["variance_ratio"])
     assert 0.5 < twenty < 0.85 and twenty < five  # about 0.7 at 20 days on the S&P 500 of 2009-2018
     noise = torch.randn(256, 128, generator=torch.Generator().manual_seed(0))
@@ -337,23 +338,23 @@ def test_facts_matching_can_ask_how_returns_add_up_over_weeks_and_months(sp500_r
     assert torch.allclose(independent, torch.ones(2), atol=0.08)
     reverting = noise - 0.3 * torch.nn.functional.pad(noise, (1, 0))[:, :-1]  # an MA(1) with theta -0.3
     assert float(facts.facts(reverting)["variance_ratio"][1]) < twenty
-    assert "variance_ratio" not in FactsMatching(train, window=128).target
+    assert "variance_ratio" not in FactsMatching(train, FactsConfig(window=128)).target
     batch = noise.clone().requires_grad_()
     facts.loss(batch).backward()
     assert torch.isfinite(batch.grad).all()
-    assert FactsMatching(train, window=128, horizons=(5, 100)).horizons == (5,)  # 100 days do not fit in 128
+    assert FactsMatching(train, FactsConfig(window=128, horizons=(5, 100))).horizons == (5,)  # 100 days do not fit in 128
     with pytest.raises(ConfigError):
-        FactsMatching(train, window=128, horizons=(1,))
+        FactsMatching(train, FactsConfig(window=128, horizons=(1,)))
     with pytest.raises(ConfigError):
         parse_horizons("5,a month")
 
 
 def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variability(sp500_recent):
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    train = Dataset.from_bars(sp500_recent).train[:, 0]
-    plain = FactsMatching(train, window=128)
-    unbiased = FactsMatching(train, window=128, unbiased=True)
+    train = TrainingData.from_bars(sp500_recent).train[:, 0]
+    plain = FactsMatching(train, FactsConfig(window=128))
+    unbiased = FactsMatching(train, FactsConfig(window=128, unbiased=True))
     rng = np.random.default_rng(1)
     plain_losses, unbiased_losses = [], []
     for _ in range(200):  # batches of real windows: no bias, only batch-to-batch variability
@@ -450,11 +451,11 @@ def test_a_piecewise_linear_shock_starts_as_the_identity_and_stays_standard_and_
 
 
 def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
-    from synthmarket.generator import Dataset
+    from synthmarket.training_data import TrainingData
 
-    data = Dataset.from_bars(sp500_recent, regimes="volatility")
+    data = TrainingData.from_bars(sp500_recent, regimes="volatility")
     names = list(data.scheme.names)
-    facts = FactsMatching(data.train[:, 0], window=96, labels=data.train_labels, n_regimes=len(names))
+    facts = FactsMatching(data.train[:, 0], FactsConfig(window=96), labels=data.train_labels, n_regimes=len(names))
     calm, normal, turbulent = (float(facts.target["regime_log_std"][names.index(r)]) for r in ("calm", "normal", "turbulent"))
     assert calm < normal < turbulent
     # windows with the real labels but one volatility everywhere are told apart from the real ones
@@ -469,7 +470,8 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
     only_calm = torch.full_like(labels, names.index("calm"))
     assert torch.isfinite(facts.loss(real, only_calm))
     # the unbiased error keeps the regimes' terms as squared errors of the whole batch
-    unbiased = FactsMatching(data.train[:, 0], window=96, labels=data.train_labels, n_regimes=len(names), unbiased=True)
+    unbiased = FactsMatching(data.train[:, 0], FactsConfig(window=96, unbiased=True), labels=data.train_labels,
+                             n_regimes=len(names))
     regime_part = lambda f, r: float(f.loss(r, labels)) - float(f.loss(r))
     assert regime_part(unbiased, flat) == pytest.approx(regime_part(facts, flat), rel=1e-4)
 

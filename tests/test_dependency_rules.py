@@ -16,8 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "synthmarket"
-CORE_MODULES = ("data", "bars", "paths", "generator", "training", "regimes", "distances", "errors", "checks",
-                "hookspecs", "registry", "executor", "feeds", "jsonutil")
+CORE_MODULES = ("data", "dates", "gaps", "data_summary", "bars", "paths", "generator", "training_data", "model_files",
+                "training", "trainable", "checkpoints", "validation_score", "training_progress", "regimes", "distances",
+                "window_scores", "errors", "checks", "hookspecs", "registry", "executor", "feeds", "jsonutil")
 CORE_PACKAGES = ("facts", "montecarlo")
 CLI = "synthmarket.cli"
 REPORT_LAYER = ("synthmarket.report", "synthmarket.runs", "synthmarket.figures", "synthmarket.pages",

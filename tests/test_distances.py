@@ -1,4 +1,4 @@
-"""synthmarket.distances against independent computations (statsmodels, scipy, plain loops)."""
+"""synthmarket.distances and .window_scores against independent computations (statsmodels, scipy, loops)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from synthmarket.distances import (
     acf,
     all_distances,
     dependence_curves,
-    discriminative_score,
     dy_distances,
     dy_metric,
     leverage,
-    memorisation_score,
-    predictive_score,
     return_distances,
     rolling_sums,
     wasserstein1,
 )
 from synthmarket.errors import DataError
+from synthmarket.window_scores import discriminative_score, memorisation_score, predictive_score
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +150,7 @@ def test_memorisation_catches_replayed_windows_only(real):
     brute = np.sqrt(((queries[:5, None, :] - queries[None, :, :]) ** 2).sum(-1))
     for i in range(5):
         brute[i, max(0, i - 19) : i + 20] = np.inf
-    from synthmarket.distances import _nearest_sq_distances
+    from synthmarket.window_scores import _nearest_sq_distances
 
     np.testing.assert_allclose(
         np.sqrt(_nearest_sq_distances(queries, queries, exclude_band=20))[:5], brute.min(axis=1), rtol=1e-6

@@ -66,14 +66,21 @@ def test_one_half_against_the_other_passes_every_fact(sp500):
 
 
 def test_real_windows_say_when_paths_are_too_short_to_judge_a_fact(sp500):
-    """One-year paths cannot show the lag-50-100 memory: real one-year windows fail slow_decay too."""
+    """One-year paths cannot show the lag-50-100 memory: real one-year windows fail slow_decay too, so it is
+    not judged; the market's own one-year windows, as paths, then fail no fact (volatility_clustering failed
+    them before the real windows decided what can be judged)."""
     short = scorecard(sp500, real_windows(sp500, 252, 126), scores=False)
-    assert short["slow_decay"].passed is False and short["slow_decay"].holds_on_real is True
-    assert short["slow_decay"].holds_on_real_windows is False
-    assert "slow_decay" in short.too_short
-    assert "real windows of 252 steps" in short.summary() and "too short" in short.summary()
-    assert short["bar_validity"].holds_on_real_windows is None  # a fact of bars: not judged on return windows
-    assert short.verdicts.set_index("fact").loc["slow_decay", "holds on real windows"] == "FAIL"
+    slow = short["slow_decay"]
+    assert slow.passed is None and slow.holds_on_real is True and slow.holds_on_real_windows is False
+    assert slow.real_windows_pass_rate == 0.0 and slow.real_windows["acf_abs_50_100"].shape == (19,)
+    assert slow.note == ("cannot judge at this length: the real windows of 252 steps, resampled as sets of paths, "
+                         "pass the rule 0% of the time (at least 67% must)")
+    assert "slow_decay" in short.too_short and "volatility_clustering" in short.too_short
+    assert "cannot judge at this length (252 steps" in short.summary()
+    assert short.passed and not short.failed
+    verdicts = short.verdicts.set_index("fact")
+    assert verdicts.loc["slow_decay", "verdict"] == "n/a" and verdicts.loc["slow_decay", "holds on real windows"] == "0%"
+    assert short["bar_validity"].real_windows["invalid_bars"].shape == (19,)  # facts of bars: windows of real bars
     long = scorecard(sp500, real_windows(sp500, 2500, 100), scores=False)
     assert all(r.holds_on_real_windows is not False for r in long.results) and not long.too_short
 
@@ -107,7 +114,8 @@ def test_gaussian_is_not_flagged_as_memorising(sp500):
 
 def test_table_reports_real_median_and_band(gaussian_card, sp500):
     table = gaussian_card.table
-    assert list(table.columns) == ["fact", "statistic", "real", "median", "p5", "p95", "verdict"]
+    assert list(table.columns) == ["fact", "statistic", "real", "median", "p5", "p95", "real_windows_median",
+                                   "real_windows_p5", "real_windows_p95", "real_window_percentile", "verdict"]
     row = table[table.statistic == "excess kurtosis"].iloc[0]
     real_returns = np.diff(np.log(sp500["close"].to_numpy()))
     from scipy.stats import kurtosis
@@ -183,12 +191,17 @@ class LargestDailyMove(StylizedFact):
 
 
 def test_a_plain_stylized_fact_runs_per_path_on_a_subsample(sp500):
-    card = scorecard(sp500, gaussian_paths(sp500, 20, 300), facts=[LargestDailyMove, "heavy_tails"], scores=False)
+    card = scorecard(sp500, gaussian_paths(sp500, 20, 2500), facts=[LargestDailyMove, "heavy_tails"], scores=False)
     result = card["test_largest_move"]
     assert result.synthetic["largest_move"].shape == (7,)
-    assert result.passed is False and result.holds_on_real is True
+    assert result.passed is False and result.holds_on_real is True and result.real_windows_pass_rate == 1.0
     assert result.rule == "the median path's largest move exceeds 5 standard deviations."
     assert any("computed on 7 randomly chosen paths of 20" in n for n in card.notes)
+    # 2 of the 16 real 300-day windows move 5 of their own standard deviations in a day (none of the 7 the
+    # fact's max_paths keeps): the rule cannot judge such paths
+    short = scorecard(sp500, gaussian_paths(sp500, 20, 300), facts=[LargestDailyMove], scores=False)["test_largest_move"]
+    assert short.real_windows["largest_move"].shape == (7,)  # 7 of the 16 real windows, as of the paths
+    assert short.passed is None and "pass the rule 0% of the time" in short.note
 
 
 class BrokenFact(LargestDailyMove):

@@ -14,7 +14,8 @@ from safetensors.numpy import save_file
 from synthmarket import __version__
 from synthmarket.data import fingerprint
 from synthmarket.errors import ConfigError, ModelFileError
-from synthmarket.generator import CONFIG_FILE, WEIGHTS_FILE, Generator, read_config, write_config
+from synthmarket.generator import Generator
+from synthmarket.model_files import CONFIG_FILE, WEIGHTS_FILE, read_config, write_config
 from synthmarket_plugins.classical import Bootstrap, Garch, Gbm
 
 BARS = slice("2015-01-01", "2016-12-31")

@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 
 from synthmarket.cli import app
 from synthmarket.errors import ConfigError, PluginError
-from synthmarket.generator import (
-    CHECKSUM_COVERS, CONFIG_FILE, WEIGHTS_FILE, Generator, config_sha256, file_sha256, write_config,
-)
+from synthmarket.generator import Generator
+from synthmarket.model_files import CHECKSUM_COVERS, CONFIG_FILE, WEIGHTS_FILE, config_sha256, file_sha256, write_config
 from synthmarket.registry import get_registry
 from synthmarket_plugins.classical import Garch, Gbm
 

@@ -144,9 +144,9 @@ def test_train_force_that_diverges_keeps_the_old_model(old_model):
 @pytest.mark.parametrize("failure", [RuntimeError("No space left on device"), KeyboardInterrupt()])
 def test_training_that_fails_midway_keeps_the_old_model(old_model, failure):
     from synthmarket.api import fit_and_save
-    from synthmarket.generator import Dataset
     from synthmarket.registry import get_registry
     from synthmarket.training import TrainConfig
+    from synthmarket.training_data import TrainingData
 
     out, before = old_model
     model = get_registry().get("generator", "conv1d_cgan")(hidden=8, d_hidden=8, dilations="1,2",
@@ -159,7 +159,7 @@ def test_training_that_fails_midway_keeps_the_old_model(old_model, failure):
             raise failure
 
     model.callbacks.append(fail_at_step_3)
-    dataset = Dataset.from_bars(sample_data("sp500").loc["2014-01-01":"2016-12-31"])
+    dataset = TrainingData.from_bars(sample_data("sp500").loc["2014-01-01":"2016-12-31"])
     with pytest.raises(type(failure)):
         fit_and_save(model, dataset, TrainConfig(steps=10, checkpoint_every=1, out_dir=out), out)
     assert any(name.startswith(".training-") for name in seen[-1])  # it was training beside the old model

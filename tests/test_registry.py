@@ -31,6 +31,7 @@ from synthmarket.cli import app
 from synthmarket.errors import PluginError
 from synthmarket.generator import Generator
 from synthmarket.registry import (
+    DECLARED_GROUPS,
     ENV_ALLOW,
     GROUP,
     KINDS,
@@ -90,8 +91,18 @@ def fresh_registry():
     reset_registry()
 
 
+PLUGIN_GROUPS = (GROUP, *DECLARED_GROUPS.values())
+
+
 def builtin_entry_points() -> list[importlib.metadata.EntryPoint]:
-    return [ep for ep in importlib.metadata.entry_points(group=GROUP) if ep.dist and ep.dist.name == "synthmarket"]
+    every = importlib.metadata.entry_points()
+    return [ep for group in PLUGIN_GROUPS for ep in every.select(group=group) if ep.dist and ep.dist.name == "synthmarket"]
+
+
+def declared_in_pyproject() -> dict[str, dict[str, str]]:
+    """pyproject.toml's entry points of the plugin groups: group -> name -> value."""
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    return {group: eps for group, eps in groups.items() if group in PLUGIN_GROUPS}
 
 
 def problems_text(registry) -> str:
@@ -102,28 +113,24 @@ def problems_text(registry) -> str:
 
 
 def test_installed_entry_points_match_pyproject():
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][GROUP]
-    installed = {ep.name: ep.value for ep in builtin_entry_points()}
-    assert installed == declared, "the installed metadata is stale: run `pip install -e .` again"
+    installed: dict[str, dict[str, str]] = {}
+    for ep in builtin_entry_points():
+        installed.setdefault(ep.group, {})[ep.name] = ep.value
+    assert installed == declared_in_pyproject(), "the installed metadata is stale: run `pip install -e .` again"
 
 
-def test_builtin_plugins_load_through_the_entry_point_group(fresh_registry, monkeypatch):
+def test_builtin_plugins_are_declared_and_load_on_use(fresh_registry, monkeypatch):
     monkeypatch.setenv(ENV_ALLOW, "")  # no third-party plugin: the built-ins still load
-    pm, problems, origins = plugin_manager(), [], {}
-    load_entry_points(pm, problems, origins)
     eps = builtin_entry_points()
-    assert eps
+    assert eps and all(ep.group in DECLARED_GROUPS.values() for ep in eps)  # the built-ins use no hook
+    registry = get_registry()
+    kind_of = {group: kind for kind, group in DECLARED_GROUPS.items()}
     for ep in eps:
-        if pm.get_plugin(ep.name) is not None:
-            assert pm.get_plugin(ep.name) is importlib.import_module(ep.value)
-            assert origins[ep.name] == f"{ep.name} (synthmarket)"
-        else:  # a built-in that does not import is reported, never silently skipped
-            assert any(f"Plugin {ep.name!r} from package 'synthmarket'" in str(p) for p in problems)
-    registry = collect(pm, problems, origins)
-    for kind in KINDS:
-        for info in registry.items[kind].values():
-            assert info.origin.endswith("(synthmarket)")
-            assert info.origin.split(" ")[0] in {ep.name for ep in eps}
+        info = registry.items[kind_of[ep.group]][ep.name]
+        assert info.origin == f"{ep.module} (synthmarket)"
+        assert info.obj is ep.load()
+        assert info.description
+    assert registry.problems == []
 
 
 # -- (b) a third-party package is listed and usable ------------------------------------------
@@ -320,7 +327,7 @@ def test_load_plugins_variable_limits_third_party_plugins(installed, allow, load
     third_party |= {"broken"} if "'broken'" in text else set()
     assert third_party == loaded
     for ep in builtin_entry_points():  # built-ins load whatever the variable says
-        assert any(o.startswith(f"{ep.name} (synthmarket)") for o in origins) or f"Plugin {ep.name!r}" in text
+        assert f"{ep.module} (synthmarket)" in origins
 
 
 def test_cli_listing_follows_the_variable(installed):
@@ -480,6 +487,5 @@ def test_wheel_holds_every_module_and_the_entry_points(tmp_path):
     [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     parser = configparser.ConfigParser()
     parser.read_string(zipfile.ZipFile(wheel).read(entry_points).decode())
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][GROUP]
-    assert dict(parser[GROUP]) == declared
+    assert {group: dict(parser[group]) for group in PLUGIN_GROUPS if group in parser} == declared_in_pyproject()
     assert parser["console_scripts"]["synthmarket"] == "synthmarket.cli:main"

@@ -57,10 +57,23 @@ def test_run_report_has_every_section_and_embeds_its_figures(run_dir):
 
 
 def test_report_states_the_verdict_count_that_the_scorecard_holds(run_dir):
-    verdicts = pd.read_csv(run_dir / "facts" / "verdicts.csv")
+    verdicts = pd.read_csv(run_dir / "facts" / "verdicts.csv", keep_default_na=False)
     judged = verdicts[verdicts["verdict"] != "n/a"]
+    assert len(judged) < len(verdicts)  # 130-step paths: facts the real windows cannot judge read n/a
     page = sm.build_report(run_dir, run_dir / "again.html").read_text()
     assert f"<b>{int((judged['verdict'] == 'pass').sum())} of {len(judged)}</b>" in page
+
+
+def test_report_sets_the_facts_beside_real_windows_of_the_paths_length(run_dir):
+    statistics = pd.read_csv(run_dir / "facts" / "scorecard.csv")
+    assert statistics["real_window_percentile"].between(0, 100).all()
+    verdicts = pd.read_csv(run_dir / "facts" / "verdicts.csv", keep_default_na=False)
+    assert verdicts["holds on real windows"].str.endswith("%").all()  # 130-step paths, 18 real windows
+    page = sm.build_report(run_dir, run_dir / "facts.html").read_text()
+    assert "<td class='na'>n/a</td>" in page and ">nan<" not in page
+    for text in ("Synthetic against real windows of the same length", "percentile among real windows",
+                 "real windows median", "real, whole series", "holds on real windows"):
+        assert text in page
 
 
 def test_the_histograms_rank_the_real_history_as_the_summary_does(run_dir):

@@ -29,7 +29,7 @@ def test_registered_through_the_entry_point(strategies):
     for name in NAMES:
         info = strategies[name]
         assert issubclass(info.obj, bt.Strategy)
-        assert info.origin.startswith("strategies (synthmarket)")
+        assert info.origin == f"{info.obj.__module__} (synthmarket)" and info.origin.startswith("synthmarket_strategies.")
         assert info.description and "``" not in info.description
 
 

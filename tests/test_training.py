@@ -14,12 +14,13 @@ from torch import nn
 
 from synthmarket.bars import to_features
 from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
-from synthmarket.generator import Dataset
+from synthmarket.checkpoints import CHECKPOINT_DIR, LAST_FILE, read_checkpoint
 from synthmarket.testing import corrupt
-from synthmarket.training import (
-    CHECKPOINT_DIR, LAST_FILE, LOG_FILE, Batch, StepContext, TrainConfig, Trainer, ValidationScore, parse_duration,
-    _WindowSampler, read_checkpoint, resolve_device,
-)
+from synthmarket.trainable import Batch, StepContext, WindowSampler
+from synthmarket.training import TrainConfig, Trainer, parse_duration, resolve_device
+from synthmarket.training_data import TrainingData
+from synthmarket.training_progress import LOG_FILE
+from synthmarket.validation_score import ValidationScore
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN
 
 torch.set_num_threads(1)
@@ -72,12 +73,12 @@ class GaussianModel:
 
 @pytest.fixture(scope="module")
 def dataset(sp500_recent):
-    return Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"])
+    return TrainingData.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"])
 
 
 @pytest.fixture(scope="module")
 def regime_dataset(sp500_recent):
-    return Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], regimes="volatility")
+    return TrainingData.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], regimes="volatility")
 
 
 def weights(model) -> dict[str, np.ndarray]:
@@ -94,19 +95,19 @@ def assert_same_weights(a, b):
 # -- the validation split --------------------------------------------------------------------
 def test_one_validation_block_holds_out_the_latest_bars(sp500_recent):
     bars = sp500_recent.loc["2014-01-01":"2016-12-31"]
-    data = Dataset.from_bars(bars, regimes="volatility")
+    data = TrainingData.from_bars(bars, regimes="volatility")
     n = len(bars) - 1
     n_val = round(0.15 * n)
     assert len(data.validation) == n_val and data.train_segments == (n - n_val,)
     np.testing.assert_array_equal(data.window_starts(32), np.arange(n - n_val - 31))
-    assert data.scheme == Dataset.from_bars(bars.iloc[: n - n_val + 1], regimes="volatility",
+    assert data.scheme == TrainingData.from_bars(bars.iloc[: n - n_val + 1], regimes="volatility",
                                             validation_fraction=0).scheme  # regimes fitted on the training bars
 
 
 def test_validation_blocks_spread_the_held_out_bars_and_windows_stay_inside_one_stretch(sp500_recent):
     bars = sp500_recent.loc["2014-01-01":"2016-12-31"]
-    data = Dataset.from_bars(bars, validation_blocks=3, regimes="volatility")
-    one = Dataset.from_bars(bars, regimes="volatility")
+    data = TrainingData.from_bars(bars, validation_blocks=3, regimes="volatility")
+    one = TrainingData.from_bars(bars, regimes="volatility")
     assert len(data.validation) == len(one.validation) and len(data.train) == len(one.train)
     assert len(data.train_segments) == 3 and sum(data.train_segments) == len(data.train)
     assert max(data.train_segments) - min(data.train_segments) <= 1
@@ -126,12 +127,12 @@ def test_validation_blocks_spread_the_held_out_bars_and_windows_stay_inside_one_
 @pytest.mark.parametrize("blocks", [0, -1, 1.5, True])
 def test_validation_blocks_must_be_a_positive_whole_number(sp500_recent, blocks):
     with pytest.raises(ConfigError, match="validation_blocks"):
-        Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=blocks)
+        TrainingData.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=blocks)
 
 
 def test_training_windows_never_span_two_stretches(sp500_recent):
-    data = Dataset.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=4)
-    sampler = _WindowSampler(data, 48, 256, "cpu", seed=0)
+    data = TrainingData.from_bars(sp500_recent.loc["2014-01-01":"2016-12-31"], validation_blocks=4)
+    sampler = WindowSampler(data, 48, 256, "cpu", seed=0)
     ends = np.cumsum(data.train_segments)
     for _ in range(4):
         x = sampler.next().x.numpy()
@@ -222,7 +223,7 @@ def test_a_damaged_checkpoint_whose_checksum_matches_is_one_message(dataset, tmp
     """Someone rewrote the checkpoint and its record together: resume refuses it by name, no traceback."""
     import json
 
-    from synthmarket.generator import file_sha256
+    from synthmarket.model_files import file_sha256
 
     Trainer(TrainConfig(steps=4, checkpoint_every=4, out_dir=tmp_path)).fit(GaussianModel(dataset.n_channels), dataset)
     record, file = read_checkpoint(tmp_path)
@@ -266,7 +267,7 @@ def test_resume_refuses_other_data_or_hyperparameters(dataset, regime_dataset, t
     Conv1DCGAN(**TINY_GAN).fit(dataset, TrainConfig(steps=2, out_dir=tmp_path))
     with pytest.raises(ConfigError, match="hyper-parameters"):
         Conv1DCGAN(**{**TINY_GAN, "lr_g": 1e-3}).fit(dataset, TrainConfig(steps=4, out_dir=tmp_path, resume=True))
-    other = Dataset.from_bars(regime_dataset.bars.iloc[:-20])
+    other = TrainingData.from_bars(regime_dataset.bars.iloc[:-20])
     with pytest.raises(ConfigError, match="training data"):
         Conv1DCGAN(**TINY_GAN).fit(other, TrainConfig(steps=4, out_dir=tmp_path, resume=True))
 

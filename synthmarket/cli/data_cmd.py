@@ -8,7 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..data import SAMPLES, load_data, sample_data, summarize
+from ..data import SAMPLES, load_data, sample_data
+from ..data_summary import summarize
 from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 data_app = typer.Typer(help="Inspect OHLCV data: bundled sets or your own CSV/Parquet files.", no_args_is_help=True)

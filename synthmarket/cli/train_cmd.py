@@ -11,9 +11,9 @@ from rich.markup import escape
 from ..api import MODEL_FILES, fit_and_save, parse_hparams
 from ..data import load_data
 from ..errors import ConfigError
-from ..generator import Dataset
 from ..outdir import claim
 from ..registry import get_registry
+from ..training_data import TrainingData
 from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 #: What a training run writes into ``--out``; only these are replaced by ``--force``.
@@ -71,13 +71,14 @@ def train(
     date_format: Optional[str] = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
-    from ..training import CHECKPOINT_DIR, TrainConfig, read_checkpoint  # torch loads only when training
+    from ..checkpoints import CHECKPOINT_DIR, read_checkpoint  # torch loads only when training
+    from ..training import TrainConfig
 
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls.defaults)
     bars = load_data(data, start=start, end=end, date_format=date_format)
-    dataset = Dataset.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
-                                validation_blocks=validation_blocks, gaps=gaps)
+    dataset = TrainingData.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
+                                     validation_blocks=validation_blocks, gaps=gaps)
     config = TrainConfig(
         steps=steps, epochs=epochs, time_budget=time_budget, device=device, seed=seed, batch_size=batch_size,
         checkpoint_every=checkpoint_every, out_dir=out, resume=resume, validate_every=validate_every,

@@ -3,8 +3,9 @@
 A fact is a :class:`StylizedFact` subclass: a ``name``, a docstring whose first line is its
 description and whose ``Pass rule:`` paragraph is its rule, the ``statistics`` it reports,
 ``compute(returns, bars)`` for one series and ``passes(real, synthetic)``. Facts come from
-the plugin registry (hook ``register_facts``); this package is itself the built-in plugin
-``facts`` and registers the nine facts below. Built-in facts derive from :class:`ArrayFact`,
+the plugin registry: the nine below are declared under the entry-point group
+``synthmarket.facts`` in pyproject.toml, a plugin's through that group or the hook
+``register_facts``. Built-in facts derive from :class:`ArrayFact`,
 which computes every path at once with numpy, so 1,000 paths cost about as much as one.
 
 :func:`scorecard` computes every fact on the real bars and on each synthetic path, reports the
@@ -15,33 +16,34 @@ memorisation and predictive scores. See ``docs/facts.md`` for the reference.
 Modules: ``base`` (the base classes), ``estimators`` (the vectorised statistics),
 ``distribution``, ``dependence`` and ``ohlcv`` (the built-in facts by theme), ``builtin``
 (their registration), ``evaluate`` (:func:`scorecard`), ``scores`` (distances and window
-scores), ``results`` (:class:`Scorecard`) and ``figure`` (its plot).
+scores), ``results`` (:class:`Scorecard`) and ``figure`` (its plot). Each name below is imported
+from its module on first use, so that a fact's module costs only its own imports.
 """
 
 from __future__ import annotations
 
-from .base import HORIZONS, ArrayFact, StylizedFact, paths_from_bars
-from .builtin import BUILT_IN_FACTS, available_facts, register_facts
-from .dependence import LeverageEffect, NoAutocorrelation, SlowDecay, VolatilityClustering
-from .distribution import AggregationalGaussianity, GainLossAsymmetry, HeavyTails
-from .estimators import (
-    TAIL_FRACTION,
-    arch_lm_pvalue,
-    excess_kurtosis,
-    hill_index,
-    invalid_bar_counts,
-    jarque_bera_pvalue,
-    ljung_box_pvalue,
-    power_law_exponent,
-    row_correlation,
-    skewness,
-    volume_surprise,
-)
-from .evaluate import MIN_STEPS, scorecard
-from .figure import plot_scorecard
-from .ohlcv import BarValidity, VolumeVolatility
-from .results import FactResult, Scorecard
-from .scores import SCORES
+from ..lazy import lazy_attributes
+
+#: Public name -> the module of this package that defines it.
+_MODULES = {
+    **dict.fromkeys(("HORIZONS", "ArrayFact", "StylizedFact", "paths_from_bars"), ".base"),
+    **dict.fromkeys(("BUILT_IN_FACTS", "available_facts", "register_facts"), ".builtin"),
+    **dict.fromkeys(("LeverageEffect", "NoAutocorrelation", "SlowDecay", "VolatilityClustering"), ".dependence"),
+    **dict.fromkeys(("AggregationalGaussianity", "GainLossAsymmetry", "HeavyTails"), ".distribution"),
+    **dict.fromkeys(
+        ("TAIL_FRACTION", "arch_lm_pvalue", "excess_kurtosis", "hill_index", "invalid_bar_counts",
+         "jarque_bera_pvalue", "ljung_box_pvalue", "power_law_exponent", "row_correlation", "skewness",
+         "volume_surprise"),
+        ".estimators",
+    ),
+    **dict.fromkeys(("MIN_STEPS", "scorecard"), ".evaluate"),
+    "plot_scorecard": ".figure",
+    **dict.fromkeys(("BarValidity", "VolumeVolatility"), ".ohlcv"),
+    **dict.fromkeys(("FactResult", "Scorecard"), ".results"),
+    "SCORES": ".scores",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
 
 __all__ = [
     "AggregationalGaussianity",

@@ -28,6 +28,30 @@ def _band(values: np.ndarray) -> tuple[float, float, float]:
     return float(med), float(p5), float(p95)
 
 
+def real_windows(series: np.ndarray, length: int) -> np.ndarray | None:
+    """``series`` cut along its last axis into floor(n / length) consecutive, non-overlapping windows
+    of ``length``, the last ending with the series (the oldest n mod length values are left out);
+    None when not one window fits. Shape (..., windows, length)."""
+    series = np.asarray(series)
+    n = series.shape[-1]
+    count = n // length if length > 0 else 0
+    if count == 0:
+        return None
+    return series[..., n - count * length :].reshape(*series.shape[:-1], count, length)
+
+
+def percentile_among(values: np.ndarray, x: float) -> float:
+    """The percentile of ``x`` among ``values``: the percent below it, ties counted half (NaN if none).
+
+    Ties count half so that a statistic every window shares (0 invalid bars) sits at 50, not 100.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0 or not np.isfinite(x):
+        return float("nan")
+    return float(50.0 * (np.mean(values < x) + np.mean(values <= x)))
+
+
 def paths_from_bars(bars: pd.DataFrame) -> Paths:
     """One real OHLCV DataFrame as a one-path :class:`Paths` (volume 0 when absent)."""
     missing = [k for k in ("open", "high", "low", "close") if k not in bars.columns]

@@ -13,15 +13,16 @@ import pandas as pd
 
 from .. import distances as dist
 from ..checks import check_seed
-from ..data import GAP_BUSINESS_DAYS, find_gaps
 from ..errors import ConfigError, DataError, PluginError, SynthmarketError
-from ..paths import Paths
-from .base import StylizedFact
+from ..gaps import GAP_BUSINESS_DAYS, find_gaps
+from ..paths import FIELDS, Paths
+from .base import StylizedFact, paths_from_bars, real_windows
 from .builtin import BUILT_IN_FACTS, available_facts
-from .results import FactResult, Scorecard
+from .results import CANNOT_JUDGE, MIN_REAL_WINDOW_SHARE, FactResult, Scorecard
 from .scores import SCORES, _distances_and_curves
 
 MIN_STEPS = 100
+REAL_WINDOW_RESAMPLES = 1000
 
 
 def _as_returns(synthetic: Paths | np.ndarray | str | os.PathLike) -> tuple[np.ndarray, Paths | None]:
@@ -58,30 +59,42 @@ def _judge(fact: StylizedFact, real: dict, synthetic: dict) -> tuple[bool, bool]
     return passed, holds
 
 
-def real_windows(real_returns: np.ndarray, length: int, limit: int | None = None) -> np.ndarray | None:
-    """Windows of the real returns as long as the synthetic paths, half a window apart (None if none fit)."""
-    if length >= real_returns.size:
-        return None
-    windows = np.lib.stride_tricks.sliding_window_view(real_returns, length)[:: max(1, length // 2)]
-    if limit is not None and len(windows) > limit:
-        windows = windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]
-    return windows
-
-
-def _holds_on_real_windows(fact: StylizedFact, real: dict, real_returns: np.ndarray, length: int) -> bool | None:
-    """The rule applied to real windows as long as the paths, taken as paths (None: none fit, or bars needed)."""
-    windows = None if fact.needs_bars else real_windows(real_returns, length, fact.max_paths)
-    if windows is None:
-        return None
+def _on_real_windows(
+    fact: StylizedFact, real: dict, real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
+    paths: Paths | None, seed: int,
+) -> tuple[dict[str, np.ndarray], float | None]:
+    """The fact's statistics on the real windows as long as the synthetic paths, and how often its rule
+    holds on resamples of those windows taken as paths ({} and None when not one window fits)."""
+    window_paths = None
+    if fact.needs_bars and paths is not None:
+        # the paths' own convention: windows of as many bars, returns between the bars of each window
+        whole = paths_from_bars(real_bars)
+        cut = {k: real_windows(getattr(whole, k)[0], paths.n_steps) for k in FIELDS}
+        if cut["close"] is None:
+            return {}, None
+        window_paths = Paths(**cut, dates=whole.dates[: paths.n_steps])
+        windows = np.diff(np.log(window_paths.close), axis=-1)
+    else:
+        windows = real_windows(real_returns, returns.shape[1])
+        if windows is None:
+            return {}, None
+    if fact.max_paths is not None and len(windows) > fact.max_paths:
+        chosen = np.linspace(0, len(windows) - 1, fact.max_paths).round().astype(int)
+        windows = windows[chosen]
+        window_paths = window_paths.subset(chosen) if window_paths is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        stats = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(windows, None).items()}
-        return bool(fact.passes(real, stats))
+        stats = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(windows, window_paths).items()}
+        # the rules judge medians over paths: resampling the windows shows how surely the market's own
+        # windows, drawn as a set of paths, pass the rule (a perfect model's paths would do as well)
+        draws = np.random.default_rng(seed).integers(0, len(windows), (REAL_WINDOW_RESAMPLES, len(windows)))
+        rate = float(np.mean([bool(fact.passes(real, {k: v[rows] for k, v in stats.items()})) for rows in draws]))
+    return stats, rate
 
 
 def _run_fact(
     cls: type[StylizedFact], real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
-    paths: Paths | None, rng: np.random.Generator,
+    paths: Paths | None, rng: np.random.Generator, seed: int,
 ) -> FactResult:
     start = time.perf_counter()
     fact = cls()
@@ -102,7 +115,7 @@ def _run_fact(
             real = {k: float(v) for k, v in fact.compute(real_returns, real_bars if cls.needs_bars else None).items()}
             synthetic = {k: np.asarray(v, dtype=float) for k, v in fact.compute_paths(returns, paths).items()}
         passed, holds = _judge(fact, real, synthetic)
-        holds_windows = _holds_on_real_windows(fact, real, real_returns, returns.shape[1])
+        window_stats, window_rate = _on_real_windows(fact, real, real_bars, real_returns, returns, paths, seed)
     except SynthmarketError:
         raise
     except Exception as exc:
@@ -113,10 +126,17 @@ def _run_fact(
             f"{exc}. Fix that plugin, choose other facts (--fact), or leave the plugin out with "
             f"SYNTHMARKET_LOAD_PLUGINS."
         ) from exc
-    return FactResult(
+    result = FactResult(
         **common, real=real, synthetic=synthetic, passed=passed, holds_on_real=holds, note=note,
-        seconds=time.perf_counter() - start, holds_on_real_windows=holds_windows,
+        real_windows=window_stats, real_windows_pass_rate=window_rate,
     )
+    if result.holds_on_real_windows is False:
+        result.passed = None
+        result.note = "; ".join(filter(None, [note, (
+            f"{CANNOT_JUDGE}: the real windows of {returns.shape[1]} steps, resampled as sets of paths, pass "
+            f"the rule {window_rate:.0%} of the time (at least {MIN_REAL_WINDOW_SHARE:.0%} must)")]))
+    result.seconds = time.perf_counter() - start
+    return result
 
 
 def scorecard(
@@ -181,7 +201,7 @@ def scorecard(
         notes.append(f"The real bars have {len(gaps)} gap(s) of more than {GAP_BUSINESS_DAYS} business days without a "
                      f"bar (the longest {longest}); the return across each is left out, not counted as one day's.")
     for cls in _fact_classes(facts):
-        result = _run_fact(cls, real, real_returns, returns, paths, rng)
+        result = _run_fact(cls, real, real_returns, returns, paths, rng, seed)
         results.append(result)
         timings[f"fact: {cls.name}"] = result.seconds
         if result.note and result.passed is not None:

@@ -10,20 +10,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import distances as dist
-from .base import _band
+from .. import window_scores
+from .base import _band, percentile_among
 from .figure import plot_scorecard
+
+
+#: A rule that resamples of the real windows as long as the paths, taken as paths, pass less
+#: often than this cannot tell a model from the market at that length: it is not judged there.
+MIN_REAL_WINDOW_SHARE = 2 / 3
+CANNOT_JUDGE = "cannot judge at this length"
 
 
 @dataclass
 class FactResult:
     """One fact judged: the real statistics, the per-path statistics and the verdict.
 
-    ``passed`` is None when the fact does not apply (``note`` says why); ``holds_on_real``
-    applies the same rule to the real series alone; ``holds_on_real_windows`` applies it to
-    windows of the real series as long as the synthetic paths, taken as paths (None when
-    the paths are as long as the real series or the fact needs bars). A fact that fails on
-    the paths and on those windows too cannot be judged at this path length.
+    ``real`` holds the statistics of the whole real series; ``real_windows`` the same
+    statistics on each non-overlapping real window as long as the synthetic paths (see
+    :func:`~synthmarket.facts.base.real_windows`), and ``real_windows_pass_rate`` how often
+    the rule holds on resamples (with replacement) of those windows taken as paths: what a
+    model that drew its paths from the market would score (None when not one window fits).
+    ``passed`` is None when the fact does not apply, or when that rate is below
+    ``MIN_REAL_WINDOW_SHARE`` (``note`` says why); ``holds_on_real`` applies the rule to the
+    whole real series.
     """
 
     name: str
@@ -36,11 +45,30 @@ class FactResult:
     holds_on_real: bool | None
     note: str = ""
     seconds: float = 0.0
-    holds_on_real_windows: bool | None = None
+    real_windows: dict[str, np.ndarray] = field(default_factory=dict)
+    real_windows_pass_rate: float | None = None
+
+    @property
+    def holds_on_real_windows(self) -> bool | None:
+        """Whether the real windows of the paths' length pass the rule surely enough for it to be judged."""
+        return None if self.real_windows_pass_rate is None else self.real_windows_pass_rate >= MIN_REAL_WINDOW_SHARE
+
+
+TABLE_COLUMNS = ["fact", "statistic", "real", "median", "p5", "p95", "real_windows_median", "real_windows_p5",
+                 "real_windows_p95", "real_window_percentile", "verdict"]
+STATISTICS_CAPTION = (
+    "real: the whole real series; median, p5, p95: over the synthetic paths; real_windows_*: over the real "
+    "non-overlapping windows of {steps} steps; real_window_percentile: where the synthetic median sits among "
+    "those windows (50: like a typical real window)"
+)
 
 
 def _verdict(passed: bool | None) -> str:
     return "n/a" if passed is None else ("pass" if passed else "FAIL")
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def _fmt(value: Any) -> str:
@@ -97,14 +125,14 @@ class Scorecard:
 
     @property
     def too_short(self) -> list[str]:
-        """Failed facts that real windows as long as the paths fail too (the paths are too short to judge them)."""
-        return [r.name for r in self.results if r.passed is False and r.holds_on_real_windows is False]
+        """Facts not judged because the real windows as long as the paths do not surely pass them."""
+        return [r.name for r in self.results if r.holds_on_real_windows is False]
 
     @property
     def memorised(self) -> bool | None:
         """True when the memorisation score flags copied training windows (None if not computed)."""
         share = self.distances.get("memorisation_copy_share")
-        return None if share is None else share > dist.MEMORISATION_LIMIT
+        return None if share is None else share > window_scores.MEMORISATION_LIMIT
 
     def __getitem__(self, name: str) -> FactResult:
         for result in self.results:
@@ -114,11 +142,15 @@ class Scorecard:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per statistic: fact, statistic, real value, synthetic median and 5-95% band, verdict."""
+        """One row per statistic: fact, statistic, the whole real series' value, the synthetic median
+        and 5-95% band over paths, the same over the real windows of the paths' length, the
+        synthetic median's percentile among those windows, and the verdict."""
         rows = []
         for r in self.results:
             for key, label in r.labels.items():
                 med, p5, p95 = _band(r.synthetic.get(key, np.array([])))
+                windows = r.real_windows.get(key, np.array([]))
+                w_med, w_p5, w_p95 = _band(windows)
                 rows.append(
                     {
                         "fact": r.name,
@@ -127,10 +159,14 @@ class Scorecard:
                         "median": med,
                         "p5": p5,
                         "p95": p95,
+                        "real_windows_median": w_med,
+                        "real_windows_p5": w_p5,
+                        "real_windows_p95": w_p95,
+                        "real_window_percentile": percentile_among(windows, med),
                         "verdict": _verdict(r.passed),
                     }
                 )
-        return pd.DataFrame(rows, columns=["fact", "statistic", "real", "median", "p5", "p95", "verdict"])
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
     @property
     def verdicts(self) -> pd.DataFrame:
@@ -141,7 +177,7 @@ class Scorecard:
                     "fact": r.name,
                     "verdict": _verdict(r.passed),
                     "holds on real": _verdict(r.holds_on_real),
-                    "holds on real windows": _verdict(r.holds_on_real_windows),
+                    "holds on real windows": _percent(r.real_windows_pass_rate),
                     "rule": r.rule if r.passed is not None else f"not judged: {r.note}",
                 }
                 for r in self.results
@@ -156,8 +192,8 @@ class Scorecard:
         if self.failed:
             line += f"; failed: {', '.join(self.failed)}"
         if self.too_short:
-            them = "it" if len(self.too_short) == 1 else "them"
-            line += f" (so do real windows of {self.n_steps} steps: too short to judge {them})"
+            line += (f"; {CANNOT_JUDGE} ({self.n_steps} steps; the real windows as long do not surely pass): "
+                     f"{', '.join(self.too_short)}")
         if self.memorised:
             line += "; WARNING: memorisation (synthetic windows copy real ones)"
         return line
@@ -171,7 +207,8 @@ class Scorecard:
             "n_steps": self.n_steps,
             "facts": {
                 r.name: {"passed": r.passed, "holds_on_real": r.holds_on_real,
-                         "holds_on_real_windows": r.holds_on_real_windows, "rule": r.rule, "note": r.note}
+                         "holds_on_real_windows": r.holds_on_real_windows,
+                         "real_windows_pass_rate": r.real_windows_pass_rate, "rule": r.rule, "note": r.note}
                 for r in self.results
             },
             "statistics": self.table.replace({np.nan: None}).to_dict(orient="records"),
@@ -190,7 +227,7 @@ class Scorecard:
             "",
             _markdown_table(self.verdicts),
             "",
-            "## Statistics (real value; synthetic median and 5-95% band over paths)",
+            f"## Statistics ({STATISTICS_CAPTION.format(steps=self.n_steps)})",
             "",
             _markdown_table(self.table),
             "",

@@ -1,5 +1,5 @@
-"""Glue to :mod:`synthmarket.distances` for the scorecard: the distances, the window scores
-(memorisation, discriminative, predictive) and the curves the figure draws."""
+"""Glue to :mod:`synthmarket.distances` and :mod:`synthmarket.window_scores` for the scorecard: the
+distances, the window scores (memorisation, discriminative, predictive) and the curves the figure draws."""
 
 from __future__ import annotations
 
@@ -10,19 +10,30 @@ import numpy as np
 import pandas as pd
 
 from .. import distances as dist
+from .. import window_scores
 from ..errors import DataError
-from .base import HORIZONS, _band
+from .base import HORIZONS, _band, real_windows
 from .estimators import excess_kurtosis
 
 SCORES = {
-    "memorisation": dist.memorisation_score,
-    "discriminative": dist.discriminative_score,
-    "predictive": dist.predictive_score,
+    "memorisation": window_scores.memorisation_score,
+    "discriminative": window_scores.discriminative_score,
+    "predictive": window_scores.predictive_score,
 }
 
 
 def _quantile_curves(curves: np.ndarray) -> np.ndarray:
     return np.percentile(curves, [5, 50, 95], axis=0)
+
+
+def _kurtosis_bands(returns: np.ndarray) -> dict[int, np.ndarray]:
+    """Per horizon, the 5%, 50% and 95% quantiles over rows of the excess kurtosis of overlapping sums."""
+    bands = {}
+    for h in HORIZONS:
+        if h < returns.shape[-1] - 2:
+            med, p5, p95 = _band(excess_kurtosis(dist.rolling_sums(returns, h)))
+            bands[h] = np.array([p5, med, p95])
+    return bands
 
 
 def _distances_and_curves(
@@ -54,24 +65,30 @@ def _distances_and_curves(
                 notes.append(f"{label} skipped: {exc}")
             timings[label] = time.perf_counter() - start
     share = distances.get("memorisation_copy_share")
-    if share is not None and share > dist.MEMORISATION_LIMIT:
+    if share is not None and share > window_scores.MEMORISATION_LIMIT:
         notes.append(
-            f"Memorisation: {share:.0%} of synthetic {dist.SCORE_WINDOW}-day windows lie closer to a real window "
-            f"than the closest {dist.COPY_QUANTILE:.0%} of real windows lie to each other; the generator "
+            f"Memorisation: {share:.0%} of synthetic {window_scores.SCORE_WINDOW}-day windows lie closer to a real window "
+            f"than the closest {window_scores.COPY_QUANTILE:.0%} of real windows lie to each other; the generator "
             f"replays its training data."
         )
 
     pooled = returns.ravel()
     if pooled.size > 200_000:
         pooled = rng.choice(pooled, 200_000, replace=False)
-    kurtosis = {h: excess_kurtosis(dist.rolling_sums(returns, h)) for h in HORIZONS if h < returns.shape[1] - 2}
+    kurtosis = _kurtosis_bands(returns)
+    # the real curves the figure sets beside the synthetic bands: over real windows of the paths' length
+    windows = real_windows(real_returns, returns.shape[1])
     curves = {
         "real_returns": real_returns,
         "synthetic_sample": pooled,
         "real_curves": real_curves,
         "synthetic_curves": {k: _quantile_curves(v) for k, v in synth_curves.items()},
+        "real_windows": 0 if windows is None else len(windows),
+        "real_window_curves": (None if windows is None else
+                               {k: _quantile_curves(v) for k, v in dist.dependence_curves(windows, lag).items()}),
         "kurtosis_real": {h: float(excess_kurtosis(dist.rolling_sums(real_returns, h))) for h in kurtosis},
-        "kurtosis_synthetic": {h: np.array(_band(v))[[1, 0, 2]] for h, v in kurtosis.items()},
+        "kurtosis_synthetic": kurtosis,
+        "kurtosis_real_windows": None if windows is None else _kurtosis_bands(windows),
         "real_close": real["close"].to_numpy(dtype=float),
         "sample_log_paths": np.cumsum(returns[: min(8, returns.shape[0])], axis=1),
     }

@@ -19,22 +19,35 @@ How the work is shaped, one module a step:
   loses at most the batches in flight and never counts a path twice;
 - :mod:`.summary`: the distribution of the metrics and the :class:`MonteCarloResult`;
 - :mod:`.runner`: :func:`run_montecarlo`, which puts these together.
+
+Every name below is imported from its module on first use, so that
+``from synthmarket.montecarlo import strategy_params`` costs only :mod:`.strategy`.
 """
 
 from __future__ import annotations
 
-from ..executor import WorkerDied
-from .batch import BatchResult, BatchTask, run_batch
-from .metrics import (
-    BARS_PER_YEAR, COLUMNS, INT_METRICS, METRICS, REAL, Settings, backtest_path, compute_metrics,
-)
-from .runner import PathFailed, run_montecarlo
-from .scenarios import GeneratedScenarios, InMemoryScenarios, ScenarioSet, as_scenarios
-from .storage import (
-    FORMAT, MANIFEST_FILE, PARTS_DIR, RESULTS_FILE, SUMMARY_FILE, ResultStore, read_results, tidy_results,
-)
-from .strategy import coerce_params, parse_param_items, resolve_strategy, strategy_params
-from .summary import PERCENTILES, MonteCarloResult, Summary
+from ..lazy import lazy_attributes
+
+#: Public name -> the module of this package that defines it.
+_MODULES = {
+    "WorkerDied": "..executor",
+    **dict.fromkeys(("BatchResult", "BatchTask", "run_batch"), ".batch"),
+    **dict.fromkeys(
+        ("BARS_PER_YEAR", "COLUMNS", "INT_METRICS", "METRICS", "REAL", "Settings", "backtest_path", "compute_metrics"),
+        ".metrics",
+    ),
+    **dict.fromkeys(("PathFailed", "run_montecarlo"), ".runner"),
+    **dict.fromkeys(("GeneratedScenarios", "InMemoryScenarios", "ScenarioSet", "as_scenarios"), ".scenarios"),
+    **dict.fromkeys(
+        ("FORMAT", "MANIFEST_FILE", "PARTS_DIR", "RESULTS_FILE", "SUMMARY_FILE", "ResultStore", "read_results",
+         "tidy_results"),
+        ".storage",
+    ),
+    **dict.fromkeys(("coerce_params", "parse_param_items", "resolve_strategy", "strategy_params"), ".strategy"),
+    **dict.fromkeys(("PERCENTILES", "MonteCarloResult", "Summary"), ".summary"),
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
 
 __all__ = [
     "BatchResult", "BatchTask", "COLUMNS", "GeneratedScenarios", "InMemoryScenarios", "METRICS",

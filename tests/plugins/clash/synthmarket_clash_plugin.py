@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from synthmarket import hookimpl
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Generator, TrainReport
+from synthmarket.training_data import TrainingData
 
 
 class WhiteNoise(Generator):
@@ -13,7 +14,7 @@ class WhiteNoise(Generator):
 
     name = "random_walk"
 
-    def _fit(self, dataset: Dataset, config) -> TrainReport:
+    def _fit(self, dataset: TrainingData, config) -> TrainReport:
         self.channels = np.array([dataset.n_channels])
         return TrainReport(self.name, seconds=0.0, steps=0)
 

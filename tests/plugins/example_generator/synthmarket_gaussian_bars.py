@@ -14,7 +14,8 @@ import numpy as np
 
 from synthmarket import hookimpl
 from synthmarket.errors import ConfigError
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Generator, TrainReport
+from synthmarket.training_data import TrainingData
 
 
 class GaussianBars(Generator):
@@ -28,7 +29,7 @@ class GaussianBars(Generator):
         if not 0.0 <= float(self.hparams["shrinkage"]) <= 1.0:
             raise ConfigError(f"gaussian_bars: shrinkage must be between 0 and 1; got {self.hparams['shrinkage']!r}.")
 
-    def _fit(self, dataset: Dataset, config) -> TrainReport:
+    def _fit(self, dataset: TrainingData, config) -> TrainReport:
         began = time.perf_counter()
         x = dataset.train.astype(np.float64)  # scaled features, shape (T, C)
         covariance = np.cov(x, rowvar=False)

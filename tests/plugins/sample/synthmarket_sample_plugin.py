@@ -18,7 +18,8 @@ import pandas as pd
 
 from synthmarket import hookimpl
 from synthmarket.facts import StylizedFact
-from synthmarket.generator import Dataset, Generator, TrainReport
+from synthmarket.generator import Generator, TrainReport
+from synthmarket.training_data import TrainingData
 
 
 class RandomWalk(Generator):
@@ -28,7 +29,7 @@ class RandomWalk(Generator):
     conditional = True
     defaults = {"scale": 1.0}
 
-    def _fit(self, dataset: Dataset, config) -> TrainReport:
+    def _fit(self, dataset: TrainingData, config) -> TrainReport:
         x = dataset.train.astype(np.float64)
         if dataset.train_labels is None:
             groups = [x]

@@ -1,0 +1,232 @@
+"""The base class of torch generators: :class:`TorchGenerator`.
+
+A subclass builds its networks, optimisers and one training step; the base class does the
+rest: training through :class:`synthmarket.training.Trainer`, the stylized-facts term
+(:class:`~synthmarket.deep.FactsMatching`) when ``facts_weight`` > 0, a
+:class:`~synthmarket.deep.RegimeChain` for conditional models, saving only the networks
+sampling needs, and sampling in ``torch.inference_mode`` in batches whose size keeps
+memory flat, with all noise drawn from the numpy generator it is given.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthmarket.bars import PRICE_CHANNELS
+from synthmarket.errors import ConfigError
+from synthmarket.generator import Generator, TrainReport
+from synthmarket.deep.facts_loss import FactsConfig, FactsMatching
+from synthmarket.deep.regime_chain import RegimeChain
+from synthmarket.deep.weights import load_module_arrays, module_arrays
+from synthmarket.trainable import Batch, StepContext
+from synthmarket.training import TrainConfig, Trainer
+from synthmarket.training_data import TrainingData
+
+#: How many (path x step) positions one sampling batch holds; bounds sampling memory.
+SAMPLE_POSITIONS = 1 << 18
+#: Where the volume channel sits among the features, when the data have volume.
+VOLUME_INDEX = len(PRICE_CHANNELS)
+
+
+class TorchGenerator(Generator):
+    """A :class:`Generator` made of torch networks and trained by :class:`~synthmarket.training.Trainer`.
+
+    Subclasses implement :meth:`build` (the networks, which become ``self.nets``), :meth:`make_optimizers`,
+    :meth:`train_step` and :meth:`generate`, and list in ``sampling_nets`` the networks a
+    saved model needs. Hyper-parameters ``steps``, ``batch_size`` and ``window`` set the
+    default training length, batch size and training window; ``time_budget`` caps the
+    default length (it does not apply when a length is given).
+    """
+
+    conditional = True
+    sampling_nets: tuple[str, ...] = ("generator",)
+    #: (path x step) positions per sampling batch; recurrent models like bigger batches.
+    sample_positions: int = SAMPLE_POSITIONS
+    #: At most this many paths per sampling batch (None: no cap); a GRU runs fastest on a few hundred.
+    sample_batch_paths: int | None = None
+    #: The stylized-facts term of the loss (set by :meth:`learn_targets` when ``facts_weight`` > 0).
+    facts: FactsMatching | None = None
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.chain: RegimeChain | None = None
+        self.n_regimes = 0
+        self.n_channels = 0
+        self.device = torch.device("cpu")
+        #: ``callback(step, losses)`` functions the training loop calls after every step.
+        self.callbacks: list = []
+
+    # -- what subclasses implement --------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
+        """The networks, by name (called under a fixed torch seed)."""
+
+    @abc.abstractmethod
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers over ``self.nets`` (created after the nets moved to the device)."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        """One optimisation step on a batch of real windows; returns the losses."""
+
+    @abc.abstractmethod
+    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+        """Scaled features (n, n_steps, C); ``labels`` is None or (1 or n, n_steps). Runs in inference mode.
+
+        Draw every random number from ``rng`` (e.g. with :func:`~synthmarket.deep.numpy_noise`)."""
+
+    # -- Trainer protocol -------------------------------------------------------------------
+    def training_plan(self) -> dict[str, Any]:
+        return {"steps": int(self.hparams["steps"]), "batch_size": int(self.hparams["batch_size"]),
+                "window": int(self.hparams["window"]), "time_budget": self.hparams.get("time_budget")}
+
+    def training_modules(self) -> dict[str, nn.Module]:
+        return self.nets
+
+    def training_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.optimizers
+
+    def prepare(self, device: torch.device) -> None:
+        self.device = device
+        for net in self.nets.values():
+            net.to(device)
+        with self.hyperparameters_at_work():
+            self.optimizers = self.make_optimizers()
+
+    @contextlib.contextmanager
+    def hyperparameters_at_work(self):
+        """Where hyper-parameters become networks and optimisers, torch's refusal of a value
+        (a negative width, a negative learning rate) is the user's mistake: say which values."""
+        try:
+            yield
+        except (RuntimeError, ValueError) as exc:
+            given = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items() if self.defaults.get(k) != v) or "the defaults"
+            raise ConfigError(f"{self.name}: these hyper-parameters do not make a model ({given}): {exc}. "
+                              f"`synthmarket plugins` lists each generator's defaults.") from None
+
+    def checkpoint_meta(self) -> dict:
+        return {"generator": self.name, "hyperparameters": self.hparams}
+
+    def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+        return self._sample(n, labels, rng, n_steps)
+
+    # -- Generator methods ----------------------------------------------------------------------
+    def _build_all(self, n_channels: int, n_regimes: int, seed: int) -> None:
+        self.n_regimes, self.n_channels = n_regimes, n_channels
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.nets = self.build(n_channels, n_regimes)
+
+    def _fit(self, dataset: TrainingData, config: Any) -> TrainReport:
+        config = TrainConfig.from_any(config)
+        n_regimes = 0 if dataset.scheme is None else len(dataset.scheme.names)
+        with self.hyperparameters_at_work():
+            self._build_all(dataset.n_channels, n_regimes, config.seed)
+            self.chain = RegimeChain.fit(dataset.train_labels, n_regimes) if n_regimes else None
+            self.learn_targets(dataset)
+        report = Trainer(config, callbacks=self.callbacks).fit(self, dataset)
+        self.prepare_for_sampling()
+        return report
+
+    def learn_targets(self, dataset: TrainingData) -> None:
+        """What a model derives from the training data before training: the targets of the
+        stylized-facts term, when the model has a positive ``facts_weight``, with the options
+        its ``facts_*`` hyper-parameters set (:meth:`FactsConfig.from_hparams`) and, with
+        ``facts_volume`` and data with volume, the correlation of |r| with the volume channel."""
+        self.facts = None
+        if float(self.hparams.get("facts_weight", 0)) > 0:
+            window = min(int(self.hparams["window"]), dataset.longest_segment)
+            with_volume = bool(self.hparams.get("facts_volume")) and dataset.n_channels > VOLUME_INDEX
+            self.facts = FactsMatching(
+                dataset.train[:, 0], FactsConfig.from_hparams(self.hparams, window), segments=dataset.train_segments,
+                labels=dataset.train_labels, n_regimes=self.n_regimes,
+                volume=dataset.train[:, VOLUME_INDEX] if with_volume else None,
+            )
+
+    def prepare_for_sampling(self) -> None:
+        """Move the networks to the CPU, in eval mode (samples are then the same on every machine)."""
+        self.device = torch.device("cpu")
+        for net in self.nets.values():
+            net.to(self.device).eval()
+        self.optimizers = {}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = module_arrays({k: self.nets[k] for k in self.sampling_nets})
+        if self.chain is not None:
+            state["regime_chain"] = self.chain.to_array()
+        return state
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        n_regimes = 0 if self.scheme is None else len(self.scheme.names)
+        self._build_all(len(self.scaler.channels), n_regimes, 0)
+        load_module_arrays({k: self.nets[k] for k in self.sampling_nets}, state)
+        known = {k for k in state if k.split(".", 1)[0] in self.sampling_nets}
+        extra = sorted(set(state) - known - {"regime_chain"})
+        if extra:
+            raise ValueError(f"unexpected tensors {extra[:5]}")
+        if n_regimes:
+            if "regime_chain" not in state:
+                raise ValueError("the weights of a conditional model lack 'regime_chain'")
+            self.chain = RegimeChain.from_array(state["regime_chain"])
+            if self.chain.initial.shape[0] != n_regimes:
+                raise ValueError("the regime chain does not match the model's regimes")
+        self.prepare_for_sampling()
+
+    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+        per_batch = max(1, self.sample_positions // (n_steps + self.warmup()))
+        if self.sample_batch_paths:
+            per_batch = min(per_batch, self.sample_batch_paths)
+        out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
+        for net in self.nets.values():
+            net.eval()
+        starts = range(0, n, per_batch)
+        fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
+
+        def run(lo: int, batch_rng: np.random.Generator) -> None:
+            m = min(per_batch, n - lo)
+            if fixed is not None:
+                batch_labels = fixed.to(self.device)
+            elif self.chain is not None:
+                batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng)).to(self.device)
+            else:
+                batch_labels = None
+            with torch.inference_mode():
+                out[lo : lo + m] = self.generate(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
+
+        # Each batch draws from its own child generator, so the paths do not depend on how
+        # many batches run at once; on a CPU every batch runs on one thread, the batches in
+        # parallel on all of them (the kernels release the GIL). That suits the small
+        # recurrent networks far better than splitting each small matrix product across
+        # threads, and it keeps the paths bit for bit the same whatever the number of
+        # threads (a kernel split across threads may sum in another order). A new thread
+        # starts with OpenMP's and MKL's default count (the machine's cores) until torch
+        # first sets it there, so the pool's initializer pins each worker to one thread
+        # before its first matrix product. A sample of one batch is small, so it loses
+        # little by running on one thread.
+        rngs = rng.spawn(len(starts))
+        if self.device.type != "cpu":
+            for lo, batch_rng in zip(starts, rngs):
+                run(lo, batch_rng)
+            return out
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(min(threads, len(starts)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                list(pool.map(run, starts, rngs))
+        finally:
+            torch.set_num_threads(threads)
+        return out
+
+    def warmup(self) -> int:
+        """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
+        return 0
+
