@@ -158,15 +158,31 @@ def _exit_when_closed(parent_alive) -> None:
     os._exit(1)
 
 
+def start_workers_early(jobs: int | None, backend: str, preload: tuple[str, ...]) -> None:
+    """Start the local worker server now, when a later :func:`map_unordered` will use one, so
+    that its imports (``preload``: the modules of the function it will run) happen while
+    this process does its own work. Nothing happens with Ray, one job or without forkserver."""
+    if backend != "local" or resolve_jobs(jobs) < 2 or default_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    _set_preload(multiprocessing.get_context("forkserver"), preload)
+    forkserver.ensure_running()
+
+
+def _set_preload(context, preload: tuple[str, ...]) -> None:
+    # "__main__": the server runs the main script once, and the workers it forks inherit it
+    # instead of each running it again (a CLI's imports can take seconds); so too the modules
+    # every worker needs. It applies only while the server has not started.
+    context.set_forkserver_preload(["__main__", *preload])
+
+
 def _process_map(
     fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, method: str, max_pending: int, preload: tuple[str, ...]
 ) -> Iterator[R]:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        # "__main__": the server runs the main script once, and the workers it forks inherit
-        # it instead of each running it again (a CLI's imports can take seconds); so too the
-        # module of ``fn``, which every worker needs.
-        context.set_forkserver_preload(["__main__", *preload, fn.__module__])
+        _set_preload(context, (*preload, fn.__module__))
     parent_alive_r, parent_alive_w = context.Pipe(duplex=False)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                                initargs=(parent_alive_r, parent_alive_w))

@@ -42,3 +42,17 @@ def test_seeds():
     for bad in (-1, MAX_SEED + 1, 1.5, True, "3"):
         with pytest.raises(ConfigError, match="seed must be a whole number"):
             check_seed(bad)
+
+
+def test_json_files_name_classes_and_functions_by_reference():
+    import json
+
+    import backtrader as bt
+
+    from synthmarket.jsonutil import json_default
+
+    assert json.loads(json.dumps({"ma": bt.ind.EMA, "n": np.int64(3), "a": np.arange(2), "cls": np.ndarray},
+                                 default=json_default)) == {
+        "ma": "backtrader.indicators.ema:EMA", "n": 3, "a": [0, 1], "cls": "numpy:ndarray"}
+    with pytest.raises(TypeError):
+        json.dumps({"x": object()}, default=json_default)
