@@ -34,6 +34,7 @@ from scipy.signal import lfilter
 from synthmarket.errors import ConfigError, TrainingDiverged
 from synthmarket.generator import Generator, TrainReport
 from synthmarket.hookspecs import hookimpl
+from synthmarket.hyperparameters import HyperParameter
 from synthmarket.training_data import TrainingData
 
 RET = 0  # index of the close-return channel
@@ -145,7 +146,7 @@ class _ReturnModel(Generator):
         self.companion = CompanionRows(raw[:, RET + 1:], z, sigma)
         return TrainReport(self.name, time.perf_counter() - began, steps=1, history=[history])
 
-    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         returns, z, sigma = self._simulate(n, n_steps, rng)
         other = self.companion.draw(z, sigma, rng)
         raw = np.concatenate([returns[..., None], other], axis=-1)
@@ -172,7 +173,7 @@ class Gbm(_ReturnModel):
     """Geometric Brownian motion: i.i.d. normal log returns (classical baseline)."""
 
     name = "gbm"
-    defaults: dict[str, Any] = {}
+    hyperparameters = ()
 
     def _fit_returns(self, returns):
         self.mu, self.sigma = float(returns.mean()), float(returns.std(ddof=1))
@@ -229,7 +230,10 @@ class Garch(_ReturnModel):
     """GARCH(1,1) log returns fitted with arch, normal or Student-t (classical baseline)."""
 
     name = "garch"
-    defaults: dict[str, Any] = {"dist": "t", "burn": 100}
+    hyperparameters = (
+        HyperParameter("dist", str, "t", "innovations: Student-t (standardised) or normal", choices=tuple(GARCH_DISTS)),
+        HyperParameter("burn", int, 100, "steps each path runs before its first bar"),
+    )
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -303,7 +307,7 @@ class Bootstrap(Generator):
 
     name = "bootstrap"
     conditional = True
-    defaults: dict[str, Any] = {"block_length": 20.0}
+    hyperparameters = (HyperParameter("block_length", float, 20.0, "mean block length in bars (>= 1)"),)
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -334,7 +338,7 @@ class Bootstrap(Generator):
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         return np.concatenate(pools), offsets[labels], sizes[labels]
 
-    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         pool, offset, size = self._pools(labels, n_steps)
         new_block = rng.random((n, n_steps)) < 1.0 / self.hparams["block_length"]
         new_block[:, 0] = True

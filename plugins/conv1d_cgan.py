@@ -28,13 +28,15 @@ from torch import nn
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
 from synthmarket.deep import (
-    GAN_DEFAULTS, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, SlowNoise, TemporalConvNet,
-    VolatilityFeatures, VolatilityHead, with_regimes,
+    GAN_HYPERPARAMETERS, TRAINING_HYPERPARAMETERS, AdversarialGenerator, HyperParameter, RegimeEmbedding, ShockInputs,
+    ShockMemory, SlowNoise, TemporalConvNet, VolatilityFeatures, VolatilityHead, with_defaults, with_regimes,
 )
 
 
 def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
-    """``"1,3,9,27"`` (or a list) -> (1, 3, 9, 27); every dilation a positive integer."""
+    """``"1,3,9,27"`` (or a list) -> (1, 3, 9, 27); every dilation a positive integer.
+
+    (The ``dilations`` hyper-parameters are already lists; this checks them, and reads text too.)"""
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         out = tuple(int(str(d).strip()) for d in items if str(d).strip())
@@ -46,7 +48,7 @@ def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
 
 
 class TCNGenerator(nn.Module):
-    """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
+    """Noise (B, burn_in + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
                  dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0,
@@ -60,23 +62,23 @@ class TCNGenerator(nn.Module):
         self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
         self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors,
                                    tail_floor=tail_floor, shock_knots=shock_knots)
-        self.warmup = self.tcn.receptive_field - 1
+        self.burn_in = self.tcn.receptive_field - 1
 
     def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
         """ShockInputs' (core, eps, eta, regimes) and the kept steps' slow factors (or None)."""
         noise, white = noise.split([self.inputs.noise_dim, self.vol_factors], dim=-1)
-        factors = None if self.slow is None else self.slow(white)[:, self.warmup:]
-        return (*self.inputs(noise, labels, self.warmup), factors)
+        factors = None if self.slow is None else self.slow(white)[:, self.burn_in:]
+        return (*self.inputs(noise, labels, self.burn_in), factors)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         core, eps, eta, regimes, factors = self._inputs(noise, labels)
-        h = self.tcn(core.transpose(1, 2))[..., self.warmup:].transpose(1, 2)
+        h = self.tcn(core.transpose(1, 2))[..., self.burn_in:].transpose(1, 2)
         if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
+            h = torch.cat([h, self.memory(core)[:, self.burn_in:]], dim=-1)
         return self.head(with_regimes(h, regimes), eps, eta, factors)
 
-    def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """As ``forward``, faster, with flat memory for any length.
+    def rollout(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """As ``forward``, for sampling: faster, with flat memory for any length.
 
         The paths are laid end to end in one long sequence: each path's burn-in is the
         receptive field minus one, so every kept step still sees only its own path, and the
@@ -90,7 +92,7 @@ class TCNGenerator(nn.Module):
         h = self.tcn.stream(folded.transpose(1, 2)).transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(folded)], dim=-1)
-        h = h.reshape(b, t, -1)[:, self.warmup:]
+        h = h.reshape(b, t, -1)[:, self.burn_in:]
         return self.head(with_regimes(h, regimes), eps, eta, factors)
 
 
@@ -115,34 +117,23 @@ class Conv1DCGAN(AdversarialGenerator):
 
     name = "conv1d_cgan"
     conditional = True
-    defaults = {
-        "steps": 3000,
-        "time_budget": "9.5m",
-        "batch_size": 32,
-        "window": 256,
-        "hidden": 16,
-        "dilations": "1,3,9,27,81",
-        "kernel": 3,
-        "z_dim": 3,
-        "embed_dim": 4,
-        "memory": 4,
-        "vol_factors": 2,
-        "d_hidden": 32,
-        "d_dilations": "1,3,9,27,81",
-        **GAN_DEFAULTS,
-        "lr_g": 2e-3,
-        "lr_d": 2e-3,
-        "tail_floor": -0.5,
-        "shock_knots": 12,
-        "facts_weight": 1.0,
-        "facts_acf_lags": 240,
-        "facts_unbiased": True,
-        "facts_window_spread": 1.0,
-        "facts_horizons": "5,20,60",
-        "facts_block_spread": 10.0,
-    }
+    hyperparameters = (
+        *with_defaults(TRAINING_HYPERPARAMETERS, window=256),
+        HyperParameter("hidden", int, 16, "channels of the generator's TCN"),
+        HyperParameter("dilations", list[int], [1, 3, 9, 27, 81], "dilations of the generator's TCN layers"),
+        HyperParameter("kernel", int, 3, "kernel size of every TCN layer"),
+        HyperParameter("z_dim", int, 3, "latent noise per step"),
+        HyperParameter("embed_dim", int, 4, "size of the regime embedding"),
+        HyperParameter("memory", int, 4, "decaying averages of past shocks the output layer reads"),
+        HyperParameter("vol_factors", int, 2, "slow latent factors of the log volatility"),
+        HyperParameter("d_hidden", int, 32, "channels of the discriminator's TCN"),
+        HyperParameter("d_dilations", list[int], [1, 3, 9, 27, 81], "dilations of the discriminator's TCN layers"),
+        *with_defaults(GAN_HYPERPARAMETERS, lr_g=2e-3, lr_d=2e-3, tail_floor=-0.5, shock_knots=12, facts_weight=1.0,
+                       facts_acf_lags=240, facts_unbiased=True, facts_window_spread=1.0, facts_horizons=[5, 20, 60],
+                       facts_block_spread=10.0),
+    )
     added_later = {"shock_knots": 0, "vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
-                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": "",
+                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": [],
                    "facts_block_spread": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:

@@ -19,39 +19,39 @@ from torch import nn
 
 from synthmarket.hookspecs import hookimpl
 from synthmarket.deep import (
-    GAN_DEFAULTS, TIME_CHUNK, AdversarialGenerator, RegimeEmbedding, ShockInputs, ShockMemory, VolatilityHead,
-    VolatilityFeatures, with_regimes,
+    GAN_HYPERPARAMETERS, TIME_CHUNK, TRAINING_HYPERPARAMETERS, AdversarialGenerator, HyperParameter, RegimeEmbedding,
+    ShockInputs, ShockMemory, VolatilityHead, VolatilityFeatures, with_defaults, with_regimes,
 )
 
 
 class GRUGenerator(nn.Module):
-    """Noise (B, warmup + S, noise_dim) and labels -> scaled features (B, S, C)."""
+    """Noise (B, burn_in + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
     def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int, layers: int,
-                 embed_dim: int, warmup: int, memory: int = 0, tail_floor: float = 0.0, shock_knots: int = 0) -> None:
+                 embed_dim: int, burn_in: int, memory: int = 0, tail_floor: float = 0.0, shock_knots: int = 0) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
-        self.memory = ShockMemory(self.inputs.core_dim, memory, warmup + 1) if memory else None
+        self.memory = ShockMemory(self.inputs.core_dim, memory, burn_in + 1) if memory else None
         self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, tail_floor=tail_floor,
                                    shock_knots=shock_knots)
-        self.warmup = warmup
+        self.burn_in = burn_in
 
     def _output(self, h: torch.Tensor, core: torch.Tensor, eps, eta, regimes) -> torch.Tensor:
-        h = h[:, self.warmup:]
+        h = h[:, self.burn_in:]
         if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.warmup:]], dim=-1)
+            h = torch.cat([h, self.memory(core)[:, self.burn_in:]], dim=-1)
         return self.head(with_regimes(h, regimes), eps, eta)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
+        core, eps, eta, regimes = self.inputs(noise, labels, self.burn_in)
         h, _ = self.gru(core)
         return self._output(h, core, eps, eta, regimes)
 
-    def sample(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """As ``forward``, rolling the GRU state across time chunks (flat memory for long paths)."""
-        core, eps, eta, regimes = self.inputs(noise, labels, self.warmup)
+    def rollout(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """As ``forward``, for sampling: rolling the GRU state across time chunks (flat memory for long paths)."""
+        core, eps, eta, regimes = self.inputs(noise, labels, self.burn_in)
         state, parts = None, []
         for lo in range(0, core.shape[1], TIME_CHUNK):
             h, state = self.gru(core[:, lo : lo + TIME_CHUNK], state)
@@ -82,32 +82,26 @@ class RGAN(AdversarialGenerator):
     conditional = True
     sample_positions = 1 << 20
     sample_batch_paths = 256
-    defaults = {
-        "steps": 3000,
-        "time_budget": "9.5m",
-        "batch_size": 32,
-        "window": 128,
-        "hidden": 24,
-        "layers": 1,
-        "z_dim": 3,
-        "embed_dim": 4,
-        "warmup": 100,
-        "memory": 4,
-        "d_hidden": 32,
-        "d_layers": 1,
-        **GAN_DEFAULTS,
-        "lr_g": 5e-4,
-        "lr_d": 5e-4,
-        "r1_gamma": 10.0,
-        "facts_weight": 3.0,
-        "facts_quantiles": False,
-    }
+    hyperparameters = (
+        *with_defaults(TRAINING_HYPERPARAMETERS, window=128),
+        HyperParameter("hidden", int, 24, "GRU units of the generator"),
+        HyperParameter("layers", int, 1, "GRU layers of the generator"),
+        HyperParameter("z_dim", int, 3, "latent noise per step"),
+        HyperParameter("embed_dim", int, 4, "size of the regime embedding"),
+        HyperParameter("burn_in", int, 100, "steps a sample runs before its first bar (was: warmup)"),
+        HyperParameter("memory", int, 4, "decaying averages of past shocks the output layer reads"),
+        HyperParameter("d_hidden", int, 32, "GRU units of the discriminator"),
+        HyperParameter("d_layers", int, 1, "GRU layers of the discriminator"),
+        *with_defaults(GAN_HYPERPARAMETERS, lr_g=5e-4, lr_d=5e-4, r1_gamma=10.0, facts_weight=3.0,
+                       facts_quantiles=False),
+    )
+    renamed = {"warmup": "burn_in"}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = GRUGenerator(
             n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
-            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), memory=int(h["memory"]),
+            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), burn_in=int(h["burn_in"]), memory=int(h["memory"]),
             tail_floor=float(h["tail_floor"]), shock_knots=int(h["shock_knots"]),
         )
         discriminator = GRUDiscriminator(

@@ -23,7 +23,7 @@
   steps, rolling its state across time chunks.
 - Loss: Gaussian negative log-likelihood + beta x KL(q(z_t | x) || p(z_t | z_{t-1})) (one
   posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
-  first ``kl_warmup`` steps; plus the stylized-facts term on windows rolled out from prior
+  first ``kl_anneal_steps`` steps; plus the stylized-facts term on windows rolled out from prior
   latents, as sampling makes them, including the correlation of |r| with volume
   (``facts_volume``) and the variance ratios of 5-, 20- and 60-day sums (``facts_horizons``).
 """
@@ -41,8 +41,8 @@ from torch import nn
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
 from synthmarket.deep import (
-    FACTS_DEFAULTS, TIME_CHUNK, VOLUME_INDEX, Batch, RegimeEmbedding, StepContext, TorchGenerator, decay_logits,
-    numpy_noise, pad_labels, with_regimes,
+    FACTS_HYPERPARAMETERS, TIME_CHUNK, TRAINING_HYPERPARAMETERS, VOLUME_INDEX, Batch, HyperParameter, RegimeEmbedding,
+    StepContext, TorchGenerator, decay_logits, numpy_noise, pad_labels, with_defaults, with_regimes,
 )
 
 LOG_SCALE_LIMIT = 5.0
@@ -68,13 +68,13 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latents (B, T, latent) and labels -> per-step mean and log-scale of every channel (B, T, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, warmup: int,
+    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, burn_in: int,
                  feedback: bool = False, reversion: int = 0) -> None:
         super().__init__()
         if reversion and not feedback:
             raise ConfigError("reversion reads the past returns, which only a decoder with feedback sees; "
                               "set feedback=true or reversion=0.")
-        self.latent, self.n_channels, self.warmup, self.feedback = latent, n_channels, warmup, feedback
+        self.latent, self.n_channels, self.burn_in, self.feedback = latent, n_channels, burn_in, feedback
         self.reversion = int(reversion)
         if self.reversion:  # the mean return reads decaying averages of past returns (half-lives 5, 20, 60, ...)
             self.reversion_logit = nn.Parameter(decay_logits(self.reversion, REVERSION_HALF_LIVES))
@@ -219,11 +219,11 @@ class Decoder(nn.Module):
                 out.append(bar)
         return torch.stack(out, dim=1)
 
-    def sample(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
-        """Bars for latents ``z`` (B, warmup + S, latent) and output noise ``eta`` (B, S, C;
-        with ``feedback`` B, warmup + S, C: the burn-in's bars are drawn too)."""
+    def rollout(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
+        """Bars for sampling, for latents ``z`` (B, burn_in + S, latent) and output noise ``eta``
+        (B, S, C; with ``feedback`` B, burn_in + S, C: the burn-in's bars are drawn too)."""
         if self.feedback:
-            return self.roll(z, labels, eta)[:, self.warmup:]
+            return self.roll(z, labels, eta)[:, self.burn_in:]
         state, means, scales = None, [], []
         for lo in range(0, z.shape[1], TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
@@ -231,8 +231,8 @@ class Decoder(nn.Module):
             mean, log_scale, state = self.forward(z[:, lo : lo + TIME_CHUNK], chunk_labels, state, previous)
             means.append(mean)
             scales.append(log_scale)
-        mean = torch.cat(means, dim=1)[:, self.warmup:]
-        log_scale = torch.cat(scales, dim=1)[:, self.warmup:]
+        mean = torch.cat(means, dim=1)[:, self.burn_in:]
+        log_scale = torch.cat(scales, dim=1)[:, self.burn_in:]
         return mean + torch.exp(log_scale) * eta
 
 
@@ -244,29 +244,25 @@ class SequenceVAE(TorchGenerator):
     sampling_nets = ("decoder",)
     sample_positions = 1 << 20
     sample_batch_paths = 256
-    defaults = {
-        "steps": 3000,
-        "time_budget": "9.5m",
-        "batch_size": 32,
-        "window": 128,
-        "hidden": 16,
-        "encoder_hidden": 32,
-        "latent": 4,
-        "embed_dim": 4,
-        "warmup": 32,
-        "lr": 2e-3,
-        "kl_weight": 1.0,
-        "kl_warmup": 200,
-        "facts_weight": 3.0,
-        **FACTS_DEFAULTS,
-        "facts_unbiased": True,
-        "feedback": True,
-        "facts_volume": True,
-        "reversion": 3,
-        "facts_horizons": "5,20,60",
-    }
+    hyperparameters = (
+        *with_defaults(TRAINING_HYPERPARAMETERS, window=128),
+        HyperParameter("hidden", int, 16, "GRU units of the decoder"),
+        HyperParameter("encoder_hidden", int, 32, "GRU units of the (bidirectional) encoder"),
+        HyperParameter("latent", int, 4, "latent dimensions per step"),
+        HyperParameter("embed_dim", int, 4, "size of the regime embedding"),
+        HyperParameter("burn_in", int, 32, "steps a sample runs before its first bar (was: warmup)"),
+        HyperParameter("lr", float, 2e-3, "learning rate (Adam)"),
+        HyperParameter("kl_weight", float, 1.0, "final weight (beta) of the KL term"),
+        HyperParameter("kl_anneal_steps", int, 200, "steps over which beta rises linearly from 0 (was: kl_warmup)"),
+        HyperParameter("facts_weight", float, 3.0, "weight of the stylized-facts term in the loss (0: none)"),
+        *with_defaults(FACTS_HYPERPARAMETERS, facts_unbiased=True, facts_horizons=[5, 20, 60]),
+        HyperParameter("feedback", bool, True, "the decoder reads the previous bar (autoregressive)"),
+        HyperParameter("facts_volume", bool, True, "facts term: also match corr(|r|, volume)"),
+        HyperParameter("reversion", int, 3, "decaying averages of past returns the mean return reads (needs feedback)"),
+    )
     added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False,
-                   "reversion": 0, "facts_horizons": ""}
+                   "reversion": 0, "facts_horizons": []}
+    renamed = {"warmup": "burn_in", "kl_warmup": "kl_anneal_steps"}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
@@ -274,7 +270,7 @@ class SequenceVAE(TorchGenerator):
             "encoder": Encoder(n_channels, n_regimes, hidden=int(h["encoder_hidden"]), latent=int(h["latent"]),
                                embed_dim=int(h["embed_dim"])),
             "decoder": Decoder(n_channels, n_regimes, hidden=int(h["hidden"]), latent=int(h["latent"]),
-                               embed_dim=int(h["embed_dim"]), warmup=int(h["warmup"]), feedback=bool(h["feedback"]),
+                               embed_dim=int(h["embed_dim"]), burn_in=int(h["burn_in"]), feedback=bool(h["feedback"]),
                                reversion=int(h["reversion"])),
         }
 
@@ -282,14 +278,14 @@ class SequenceVAE(TorchGenerator):
         params = list(self.nets["encoder"].parameters()) + list(self.nets["decoder"].parameters())
         return {"vae": torch.optim.Adam(params, lr=float(self.hparams["lr"]))}
 
-    def warmup(self) -> int:
-        return int(self.hparams["warmup"])
+    def burn_in(self) -> int:
+        return int(self.hparams["burn_in"])
 
     def prior_facts_loss(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """The facts distance of windows decoded from prior latents, as sampling makes them."""
         decoder = self.nets["decoder"]
         b, steps = batch.x.shape[0], batch.x.shape[1]
-        warm = decoder.warmup
+        warm = decoder.burn_in
         e = torch.randn((b, warm + steps, decoder.latent), generator=ctx.noise, device=ctx.device)
         labels = pad_labels(batch.labels, warm)
         if decoder.feedback:
@@ -303,9 +299,9 @@ class SequenceVAE(TorchGenerator):
         return self.facts.loss(returns, batch.labels)
 
     def kl_beta(self, step: int) -> float:
-        """The KL weight at ``step``: linear from 0 to ``kl_weight`` over ``kl_warmup`` steps."""
-        warm = int(self.hparams["kl_warmup"])
-        ramp = 1.0 if warm <= 0 else min(1.0, step / warm)
+        """The KL weight at ``step``: linear from 0 to ``kl_weight`` over ``kl_anneal_steps`` steps."""
+        anneal = int(self.hparams["kl_anneal_steps"])
+        ramp = 1.0 if anneal <= 0 else min(1.0, step / anneal)
         return float(self.hparams["kl_weight"]) * ramp
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
@@ -333,15 +329,15 @@ class SequenceVAE(TorchGenerator):
         ctx.optimize("vae", loss, self.optimizers["vae"])
         return {"loss": float(loss.detach()), **losses}
 
-    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+    def draw_batch(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
         decoder = self.nets["decoder"]
-        warm = decoder.warmup
+        warm = decoder.burn_in
         e = rng.standard_normal((n, warm + n_steps, decoder.latent), dtype=np.float32)
         z = decoder.prior_sample(e).to(self.device, torch.float32)
         eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm)
-        return decoder.sample(z, labels, eta)
+        return decoder.rollout(z, labels, eta)
 
 
 @hookimpl

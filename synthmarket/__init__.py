@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("load_data", "load_ohlcv", "sample_data"), ".data"),
     "Paths": ".paths",
-    **dict.fromkeys(("train", "generate", "load_model", "generators", "regime_comparison"), ".api"),
+    **dict.fromkeys(("train", "generate", "load_model", "generators", "regime_comparison", "run_pipeline"), ".api"),
     **dict.fromkeys(("Generator", "TrainReport"), ".generator"),
     "TrainConfig": ".training",
     **dict.fromkeys(("scorecard", "Scorecard"), ".facts"),

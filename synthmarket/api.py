@@ -360,30 +360,74 @@ def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 10
     return pd.DataFrame(rows)
 
 
-def parse_hparams(items: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``["lr_g=1e-4", "hidden=32"]`` -> typed values, each the type of its default in ``defaults``
-    (:func:`synthmarket.checks.coerce_like`).
+def parse_hparams(items: list[str], declared: Any) -> dict[str, Any]:
+    """``["lr_g=1e-4", "dilations=1,3,9"]`` -> typed values, each read as its declared type
+    (:meth:`HyperParameter.coerce <synthmarket.hyperparameters.HyperParameter.coerce>`, through
+    :func:`synthmarket.checks.coerce_to`: a list type reads ``"1,3,9"`` or ``"[1,3,9]"``, a
+    duration ``"9.5m"``).
+
+    ``declared`` is a generator class, its ``hyperparameters``, or a ``defaults`` dict (each
+    value's type is then the type of its default, :func:`synthmarket.checks.coerce_like`).
 
     Raises
     ------
     ConfigError
         For an item that is not key=value, an unknown key or a value of the wrong type.
     """
+    from .hyperparameters import by_name, format_value
+
+    renamed = getattr(declared, "renamed", {})
+    params = by_name(getattr(declared, "hyperparameters", declared))
     out: dict[str, Any] = {}
     for item in items:
         try:
             key, text = split_key_value(item)
         except ValueError:
             raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).") from None
-        if key not in defaults:
-            known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+        key = renamed.get(key, key) if key not in params else key  # an old name of a renamed one
+        if key not in params:
+            known = ", ".join(f"{k}={hp.default!r}" for k, hp in params.items()) or "none"
             raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
+        hp = params[key]
         try:
-            out[key] = coerce_like(text, defaults[key])
-        except ValueError:
-            raise ConfigError(f"Hyper-parameter {key}={text!r}: expected {type_word(defaults[key])} like "
-                              f"{defaults[key]!r}.") from None
+            out[key] = hp.coerce(text, text=True)
+        except ConfigError:
+            if hp.choices is not None:
+                raise
+            raise ConfigError(f"Hyper-parameter {key}={text!r}: expected {hp.accepts()} like "
+                              f"{format_value(hp)}.") from None
     return out
 
 
 __all__ = ["generate", "generator_class", "generators", "load_model", "parse_hparams", "regime_comparison", "train"]
+
+
+def run_pipeline(out: str | os.PathLike, *, quiet: bool = True, **options: Any):
+    """Run the whole pipeline into the directory ``out``, as ``synthmarket demo`` does: train (or
+    reuse the model in ``out/model`` trained with the same settings), sample, score the stylized
+    facts, compare the regimes, backtest, and write the run directory and ``out/report.html``.
+
+    ``options`` are the fields of :class:`synthmarket.pipeline.PipelineSettings` (``generator``,
+    ``time_budget``, ``n_paths``, ``n_steps``, ``seed``, ``jobs``, ``data``, ``regimes``,
+    ``strategy``, ``steps``, ``hparams``, ``retrain``, ``progress``), or ``settings=`` one of them,
+    and ``on_event=`` a callable that receives each step's events (``on_event=print`` shows the
+    command's progress lines). By default (``quiet=True``) it shows no progress bars either.
+
+    Returns
+    -------
+    synthmarket.pipeline.PipelineResult
+        The model, paths, scorecard, regime table, backtest result and the report's path.
+
+    Examples
+    --------
+    >>> result = sm.run_pipeline("run", generator="garch", n_paths=200, jobs=1)  # doctest: +SKIP
+    >>> result.report, result.card.summary()                                     # doctest: +SKIP
+    """
+    from .pipeline import run_pipeline as run
+
+    if quiet and "settings" not in options:
+        options.setdefault("progress", False)
+    return run(out, **options)
+
+
+__all__ += ["run_pipeline"]

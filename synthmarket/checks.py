@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import math
 import numbers
 import os
+import re
+import typing
 from pathlib import Path
 
 from .errors import ConfigError
@@ -45,16 +48,64 @@ def split_key_value(item: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def coerce_like(value, default):
-    """``value`` as the type of ``default``: the one rule for hyper-parameters and strategy
-    parameters, from the command line (text) or from Python.
+class Duration:
+    """The type of a hyper-parameter that is a length of time: seconds (a float), read from
+    seconds or text such as ``"90s"``, ``"9.5m"`` or ``"1.5h"`` (:func:`coerce_to`)."""
 
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|m|min|mins|h|hr|hrs|)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600}
+
+
+def kind_of(default):
+    """The type :func:`coerce_to` reads values as, to stand in for ``default``: its type, and for
+    a list (or tuple) a list of its first item's type (``list`` when it is empty)."""
+    if isinstance(default, (list, tuple)):
+        return list[type(default[0])] if default else list
+    return type(default)
+
+
+def _is_list_kind(kind) -> bool:
+    return kind is list or typing.get_origin(kind) is list
+
+
+def coerce_to(value, kind):
+    """``value`` as a ``kind``: the one rule for hyper-parameters and strategy parameters, from
+    the command line (text), config files or Python.
+
+    ``kind`` is bool, int, float, str, a list type (``list[int]``, ``list[float]``, ``list``),
+    :class:`Duration`, or any other type (text is then read as a Python literal, else kept).
     Text becomes a bool (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`), a whole number (``"1e3"``
-    too), a number or text as the default is; with a default of another type (None, a list)
-    it is read as a Python literal, else kept as text. Other values must have the default's
-    type already (a whole number passes for a float). ValueError when the value does not fit.
+    too), a number, a list (``"1,3,9"`` or ``"[1,3,9]"``; ``""`` is the empty list) or a
+    duration in seconds (``"90s"``, ``"9.5m"``, a plain number). Other values must have the
+    type already (a whole number passes for a float; a tuple for a list). ValueError when the
+    value does not fit.
     """
-    kind = type(default)
+    if _is_list_kind(kind):
+        args = typing.get_args(kind)
+        item_kind = args[0] if args else None
+        if isinstance(value, str):
+            text = value.strip()
+            if text[:1] + text[-1:] in ("[]", "()"):
+                text = text[1:-1]
+            items = [part.strip() for part in text.split(",") if part.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ValueError(value)
+        if item_kind is None:
+            return [_literal(v) if isinstance(v, str) else v for v in items]
+        return [coerce_to(v, item_kind) for v in items]
+    if kind is Duration:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (match := _DURATION.match(value)):
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        else:
+            raise ValueError(value)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(value)
+        return seconds
     if isinstance(value, str) and kind is not str:
         text = value.strip()
         if kind is bool:
@@ -68,10 +119,7 @@ def coerce_like(value, default):
             return int(number)
         if kind is float:
             return float(text)
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return value
+        return _literal(value)
     whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if kind is bool and not isinstance(value, bool):
         raise ValueError(value)
@@ -86,6 +134,48 @@ def coerce_like(value, default):
     return int(value) if kind is int else value
 
 
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text
+
+
+def coerce_like(value, default):
+    """``value`` as the type of ``default`` (:func:`kind_of`, :func:`coerce_to`): the one rule
+    for hyper-parameters and strategy parameters, from the command line (text) or from Python.
+
+    Text becomes a bool (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`), a whole number (``"1e3"``
+    too), a number or text as the default is; with a list default ``"1,3,9"`` or ``"[1,3,9]"``
+    becomes a list of the type of the default's items; with a default of another type (None)
+    it is read as a Python literal, else kept as text. Other values must have the default's
+    type already (a whole number passes for a float). ValueError when the value does not fit.
+    """
+    return coerce_to(value, kind_of(default))
+
+
+def type_name(kind) -> str:
+    """A short name of a :func:`coerce_to` type, for tables: ``int``, ``list[int]``, ``duration``."""
+    if kind is Duration:
+        return "duration"
+    if _is_list_kind(kind):
+        args = typing.get_args(kind)
+        return f"list[{args[0].__name__}]" if args else "list"
+    return getattr(kind, "__name__", str(kind))
+
+
+def kind_word(kind) -> str:
+    """What a value of a :func:`coerce_to` type must be, in words."""
+    if kind is Duration:
+        return "a duration like 90s, 9.5m or 1h"
+    if _is_list_kind(kind):
+        args = typing.get_args(kind)
+        item = args[0] if args else None
+        plural = {int: "whole numbers", float: "numbers", str: "texts", bool: "true/false values"}.get(item, "values")
+        return f"a comma-separated list of {plural} like 1,3,9"
+    return TYPE_WORDS.get(kind, getattr(kind, "__name__", str(kind)))
+
+
 def type_word(default) -> str:
     """What a value must be, in words, to stand in for ``default``."""
-    return TYPE_WORDS.get(type(default), type(default).__name__)
+    return kind_word(kind_of(default))

@@ -1,13 +1,31 @@
 """The Generator base class every model plugin subclasses, and the TrainReport of a fit.
 
-A subclass sets ``name`` (and ``conditional = True`` when it learns regimes), lists its
-hyper-parameters with their defaults in ``defaults``, and implements four methods:
+A subclass sets ``name`` (and ``conditional = True`` when it learns regimes), declares its
+hyper-parameters once in ``hyperparameters`` (a tuple of
+:class:`~synthmarket.hyperparameters.HyperParameter`: name, type, default, one line of help;
+``defaults`` is derived from it; a plugin that sets only a ``defaults`` dict gets types from
+its values), and implements four methods:
 
 - ``_fit(dataset, config) -> TrainReport``: learn from ``dataset.train`` (scaled features of
   :class:`~synthmarket.training_data.TrainingData`);
-- ``_sample(n, labels, rng, n_steps) -> array (n, n_steps, C)``: scaled features for ``n``
-  paths (``labels`` is None or one regime index per step; ``rng`` is the only noise source);
+- ``_sample_scaled(n, labels, rng, n_steps) -> array (n, n_steps, C)``: scaled features for
+  ``n`` paths (``labels`` is None or one regime index per step; ``rng`` is the only noise source);
 - ``_state() -> dict[str, np.ndarray]`` and ``_load_state(state)``: the weights.
+
+Sampling, from the outside in (each name says what its layer does):
+
+- :meth:`Generator.sample_paths`: OHLCV :class:`~synthmarket.paths.Paths`, from
+- :meth:`Generator.sample`: unscaled features of every path at once, from
+- :meth:`Generator.sample_chunks`: unscaled features, chunk by chunk (one seed per chunk), from
+- ``_sample_scaled``: the plugin's hook, scaled features of one chunk. The Trainer's
+  validation calls it too, as ``sample_scaled`` (:class:`synthmarket.trainable.Trainable`).
+  :class:`~synthmarket.deep.TorchGenerator` implements it by splitting the chunk into
+  batches, each drawn by
+- ``TorchGenerator.draw_batch``: one batch of noise (and regime labels) through the network's
+- ``net.rollout``: the network's forward pass for sampling (streamed over long paths).
+
+A sample may first run ``burn_in`` steps that it discards (``TorchGenerator.burn_in()``), so
+that its first bar starts mid-stream like real data.
 
 Everything else — scaling, regimes and schedules, seeds, chunked sampling, bars, saving
 and loading — is done here once for every model.
@@ -20,6 +38,7 @@ plugins by its name only.
 from __future__ import annotations
 
 import abc
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
@@ -30,6 +49,7 @@ import pandas as pd
 from .bars import Anchor, FeatureScaler
 from .checks import check_seed
 from .errors import ConfigError, ModelFileError, PluginError
+from .hyperparameters import HyperParameter, by_name, declared
 from .model_files import CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, read_weights, write_config, write_weights
 from .paths import Paths
 from .regimes import RegimeScheme, parse_schedule
@@ -81,22 +101,79 @@ class Generator(abc.ABC):
 
     name: ClassVar[str] = ""
     conditional: ClassVar[bool] = False
+    #: The hyper-parameters, declared once: name, type, default and help of each.
+    hyperparameters: ClassVar[tuple[HyperParameter, ...]] = ()
+    #: Every hyper-parameter's default, by name (derived from ``hyperparameters``; a plugin
+    #: may set only this dict instead, and its values' types become the hyper-parameters' types).
     defaults: ClassVar[dict[str, Any]] = {}
-    #: Hyper-parameters added to ``defaults`` after models had been saved without them, with
-    #: the values that rebuild those models (used by :meth:`load` only).
+    #: Hyper-parameters added after models had been saved without them, with the values that
+    #: rebuild those models (used when reading a saved model's hyper-parameters only).
     added_later: ClassVar[dict[str, Any]] = {}
+    #: Old names of renamed hyper-parameters -> their names now (a saved model's config.json
+    #: may still use the old name; :meth:`saved_hparams` maps it).
+    renamed: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "hyperparameters" in cls.__dict__:
+            cls.hyperparameters = declared(cls.hyperparameters)
+            cls.defaults = {hp.name: hp.default for hp in cls.hyperparameters}
+        elif "defaults" in cls.__dict__:
+            cls.hyperparameters = tuple(by_name(cls.defaults).values())
+            cls.defaults = {hp.name: hp.default for hp in cls.hyperparameters}
+        if "added_later" in cls.__dict__:
+            params = by_name(cls.hyperparameters)
+            unknown = sorted(set(cls.added_later) - set(params))
+            if unknown:
+                raise TypeError(f"{cls.__name__}.added_later names undeclared hyper-parameters: {', '.join(unknown)}")
+            cls.added_later = {k: params[k].coerce(v, text=True) for k, v in cls.added_later.items()}
+        if "_sample" in cls.__dict__ and "_sample_scaled" not in cls.__dict__:
+            cls._sample_scaled = cls.__dict__["_sample"]  # plugins written before the hook was renamed
 
     def __init__(self, **hparams: Any) -> None:
-        unknown = sorted(set(hparams) - set(self.defaults))
-        if unknown:
-            known = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items()) or "none"
-            raise ConfigError(f"{self.name}: unknown hyper-parameter(s) {', '.join(unknown)}. Known: {known}.")
-        self.hparams: dict[str, Any] = {**self.defaults, **hparams}
+        self.hparams: dict[str, Any] = self.check_hparams(hparams)
         self.scaler: FeatureScaler | None = None
         self.anchor: Anchor | None = None
         self.scheme: RegimeScheme | None = None
         self.fingerprint: str | None = None
         self.report: TrainReport | None = None
+
+    @classmethod
+    def check_hparams(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """Every hyper-parameter, typed: ``given`` over the defaults.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown name (an old name of a renamed one is mapped, with a
+            DeprecationWarning), or a value of the wrong type, naming the key and
+            what it accepts.
+        """
+        params = by_name(cls.hyperparameters)
+        old_names = [k for k in given if k in cls.renamed and k not in params]
+        if old_names:
+            both = [k for k in old_names if cls.renamed[k] in given]
+            if both:
+                raise ConfigError(f"{cls.name}: give {cls.renamed[both[0]]!r} only; {both[0]!r} is its old name.")
+            warnings.warn(f"{cls.name}: the hyper-parameter(s) {', '.join(old_names)} are now called "
+                          f"{', '.join(cls.renamed[k] for k in old_names)}.", DeprecationWarning, stacklevel=3)
+            given = {cls.renamed.get(k, k) if k in old_names else k: v for k, v in given.items()}
+        unknown = sorted(set(given) - set(params))
+        if unknown:
+            known = ", ".join(f"{k}={v!r}" for k, v in cls.defaults.items()) or "none"
+            raise ConfigError(f"{cls.name}: unknown hyper-parameter(s) {', '.join(unknown)}. Known: {known}.")
+        return {k: hp.coerce(given[k], owner=cls.name) if k in given else hp.fresh_default() for k, hp in params.items()}
+
+    @classmethod
+    def saved_hparams(cls, stored: dict[str, Any]) -> dict[str, Any]:
+        """The hyper-parameters of a saved model (config.json, a checkpoint) as this class
+        takes them: old names mapped to new (``renamed``), and the values of ``added_later``
+        for those a model saved before they existed lacks."""
+        out = dict(stored)
+        for old, new in cls.renamed.items():
+            if old in out and new not in out:
+                out[new] = out.pop(old)
+        return {**{k: v for k, v in cls.added_later.items() if k not in out}, **out}
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
@@ -117,7 +194,7 @@ class Generator(abc.ABC):
         """Learn from ``dataset.train`` (scaled features, shape (T, C))."""
 
     @abc.abstractmethod
-    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         """Scaled features of shape (n, n_steps, C); ``labels`` is None or (n_steps,) regime indices."""
 
     @abc.abstractmethod
@@ -168,7 +245,7 @@ class Generator(abc.ABC):
         done = 0
         for chunk_seed in seeds:
             n = min(chunk_size, int(n_paths) - done)
-            scaled = self._sample(n, labels, np.random.default_rng(chunk_seed), int(n_steps))
+            scaled = self._sample_scaled(n, labels, np.random.default_rng(chunk_seed), int(n_steps))
             yield self.scaler.inverse_transform(np.asarray(scaled, dtype=np.float64)).astype(np.float32)
             done += n
 
@@ -227,7 +304,11 @@ class Generator(abc.ABC):
         gen_cls = cls._class_for(config["generator"], config_path)
         state = read_weights(directory, config)
         try:
-            model = gen_cls(**{**gen_cls.added_later, **config["hyperparameters"]})
+            model = gen_cls(**gen_cls.saved_hparams(config["hyperparameters"]))
+        except ModelFileError:
+            raise
+        except ConfigError as exc:
+            raise ModelFileError(f"{config_path}: {exc}") from None
         except (TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"{config_path}: 'hyperparameters' do not fit a {gen_cls.name} ({type(exc).__name__}: {exc}); "

@@ -117,6 +117,9 @@ class GeneratorContract(abc.ABC):
         assert isinstance(cls.name, str) and cls.name, "set the class attribute `name`"
         assert (cls.__doc__ or "").strip(), "give the class a docstring; its first line is the description"
         json.dumps(cls.defaults)
+        for hp in cls.hyperparameters:  # each declared default is a value of its declared type
+            assert hp.coerce(hp.default) == hp.default, f"the default of {hp.name} is not a {hp.type_name}"
+        json.dumps(model.hparams)
         assert not model.is_fitted
 
     def test_unknown_hyperparameter_is_a_config_error(self):

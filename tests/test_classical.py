@@ -156,7 +156,7 @@ def test_bootstrap_draws_real_rows_in_blocks(sp500_recent):
     model.fit(sp500_recent)
     rows = model.rows
     lookup = {row.tobytes(): i for i, row in enumerate(rows)}
-    scaled = model._sample(50, None, np.random.default_rng(0), 400)
+    scaled = model._sample_scaled(50, None, np.random.default_rng(0), 400)
     index = np.array([[lookup.get(bar.tobytes(), -1) for bar in path] for path in scaled])
     assert (index >= 0).all()
     continues = np.diff(index, axis=1) == 1
@@ -172,7 +172,7 @@ def test_bootstrap_conditions_on_regimes(sp500_recent):
     assert turbulent > 1.8 * calm
     lookup = {row.tobytes(): label for row, label in zip(model.rows, model.labels)}
     schedule = model.regime_labels(90, schedule="calm:30,turbulent:30,calm:30")
-    scaled = model._sample(20, schedule, np.random.default_rng(1), 90)
+    scaled = model._sample_scaled(20, schedule, np.random.default_rng(1), 90)
     labels = np.array([[lookup[bar.tobytes()] for bar in path] for path in scaled])
     np.testing.assert_array_equal(labels, np.broadcast_to(schedule, labels.shape))
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from synthmarket.cli import app
-from synthmarket.cli.generate_cmd import generate_file
 from synthmarket.generator import Generator
 from synthmarket.paths import LONG_COLUMNS, Paths
+from synthmarket.scenario_files import generate_file
 from synthmarket.testing import assert_valid_paths
 from synthmarket_plugins.classical import Bootstrap, Gbm
 

@@ -41,7 +41,7 @@ def test_trains_a_deep_generator_into_a_model_directory(tmp_path):
     for name in (CONFIG_FILE, WEIGHTS_FILE, LOG_FILE, CHECKPOINT_DIR):
         assert (out / name).exists(), name
     model = Generator.load(out)
-    assert model.name == "conv1d_cgan" and model.hparams["hidden"] == 8 and model.hparams["dilations"] == "1,2"
+    assert model.name == "conv1d_cgan" and model.hparams["hidden"] == 8 and model.hparams["dilations"] == [1, 2]
     assert model.scheme.names == ("calm", "normal", "turbulent")
     assert model.report.steps == 6
     assert model.sample(2, 20, regime="turbulent", seed=0).shape == (2, 20, 5)

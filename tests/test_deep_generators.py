@@ -26,8 +26,8 @@ torch.set_num_threads(1)
 
 SMALL = {
     "conv1d_cgan": dict(hidden=8, d_hidden=8, dilations="1,2,4", d_dilations="1,2,4", window=48, batch_size=8),
-    "rgan": dict(hidden=8, d_hidden=8, window=48, batch_size=8, warmup=8),
-    "vae": dict(hidden=8, encoder_hidden=8, window=48, batch_size=8, warmup=8, kl_warmup=10),
+    "rgan": dict(hidden=8, d_hidden=8, window=48, batch_size=8, burn_in=8),
+    "vae": dict(hidden=8, encoder_hidden=8, window=48, batch_size=8, burn_in=8, kl_anneal_steps=10),
 }
 SHORT = TrainConfig(steps=12, validate_every=6, seed=0)
 
@@ -109,18 +109,18 @@ def test_tcn_generator_sampling_end_to_end_equals_the_batched_forward():
     with torch.no_grad():  # the output layers start at zero, which would hide the hidden state
         for p in net.head.parameters():
             p.normal_(0.0, 0.3)
-    noise = torch.randn(4, net.warmup + 50, net.noise_dim)
-    labels = torch.randint(0, 3, (4, net.warmup + 50))
+    noise = torch.randn(4, net.burn_in + 50, net.noise_dim)
+    labels = torch.randint(0, 3, (4, net.burn_in + 50))
     with torch.no_grad():
-        np.testing.assert_allclose(net.sample(noise, labels).numpy(), net(noise, labels).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(net.rollout(noise, labels).numpy(), net(noise, labels).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_gru_generator_carries_its_state_across_chunks():
     torch.manual_seed(0)
-    net = GRUGenerator(5, 0, z_dim=2, hidden=6, layers=2, embed_dim=2, warmup=4).eval()
+    net = GRUGenerator(5, 0, z_dim=2, hidden=6, layers=2, embed_dim=2, burn_in=4).eval()
     noise = torch.randn(3, 4 + 300, net.noise_dim)
     with torch.no_grad():
-        np.testing.assert_allclose(net.sample(noise, None).numpy(), net(noise, None).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.rollout(noise, None).numpy(), net(noise, None).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_unconditioned_sampling_of_a_conditional_model_draws_regimes_from_the_chain(fitted):
@@ -208,6 +208,41 @@ def test_a_vae_saved_before_its_decoder_read_the_previous_bar_still_loads(sp500_
     loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["feedback"] is False and not loaded.nets["decoder"].feedback
     assert loaded.hparams["facts_volume"] is False and loaded.hparams["reversion"] == 0
+
+
+@pytest.mark.parametrize("cls, old, new", [
+    (RGAN, {"warmup": 8}, {"burn_in": 8}),
+    (SequenceVAE, {"warmup": 8, "kl_warmup": 10}, {"burn_in": 8, "kl_anneal_steps": 10}),
+])
+def test_a_model_saved_with_the_old_burn_in_and_kl_names_still_loads(cls, old, new, sp500_recent, tmp_path):
+    """config.json files from before ``warmup`` became ``burn_in`` (and ``kl_warmup`` ``kl_anneal_steps``) load."""
+    small = {k: v for k, v in SMALL[cls.name].items() if k not in new}
+    model = cls(**small, **new)
+    model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
+    directory = model.save(tmp_path / "old-names")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    for key in new:
+        config["hyperparameters"].pop(key)
+    config["hyperparameters"].update(old)
+    write_config(directory, config)
+    loaded = Generator.load(directory)
+    assert all(loaded.hparams[k] == v for k, v in new.items()) and not set(old) & set(loaded.hparams)
+    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
+
+
+def test_old_string_forms_of_lists_and_durations_still_load(sp500_recent, tmp_path):
+    """A config.json that stores dilations, horizons and the time budget as text loads as lists and seconds."""
+    model = Conv1DCGAN(**SMALL["conv1d_cgan"])
+    model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
+    directory = model.save(tmp_path / "old-forms")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config["hyperparameters"].update(dilations="1,2,4", d_dilations="1,2,4", facts_horizons="5,20,60",
+                                     time_budget="9.5m")
+    write_config(directory, config)
+    loaded = Generator.load(directory)
+    assert loaded.hparams["dilations"] == [1, 2, 4] and loaded.hparams["facts_horizons"] == [5, 20, 60]
+    assert loaded.hparams["time_budget"] == 570.0
+    np.testing.assert_array_equal(loaded.sample(3, 40, seed=5), model.sample(3, 40, seed=5))
 
 
 def test_dilations_are_checked():
@@ -477,7 +512,7 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
 
 
 def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
-    decoder = Decoder(5, 0, hidden=8, latent=4, embed_dim=4, warmup=3)
+    decoder = Decoder(5, 0, hidden=8, latent=4, embed_dim=4, burn_in=3)
     e = torch.randn(3, 40, 4, generator=torch.Generator().manual_seed(1))
     np.testing.assert_allclose(decoder.prior_sample_torch(e).detach().numpy(), decoder.prior_sample(e.numpy()).numpy(),
                                atol=1e-5)
@@ -492,7 +527,7 @@ def test_vae_rollout_is_the_autoregressive_decoder_it_is_trained_as(reversion):
     with ``reversion`` the mean return reads averages of the past returns).
     """
     torch.manual_seed(0)
-    decoder = Decoder(5, 3, hidden=8, latent=4, embed_dim=4, warmup=3, feedback=True, reversion=reversion)
+    decoder = Decoder(5, 3, hidden=8, latent=4, embed_dim=4, burn_in=3, feedback=True, reversion=reversion)
     z, eta = torch.randn(4, 30, 4), torch.randn(4, 30, 5)
     labels = torch.randint(0, 3, (4, 30))
     with torch.no_grad():
@@ -511,7 +546,7 @@ def test_vae_rollout_is_the_autoregressive_decoder_it_is_trained_as(reversion):
 
 
 def test_vae_kl_weight_is_annealed():
-    vae = SequenceVAE(kl_warmup=100, kl_weight=0.5)
+    vae = SequenceVAE(kl_anneal_steps=100, kl_weight=0.5)
     assert vae.kl_beta(0) == 0.0
     assert vae.kl_beta(50) == pytest.approx(0.25)
     assert vae.kl_beta(500) == pytest.approx(0.5)
@@ -602,13 +637,13 @@ def test_every_sampling_batch_runs_its_kernels_on_one_thread(fitted, monkeypatch
     monkeypatch.setattr(type(model), "sample_positions", 40 * 60)
     monkeypatch.setattr(type(model), "sample_batch_paths", None)
     seen = []
-    generate = type(model).generate
+    draw_batch = type(model).draw_batch
 
     def recording(self, *args, **kwargs):
         seen.append(openmp_and_mkl_threads())
-        return generate(self, *args, **kwargs)
+        return draw_batch(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(model), "generate", recording)
+    monkeypatch.setattr(type(model), "draw_batch", recording)
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

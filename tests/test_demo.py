@@ -76,3 +76,37 @@ def test_demo_mistakes_are_one_message_and_status_2(tmp_path):
     done = runner.invoke(app, ["demo", "--out", str(tmp_path / "file"), *TINY])
     assert done.exit_code == 2 and "is a file" in done.output
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_the_notebook_api_runs_the_same_pipeline_quietly(tmp_path, capsys):
+    import synthmarket as sm
+    from synthmarket.pipeline import Note, StepDone, StepStarted
+
+    events = []
+    result = sm.run_pipeline(tmp_path / "run", generator="bootstrap", n_paths=30, n_steps=120, jobs=1,
+                             on_event=events.append)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert result.report == tmp_path / "run" / "report.html" and result.report.is_file()
+    assert not result.reused_model and result.paths.n_paths == 30 and result.regimes is None
+    assert len(result.backtest.results) == 31 and result.config["n_paths"] == 30
+    started = [e for e in events if isinstance(e, StepStarted)]
+    assert [e.number for e in started] == [1, 2, 3, 4, 5, 6] and {e.total for e in started} == {6}
+    assert len([e for e in events if isinstance(e, StepDone)]) == 6 and any(isinstance(e, Note) for e in events)
+    assert str(started[0]) == "[1/6] Loading the sp500 bars"
+
+    again = sm.run_pipeline(tmp_path / "run", generator="bootstrap", n_paths=30, n_steps=120, jobs=1)
+    assert again.reused_model
+    assert again.paths.close.tolist() == result.paths.close.tolist()
+
+
+def test_pipeline_options_are_checked_before_anything_is_written(tmp_path):
+    import synthmarket as sm
+    from synthmarket.errors import ConfigError, PluginError
+
+    with pytest.raises(ConfigError, match="Unknown pipeline option 'paths'"):
+        sm.run_pipeline(tmp_path / "run", paths=10)
+    with pytest.raises(PluginError, match="No strategy named 'nope'"):
+        sm.run_pipeline(tmp_path / "run", generator="bootstrap", strategy="nope")
+    assert not (tmp_path / "run").exists()

@@ -2,7 +2,9 @@
 
 The core never imports the CLI or the report layer (run directories, figures, HTML pages,
 notebook views) when it loads; it may import them inside a function, as the notebook views
-do. Benchmarks use the public API, never the CLI.
+do. The end-to-end pipeline (synthmarket.pipeline) sits above the core and the report layer:
+the core never imports it, and it never imports the CLI (which calls it). Benchmarks use the
+public API, never the CLI.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "synthmarket"
 CORE_MODULES = ("data", "dates", "gaps", "data_summary", "bars", "paths", "generator", "training_data", "model_files",
                 "training", "trainable", "checkpoints", "validation_score", "training_progress", "regimes", "distances",
-                "window_scores", "errors", "checks", "hookspecs", "registry", "executor", "feeds", "jsonutil")
+                "window_scores", "errors", "checks", "hookspecs", "registry", "executor", "feeds", "jsonutil",
+                "scenario_files")
 CORE_PACKAGES = ("facts", "montecarlo")
 CLI = "synthmarket.cli"
 REPORT_LAYER = ("synthmarket.report", "synthmarket.runs", "synthmarket.figures", "synthmarket.pages",
                 "synthmarket.notebook")
+PIPELINE = "synthmarket.pipeline"
 
 
 def core_files() -> list[Path]:
@@ -89,10 +93,35 @@ def test_the_core_imports_neither_the_cli_nor_the_report_layer_when_it_loads(fil
 def test_loading_the_core_loads_neither_the_cli_nor_the_report_layer():
     modules = [module_name(f) for f in core_files()]
     code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            f"print(sorted(m for m in sys.modules if m.startswith({(CLI, *REPORT_LAYER)!r})))")
+            f"print(sorted(m for m in sys.modules if m.startswith({(CLI, *REPORT_LAYER, PIPELINE)!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("file", core_files(), ids=lambda f: str(f.relative_to(ROOT)))
+def test_the_core_never_imports_the_pipeline(file: Path):
+    module = module_name(file)
+    tree = ast.parse(file.read_text(), str(file))
+    bad = sorted({
+        f"line {node.lineno}: {name}"
+        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in imported(node, module, file.name == "__init__.py")
+        if is_under(name, (PIPELINE,))
+    })
+    assert not bad, f"{module} imports the pipeline, which is built on the core: {bad}"
+
+
+def test_the_pipeline_never_imports_the_cli():
+    file = PACKAGE / "pipeline.py"
+    tree = ast.parse(file.read_text(), str(file))
+    bad = sorted({
+        f"line {node.lineno}: {name}"
+        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in imported(node, PIPELINE, False)
+        if is_under(name, (CLI,))
+    })
+    assert not bad, f"the pipeline imports the CLI; the CLI calls the pipeline and does the printing: {bad}"
 
 
 @pytest.mark.parametrize("file", sorted((ROOT / "benchmarks").glob("*.py")), ids=lambda f: f.name)

@@ -75,7 +75,7 @@ def train(
     from ..training import TrainConfig
 
     gen_cls = get_registry().get("generator", generator)
-    hparams = parse_hparams(hparam, gen_cls.defaults)
+    hparams = parse_hparams(hparam, gen_cls)
     bars = load_data(data, start=start, end=end, date_format=date_format)
     dataset = TrainingData.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
                                      validation_blocks=validation_blocks, gaps=gaps)
@@ -91,7 +91,7 @@ def train(
             saved = record.get("model", {})
             if saved.get("generator") != gen_cls.name:
                 raise ConfigError(f"The run in {str(out)!r} trains {saved.get('generator')!r}, not {gen_cls.name!r}.")
-            stored = saved.get("hyperparameters", {})
+            stored = gen_cls.check_hparams(gen_cls.saved_hparams(saved.get("hyperparameters", {})))
             clashing = [k for k, v in hparams.items() if stored.get(k) != v]
             if clashing:
                 raise ConfigError(

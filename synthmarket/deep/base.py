@@ -22,6 +22,7 @@ from torch import nn
 from synthmarket.bars import PRICE_CHANNELS
 from synthmarket.errors import ConfigError
 from synthmarket.generator import Generator, TrainReport
+from synthmarket.hyperparameters import Duration, HyperParameter
 from synthmarket.deep.facts_loss import FactsConfig, FactsMatching
 from synthmarket.deep.regime_chain import RegimeChain
 from synthmarket.deep.weights import load_module_arrays, module_arrays
@@ -34,12 +35,21 @@ SAMPLE_POSITIONS = 1 << 18
 #: Where the volume channel sits among the features, when the data have volume.
 VOLUME_INDEX = len(PRICE_CHANNELS)
 
+#: The training length every torch generator declares (each may give other defaults with
+#: :func:`~synthmarket.hyperparameters.with_defaults`).
+TRAINING_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
+    HyperParameter("steps", int, 3000, "default number of training steps"),
+    HyperParameter("time_budget", Duration, "9.5m", "caps the default length (not a given --steps/--epochs); e.g. 90s, 5m"),
+    HyperParameter("batch_size", int, 32, "training windows per step"),
+    HyperParameter("window", int, 128, "length of a training window in bars"),
+)
+
 
 class TorchGenerator(Generator):
     """A :class:`Generator` made of torch networks and trained by :class:`~synthmarket.training.Trainer`.
 
     Subclasses implement :meth:`build` (the networks, which become ``self.nets``), :meth:`make_optimizers`,
-    :meth:`train_step` and :meth:`generate`, and list in ``sampling_nets`` the networks a
+    :meth:`train_step` and :meth:`draw_batch`, and list in ``sampling_nets`` the networks a
     saved model needs. Hyper-parameters ``steps``, ``batch_size`` and ``window`` set the
     default training length, batch size and training window; ``time_budget`` caps the
     default length (it does not apply when a length is given).
@@ -53,6 +63,13 @@ class TorchGenerator(Generator):
     sample_batch_paths: int | None = None
     #: The stylized-facts term of the loss (set by :meth:`learn_targets` when ``facts_weight`` > 0).
     facts: FactsMatching | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "generate" in cls.__dict__ and "draw_batch" not in cls.__dict__:
+            cls.draw_batch = cls.__dict__["generate"]  # subclasses written before the hook was renamed
+        if "warmup" in cls.__dict__ and "burn_in" not in cls.__dict__ and callable(cls.__dict__["warmup"]):
+            cls.burn_in = cls.__dict__["warmup"]
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -79,15 +96,16 @@ class TorchGenerator(Generator):
         """One optimisation step on a batch of real windows; returns the losses."""
 
     @abc.abstractmethod
-    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
-        """Scaled features (n, n_steps, C); ``labels`` is None or (1 or n, n_steps). Runs in inference mode.
+    def draw_batch(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+        """One batch of scaled features (n, n_steps, C); ``labels`` is None or (1 or n, n_steps).
+        Runs in inference mode; :meth:`_sample_scaled` calls it batch by batch.
 
         Draw every random number from ``rng`` (e.g. with :func:`~synthmarket.deep.numpy_noise`)."""
 
     # -- Trainer protocol -------------------------------------------------------------------
     def training_plan(self) -> dict[str, Any]:
-        return {"steps": int(self.hparams["steps"]), "batch_size": int(self.hparams["batch_size"]),
-                "window": int(self.hparams["window"]), "time_budget": self.hparams.get("time_budget")}
+        return {"steps": self.hparams["steps"], "batch_size": self.hparams["batch_size"],
+                "window": self.hparams["window"], "time_budget": self.hparams.get("time_budget")}
 
     def training_modules(self) -> dict[str, nn.Module]:
         return self.nets
@@ -117,7 +135,8 @@ class TorchGenerator(Generator):
         return {"generator": self.name, "hyperparameters": self.hparams}
 
     def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        return self._sample(n, labels, rng, n_steps)
+        """The Trainer's validation samples through the plugin hook, :meth:`_sample_scaled`."""
+        return self._sample_scaled(n, labels, rng, n_steps)
 
     # -- Generator methods ----------------------------------------------------------------------
     def _build_all(self, n_channels: int, n_regimes: int, seed: int) -> None:
@@ -143,9 +162,9 @@ class TorchGenerator(Generator):
         its ``facts_*`` hyper-parameters set (:meth:`FactsConfig.from_hparams`) and, with
         ``facts_volume`` and data with volume, the correlation of |r| with the volume channel."""
         self.facts = None
-        if float(self.hparams.get("facts_weight", 0)) > 0:
-            window = min(int(self.hparams["window"]), dataset.longest_segment)
-            with_volume = bool(self.hparams.get("facts_volume")) and dataset.n_channels > VOLUME_INDEX
+        if self.hparams.get("facts_weight", 0) > 0:
+            window = min(self.hparams["window"], dataset.longest_segment)
+            with_volume = self.hparams.get("facts_volume", False) and dataset.n_channels > VOLUME_INDEX
             self.facts = FactsMatching(
                 dataset.train[:, 0], FactsConfig.from_hparams(self.hparams, window), segments=dataset.train_segments,
                 labels=dataset.train_labels, n_regimes=self.n_regimes,
@@ -181,8 +200,9 @@ class TorchGenerator(Generator):
                 raise ValueError("the regime chain does not match the model's regimes")
         self.prepare_for_sampling()
 
-    def _sample(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        per_batch = max(1, self.sample_positions // (n_steps + self.warmup()))
+    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+        """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory."""
+        per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
         out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
@@ -200,7 +220,7 @@ class TorchGenerator(Generator):
             else:
                 batch_labels = None
             with torch.inference_mode():
-                out[lo : lo + m] = self.generate(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
+                out[lo : lo + m] = self.draw_batch(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
 
         # Each batch draws from its own child generator, so the paths do not depend on how
         # many batches run at once; on a CPU every batch runs on one thread, the batches in
@@ -226,7 +246,7 @@ class TorchGenerator(Generator):
             torch.set_num_threads(threads)
         return out
 
-    def warmup(self) -> int:
+    def burn_in(self) -> int:
         """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
         return 0
 

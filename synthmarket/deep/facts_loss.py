@@ -17,17 +17,28 @@ import torch
 import torch.nn.functional as F
 
 from synthmarket.errors import ConfigError
+from synthmarket.hyperparameters import HyperParameter
 from synthmarket.training_data import window_starts
 
-#: The ``facts_*`` hyper-parameters every deep model shares, and their defaults
-#: (:meth:`FactsConfig.from_hparams` reads them).
-FACTS_DEFAULTS: dict[str, Any] = {"facts_quantiles": True, "facts_acf_lags": 0, "facts_short_acf_weight": 1.0,
-                                  "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": "",
-                                  "facts_block_spread": 0.0}
+#: The ``facts_*`` hyper-parameters every deep model shares, declared once
+#: (:meth:`FactsConfig.from_hparams` reads them; a model may give some other defaults).
+FACTS_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
+    HyperParameter("facts_quantiles", bool, True, "facts term: also match the quantiles of the day's return"),
+    HyperParameter("facts_acf_lags", int, 0, "facts term: lags of acf(|r|) matched (0: half the window)"),
+    HyperParameter("facts_short_acf_weight", float, 1.0, "facts term: weight of the errors of acf(|r|) at lags 1-10"),
+    HyperParameter("facts_unbiased", bool, False, "facts term: squared errors without the batch's own variability"),
+    HyperParameter("facts_window_spread", float, 0.0, "facts term: weight of the spread of volatility between windows"),
+    HyperParameter("facts_horizons", list[int], [], "facts term: horizons (days) of the variance ratios matched"),
+    HyperParameter("facts_block_spread", float, 0.0, "facts term: weight of the week-to-week volatility spread"),
+)
+#: The defaults of :data:`FACTS_HYPERPARAMETERS`, by name.
+FACTS_DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in FACTS_HYPERPARAMETERS}
 
 
 def parse_horizons(text: str | Sequence[int]) -> tuple[int, ...]:
-    """``"5,20"`` (or a list) -> (5, 20): the horizons of the variance-ratio fact ("" for none)."""
+    """``"5,20"`` (or a list) -> (5, 20): the horizons of the variance-ratio fact ("" for none).
+
+    (A model's ``facts_horizons`` is already a list; this reads the old text form too.)"""
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         return tuple(int(str(k).strip()) for k in items if str(k).strip())
@@ -65,7 +76,7 @@ class FactsConfig:
 
     @classmethod
     def from_hparams(cls, hparams: Mapping[str, Any], window: int) -> FactsConfig:
-        """The options a model's ``facts_*`` hyper-parameters set (:data:`FACTS_DEFAULTS` where absent)."""
+        """The options a model's ``facts_*`` hyper-parameters set (their declared defaults where absent)."""
         def get(key: str) -> Any:
             return hparams.get(key, FACTS_DEFAULTS[key])
 

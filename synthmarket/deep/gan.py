@@ -17,31 +17,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthmarket.deep.base import TorchGenerator
-from synthmarket.deep.facts_loss import FACTS_DEFAULTS
+from synthmarket.deep.facts_loss import FACTS_HYPERPARAMETERS
 from synthmarket.deep.layers import pad_labels
 from synthmarket.deep.weights import numpy_noise
+from synthmarket.hyperparameters import HyperParameter
 from synthmarket.trainable import Batch, StepContext
 
-#: Hyper-parameters of the recipe (and of :class:`~synthmarket.deep.VolatilityHead`'s shock) and their defaults.
-GAN_DEFAULTS: dict[str, Any] = {
-    "lr_g": 2e-4,
-    "lr_d": 2e-4,
-    "r1_gamma": 1.0,
-    "r1_every": 4,
-    "ema_decay": 0.995,
-    "tail_floor": 0.0,
-    "shock_knots": 0,
-    "facts_weight": 0.0,
-    **FACTS_DEFAULTS,
-}
+#: Hyper-parameters of the recipe (and of :class:`~synthmarket.deep.VolatilityHead`'s shock), declared once.
+GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
+    HyperParameter("lr_g", float, 2e-4, "generator learning rate (Adam, betas 0.5, 0.9)"),
+    HyperParameter("lr_d", float, 2e-4, "discriminator learning rate (Adam, betas 0.5, 0.9)"),
+    HyperParameter("r1_gamma", float, 1.0, "weight of the R1 penalty on the discriminator (0: none)"),
+    HyperParameter("r1_every", int, 4, "steps between R1 penalties (lazy R1)"),
+    HyperParameter("ema_decay", float, 0.995, "decay of the moving average of the generator's weights that samples"),
+    HyperParameter("tail_floor", float, 0.0, "lower bound of the learned shock's log tail scale"),
+    HyperParameter("shock_knots", int, 0, "knots of the learned shock's shape (0: a normal shock)"),
+    HyperParameter("facts_weight", float, 0.0, "weight of the stylized-facts term in the loss (0: none)"),
+    *FACTS_HYPERPARAMETERS,
+)
+#: The defaults of :data:`GAN_HYPERPARAMETERS`, by name.
+GAN_DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in GAN_HYPERPARAMETERS}
 
 
 class AdversarialGenerator(TorchGenerator):
     """Non-saturating GAN with per-step verdicts, lazy R1, Adam(0.5, 0.9) and an EMA generator.
 
     Subclasses build ``generator`` and ``discriminator`` in :meth:`build_pair`; the
-    generator takes noise (B, warmup + S, noise_dim) and labels and returns (B, S, C), has
-    the attributes ``warmup`` and ``noise_dim`` and a method ``sample(noise, labels)`` that
+    generator takes noise (B, burn_in + S, noise_dim) and labels and returns (B, S, C), has
+    the attributes ``burn_in`` and ``noise_dim`` and a method ``rollout(noise, labels)`` that
     computes the same as its ``forward`` (sampling calls it; it may stream long paths); the
     discriminator returns one logit per time step, (B, S).
     """
@@ -67,11 +70,11 @@ class AdversarialGenerator(TorchGenerator):
             "discriminator": torch.optim.Adam(self.nets["discriminator"].parameters(), lr=float(self.hparams["lr_d"]), betas=(0.5, 0.9)),
         }
 
-    def warmup(self) -> int:
-        return self.nets["generator"].warmup
+    def burn_in(self) -> int:
+        return self.nets["generator"].burn_in
 
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
-        return net(noise, pad_labels(labels, net.warmup))
+        return net(noise, pad_labels(labels, net.burn_in))
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
@@ -79,7 +82,7 @@ class AdversarialGenerator(TorchGenerator):
         D.train()
         x, labels = batch.x, batch.labels
         b, steps = x.shape[0], x.shape[1]
-        noise = torch.randn((b, G.warmup + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
+        noise = torch.randn((b, G.burn_in + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
 
         with ctx.autocast():
             fake = self._fake(G, labels, noise)
@@ -117,12 +120,12 @@ class AdversarialGenerator(TorchGenerator):
         ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
         return losses
 
-    def generate(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+    def draw_batch(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
         net = self.nets["generator_ema"]
-        noise = numpy_noise(rng, (n, net.warmup + n_steps, net.noise_dim)).to(self.device)
+        noise = numpy_noise(rng, (n, net.burn_in + n_steps, net.noise_dim)).to(self.device)
         if labels is not None:
             labels = labels.expand(n, n_steps)
-        return net.sample(noise, pad_labels(labels, net.warmup))
+        return net.rollout(noise, pad_labels(labels, net.burn_in))
 
 
 @torch.no_grad()

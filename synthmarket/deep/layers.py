@@ -161,11 +161,11 @@ def with_regimes(x: torch.Tensor, embedded: torch.Tensor | None) -> torch.Tensor
     return x if embedded is None else torch.cat([x, embedded.to(x.dtype)], dim=-1)
 
 
-def pad_labels(labels: torch.Tensor | None, warmup: int) -> torch.Tensor | None:
-    """Labels (B, S) -> (B, warmup + S), the warm-up steps taking the first step's regime."""
-    if labels is None or warmup == 0:
+def pad_labels(labels: torch.Tensor | None, burn_in: int) -> torch.Tensor | None:
+    """Labels (B, S) -> (B, burn_in + S), the burn-in steps taking the first step's regime."""
+    if labels is None or burn_in == 0:
         return labels
-    return torch.cat([labels[:, :1].expand(labels.shape[0], warmup), labels], dim=1)
+    return torch.cat([labels[:, :1].expand(labels.shape[0], burn_in), labels], dim=1)
 
 
 class ShockInputs(nn.Module):
@@ -183,7 +183,7 @@ class ShockInputs(nn.Module):
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.core_dim = z_dim + 2 + self.embed.dim
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None, warmup: int):
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None, burn_in: int):
         """(core (B, W+S, core_dim), eps (B, S, 1), eta (B, S, eta_dim), regimes (B, S, embed) or None).
 
         Channel-last. The regime embedding of the kept steps comes back separately too, so
@@ -194,8 +194,8 @@ class ShockInputs(nn.Module):
         core = torch.cat([z, eps_prev, eps_prev.abs()], dim=-1)
         embedded = self.embed(labels, noise.shape[0], noise.shape[1])
         core = with_regimes(core, embedded)
-        kept = None if embedded is None else embedded[:, warmup:]
-        return core, eps[:, warmup:], eta[:, warmup:], kept
+        kept = None if embedded is None else embedded[:, burn_in:]
+        return core, eps[:, burn_in:], eta[:, burn_in:], kept
 
 
 class VolatilityFeatures(nn.Module):

@@ -1,4 +1,11 @@
-"""The runner: :func:`run_montecarlo` backtests one strategy over every path of a scenario set."""
+"""The runner: :func:`run_montecarlo` backtests one strategy over every path of a scenario set.
+
+A run is a few named steps: :func:`_resolve` (the strategy, its parameters and every setting,
+checked before anything is written), :func:`_manifest` (what ``run.json`` records, so that a
+resumed run is the same run), the :class:`~.storage.ResultStore` (``out``, or rows in memory),
+:func:`_plan` (batches and workers), :func:`_run_batches` (the workers, collected by
+:func:`_collect`; the finished rows are kept whatever happens) and :func:`_summarise`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +27,7 @@ from ..executor import BACKENDS, cap_workers, describe_backend, map_unordered, r
 from ..feeds import FeedArrays
 from ..outdir import claim
 from ..paths import FIELDS, Paths
-from .batch import BatchResult, batch_tasks, run_batch
+from .batch import BatchResult, BatchTask, batch_tasks, run_batch
 from .metrics import Settings
 from .progress import progress_bar as make_progress_bar
 from .scenarios import ScenarioSet, as_scenarios
@@ -110,12 +118,61 @@ def run_montecarlo(
     >>> result.summary.metrics.loc["sharpe", ["p5", "p50", "p95", "real_rank"]]             # doctest: +SKIP
     """
     started = time.perf_counter()
+    job = _resolve(strategy, scenarios, params=params, cash=cash, commission=commission, slippage=slippage,
+                   jobs=jobs, backend=backend, real=real, batch_size=batch_size)
+    manifest = _manifest(job)
+    with claim(out) if out is not None else nullcontext():  # one run per output directory
+        store = ResultStore(out) if out is not None else None
+        done = store.prepare(manifest, resume) if store is not None else set()
+        plan = _plan(job, done, batch_size, fail_fast)
+        frame, cpu_seconds = _run_batches(job, plan, store, fail_fast=fail_fast, start_method=start_method,
+                                          ray_address=ray_address, progress=progress)
+        return _summarise(job, frame, store, seconds=time.perf_counter() - started, cpu_seconds=cpu_seconds)
+
+
+# -- the steps of a run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    """What a run does, resolved and checked: the strategy, its parameters, the broker settings,
+    the paths and the real history, and where it runs."""
+
+    label: str
+    cls: type
+    #: How a worker process finds the strategy again (None: only in this process).
+    ref: str | None
+    params: dict[str, Any]
+    settings: Settings
+    source: ScenarioSet
+    real: FeedArrays | None
+    jobs: int | None
+    workers: int
+    backend: str
+
+    @property
+    def total(self) -> int:
+        """Rows of a complete run: every path, and the real history."""
+        return self.source.n_paths + (self.real is not None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The batches of the paths still to run, and the workers that run them."""
+
+    tasks: Iterator[BatchTask]
+    workers: int
+    done: int
+
+
+def _resolve(strategy, scenarios, *, params, cash, commission, slippage, jobs, backend, real, batch_size) -> _Job:
+    """Resolve the strategy and check every setting, before anything is written."""
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ConfigError(f"batch_size must be at least 1; got {batch_size}.")
     label = strategy if isinstance(strategy, str) else strategy.__name__
     cls, ref = resolve_strategy(strategy)
     checked = coerce_params(cls, params, label=label)
-    settings = Settings(float(cash), float(commission), float(slippage))
+    broker = Settings(float(cash), float(commission), float(slippage))
     source = as_scenarios(scenarios)
     real_bars = _real_bars(real)
     workers = resolve_jobs(jobs)
@@ -124,64 +181,82 @@ def run_montecarlo(
             f"{label} cannot be found again by name in a worker process (it is defined in __main__ or a "
             f"notebook). Save it in a file and pass 'path/to/file.py:{label}', or run with jobs=1."
         )
-    manifest = {
-        "format": FORMAT, "strategy": ref or label, "params": checked, "cash": settings.cash,
-        "commission": settings.commission, "slippage": settings.slippage, "scenarios": source.fingerprint,
-        "n_paths": source.n_paths, "n_steps": source.n_steps,
-        "real": None if real_bars is None else _fingerprint_bars(real_bars),
+    return _Job(label, cls, ref, checked, broker, source, real_bars, jobs, workers, backend)
+
+
+def _manifest(job: _Job) -> dict[str, Any]:
+    """What ``run.json`` records: a resumed run must have been started with the same inputs."""
+    return {
+        "format": FORMAT, "strategy": job.ref or job.label, "params": job.params, "cash": job.settings.cash,
+        "commission": job.settings.commission, "slippage": job.settings.slippage, "scenarios": job.source.fingerprint,
+        "n_paths": job.source.n_paths, "n_steps": job.source.n_steps,
+        "real": None if job.real is None else _fingerprint_bars(job.real),
     }
-    with claim(out) if out is not None else nullcontext():  # one run per output directory
-        store = ResultStore(out) if out is not None else None
-        done = store.prepare(manifest, resume) if store is not None else set()
-        memory_rows: list[dict[str, Any]] = []
-        total = source.n_paths + (real_bars is not None)
-        remaining = total - len(done)
-        if batch_size is not None and int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be at least 1; got {batch_size}.")
-        size = int(batch_size) if batch_size else max(1, min(64, math.ceil(max(remaining, 1) / (4 * workers))))
-        if backend == "local" and workers > 1:
-            workers = cap_workers(workers, math.ceil(max(remaining, 1) / size))
-        in_process = backend == "local" and workers == 1
-        tasks = batch_tasks(cls if in_process or ref is None else ref, checked, settings, source, real_bars, done, size, fail_fast)
-        failure: BaseException | None = None
-        progress_bar = make_progress_bar(progress)
-        sink = store.append if store is not None else memory_rows.extend
-        cpu_seconds: list[float] = []
-        try:
-            with progress_bar:
-                task_id = progress_bar.add_task(
-                    f"{label} on {describe_backend(backend, workers if backend == 'local' else jobs, start_method)}", total=total, completed=len(done)
-                )
-                results = map_unordered(
-                    run_batch, tasks, jobs=workers, backend=backend, start_method=start_method,
-                    ray_address=ray_address, preload=("synthmarket.montecarlo",),
-                )
-                _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
-        except BaseException as exc:
-            failure = exc
-        frame = store.compact() if store is not None else tidy_results(memory_rows)
-        if isinstance(failure, SynthmarketError):
-            raise _explain(failure, frame, total, out) from None
-        if failure is not None:
-            if isinstance(failure, KeyboardInterrupt) and out is not None:
-                progress_bar.console.print(
-                    f"Interrupted: {len(frame)} of {total} paths are saved in {Path(out) / RESULTS_FILE}; "
-                    f"run again with resume=True (--resume) to finish the rest.",
-                    highlight=False,
-                )
-            raise failure
-        summary = Summary.of(frame)
-        result = MonteCarloResult(
-            results=frame, summary=summary, strategy=label, params=checked, settings=settings,
-            out=None if out is None else Path(out), seconds=time.perf_counter() - started,
-            worker_cpu_seconds=float(sum(cpu_seconds)),
-        )
-        if store is not None:
-            write_json(store.out / SUMMARY_FILE, {
-                "strategy": label, "params": checked, "cash": settings.cash, "commission": settings.commission,
-                "slippage": settings.slippage, **summary.to_dict(),
-            })
-        return result
+
+
+def _plan(job: _Job, done: set[str], batch_size: int | None, fail_fast: bool) -> _Plan:
+    """Batches of the paths not yet ``done``: by default enough to keep every worker busy (at most
+    64 paths each); no more local workers than batches."""
+    remaining = max(job.total - len(done), 1)
+    workers = job.workers
+    size = int(batch_size) if batch_size else max(1, min(64, math.ceil(remaining / (4 * workers))))
+    if job.backend == "local" and workers > 1:
+        workers = cap_workers(workers, math.ceil(remaining / size))
+    in_process = job.backend == "local" and workers == 1
+    strategy = job.cls if in_process or job.ref is None else job.ref
+    tasks = batch_tasks(strategy, job.params, job.settings, job.source, job.real, done, size, fail_fast)
+    return _Plan(tasks, workers, len(done))
+
+
+def _run_batches(job: _Job, plan: _Plan, store: ResultStore | None, *, fail_fast: bool, start_method: str | None,
+                 ray_address: str | None, progress: bool) -> tuple[pd.DataFrame, float]:
+    """Run the batches on the workers and collect their rows (into ``store``, or in memory); the
+    rows and the workers' CPU seconds. The rows finished are kept whatever happens; a failure is
+    raised again once they are, saying what was saved."""
+    memory_rows: list[dict[str, Any]] = []
+    sink = store.append if store is not None else memory_rows.extend
+    cpu_seconds: list[float] = []
+    failure: BaseException | None = None
+    progress_bar = make_progress_bar(progress)
+    try:
+        with progress_bar:
+            where = describe_backend(job.backend, plan.workers if job.backend == "local" else job.jobs, start_method)
+            task_id = progress_bar.add_task(f"{job.label} on {where}", total=job.total, completed=plan.done)
+            results = map_unordered(
+                run_batch, plan.tasks, jobs=plan.workers, backend=job.backend, start_method=start_method,
+                ray_address=ray_address, preload=("synthmarket.montecarlo",),
+            )
+            _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
+    except BaseException as exc:
+        failure = exc
+    frame = store.compact() if store is not None else tidy_results(memory_rows)
+    out = None if store is None else store.out
+    if isinstance(failure, SynthmarketError):
+        raise _explain(failure, frame, job.total, out) from None
+    if failure is not None:
+        if isinstance(failure, KeyboardInterrupt) and out is not None:
+            progress_bar.console.print(
+                f"Interrupted: {len(frame)} of {job.total} paths are saved in {out / RESULTS_FILE}; "
+                f"run again with resume=True (--resume) to finish the rest.",
+                highlight=False,
+            )
+        raise failure
+    return frame, float(sum(cpu_seconds))
+
+
+def _summarise(job: _Job, frame: pd.DataFrame, store: ResultStore | None, *, seconds: float,
+               cpu_seconds: float) -> MonteCarloResult:
+    """The distribution of the metrics, written to ``summary.json`` when the run has a store."""
+    summary = Summary.of(frame)
+    if store is not None:
+        write_json(store.out / SUMMARY_FILE, {
+            "strategy": job.label, "params": job.params, "cash": job.settings.cash,
+            "commission": job.settings.commission, "slippage": job.settings.slippage, **summary.to_dict(),
+        })
+    return MonteCarloResult(
+        results=frame, summary=summary, strategy=job.label, params=job.params, settings=job.settings,
+        out=None if store is None else store.out, seconds=seconds, worker_cpu_seconds=cpu_seconds,
+    )
 
 
 def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[float], fail_fast: bool) -> None:

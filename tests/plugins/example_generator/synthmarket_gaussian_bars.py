@@ -14,7 +14,7 @@ import numpy as np
 
 from synthmarket import hookimpl
 from synthmarket.errors import ConfigError
-from synthmarket.generator import Generator, TrainReport
+from synthmarket.generator import Generator, HyperParameter, TrainReport
 from synthmarket.training_data import TrainingData
 
 
@@ -22,7 +22,9 @@ class GaussianBars(Generator):
     """Independent bars drawn from one multivariate normal fitted to the training bars."""
 
     name = "gaussian_bars"
-    defaults = {"shrinkage": 0.0}
+    hyperparameters = (
+        HyperParameter("shrinkage", float, 0.0, "shrink the covariance towards its diagonal, 0 (none) to 1 (all)"),
+    )
 
     def __init__(self, **hparams) -> None:
         super().__init__(**hparams)
@@ -39,7 +41,7 @@ class GaussianBars(Generator):
         self.chol = np.linalg.cholesky(covariance)
         return TrainReport(self.name, seconds=time.perf_counter() - began, steps=1)
 
-    def _sample(self, n: int, labels, rng: np.random.Generator, n_steps: int) -> np.ndarray:
+    def _sample_scaled(self, n: int, labels, rng: np.random.Generator, n_steps: int) -> np.ndarray:
         noise = rng.standard_normal((n, n_steps, len(self.mean)))
         return self.mean + noise @ self.chol.T  # scaled features, shape (n, n_steps, C)
 
