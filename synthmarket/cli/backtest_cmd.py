@@ -17,9 +17,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from ..data import load_data
 from ..errors import ConfigError
-from ..paths import Paths
 from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 if TYPE_CHECKING:
@@ -59,6 +57,11 @@ def backtest(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress while it runs."),
 ) -> None:
     """Backtest a strategy on every synthetic path and on the real history; print the distribution."""
+    from ..executor import start_workers_early
+    from ..montecarlo import WORKER_MODULES
+
+    start_workers_early(jobs, backend, WORKER_MODULES)  # their imports overlap ours
+    from ..data import load_data
     from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo
 
     source = _scenarios(scenarios, model, paths, steps, regime, seed)
@@ -81,6 +84,8 @@ def _scenarios(scenarios, model, n_paths, steps, regime, seed):
         given = [name for name, value in sampling.items() if value is not None]
         if given:
             raise ConfigError(f"Give --scenarios, or --model with --paths and --steps; not both ({', '.join(given)}).")
+        from ..paths import Paths
+
         return Paths.load(scenarios)
     if model is None:
         raise ConfigError("Say which paths to test: --scenarios FILE, or --model DIR --paths N --steps S.")

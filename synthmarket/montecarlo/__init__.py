@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from ..lazy import lazy_attributes
 
+#: The modules a worker process needs: its server imports them before it forks the workers.
+WORKER_MODULES = ("synthmarket.montecarlo.batch",)
+
 #: Public name -> the module of this package that defines it.
 _MODULES = {
     "WorkerDied": "..executor",

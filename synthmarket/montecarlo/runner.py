@@ -27,6 +27,7 @@ from ..executor import BACKENDS, cap_workers, describe_backend, map_unordered, r
 from ..feeds import FeedArrays
 from ..outdir import claim
 from ..paths import FIELDS, Paths
+from . import WORKER_MODULES
 from .batch import BatchResult, BatchTask, batch_tasks, run_batch
 from .metrics import Settings
 from .progress import progress_bar as make_progress_bar
@@ -224,7 +225,7 @@ def _run_batches(job: _Job, plan: _Plan, store: ResultStore | None, *, fail_fast
             task_id = progress_bar.add_task(f"{job.label} on {where}", total=job.total, completed=plan.done)
             results = map_unordered(
                 run_batch, plan.tasks, jobs=plan.workers, backend=job.backend, start_method=start_method,
-                ray_address=ray_address, preload=("synthmarket.montecarlo",),
+                ray_address=ray_address, preload=WORKER_MODULES,
             )
             _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
     except BaseException as exc:
