@@ -206,8 +206,10 @@ def main() -> None:
 
     load_before = os.getloadavg()
     print(f"# Monte-Carlo backtest benchmark, {dt.datetime.now():%Y-%m-%d %H:%M}")
-    print(f"{os.cpu_count()} CPU cores; load average before: {load_before[0]:.2f}; "
-          f"strategy {STRATEGY} (10/30), {STEPS}-bar paths of real S&P 500 windows\n")
+    print(
+        f"{os.cpu_count()} CPU cores; load average before: {load_before[0]:.2f}; "
+        f"strategy {STRATEGY} (10/30), {STEPS}-bar paths of real S&P 500 windows\n"
+    )
 
     parts = set(args.parts.split(","))
     if "core" in parts:
@@ -220,20 +222,26 @@ def main() -> None:
 
     if "scaling" in parts:
         print(f"\n## Scaling, {args.paths} paths x {STEPS} bars (start-up included)\n")
-        print("| backend | wall s | bars/s | speed-up vs 1 process (wall) | bars per worker CPU second | "
-              "worker efficiency vs 1 process |\n|---|---:|---:|---:|---:|---:|")
+        print(
+            "| backend | wall s | bars/s | speed-up vs 1 process (wall) | bars per worker CPU second | "
+            "worker efficiency vs 1 process |\n|---|---:|---:|---:|---:|---:|"
+        )
         scale = scaling(args.paths, not args.no_ray)
         one_wall, one_rate = scale[0][2], args.paths * STEPS / scale[0][3]
-        for name, workers, seconds, cpu, startup in scale:
+        for name, _workers, seconds, cpu, startup in scale:
             note = f" (+{startup:.1f} s cluster start)" if startup else ""
             rate = args.paths * STEPS / cpu
-            print(f"| {name}{note} | {seconds:.1f} | {args.paths * STEPS / seconds:,.0f} | {one_wall / seconds:.2f}x | "
-                  f"{rate:,.0f} | {rate / one_rate:.2f} |")
+            print(
+                f"| {name}{note} | {seconds:.1f} | {args.paths * STEPS / seconds:,.0f} | {one_wall / seconds:.2f}x | "
+                f"{rate:,.0f} | {rate / one_rate:.2f} |"
+            )
 
     if "memory" in parts:
         sizes = [int(s) for s in args.memory_sizes.split(",") if s]
         print("\n## Peak memory, 2 local processes, paths fed lazily in chunks of 256\n")
-        print("| paths | seconds | main process peak RSS (MiB) | largest worker peak RSS (MiB) |\n|---:|---:|---:|---:|")
+        print(
+            "| paths | seconds | main process peak RSS (MiB) | largest worker peak RSS (MiB) |\n|---:|---:|---:|---:|"
+        )
         for n, seconds, main_rss, worker_rss in memory(sizes):
             print(f"| {n:,} | {seconds:.1f} | {main_rss:.0f} | {worker_rss:.0f} |")
     load_after = os.getloadavg()

@@ -55,13 +55,20 @@ def print_table(columns: list[str], table: list[list[str]]) -> None:
     print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table:
-        print("| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) + " |")
+        print(
+            "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) + " |"
+        )
 
 
 def main() -> None:
     bars = sample_data("sp500").loc["2009-05-01":"2018-12-31"]
-    rows = [(Gbm(), None), (Garch(dist="t"), None), (Garch(dist="normal"), None), (Bootstrap(), None),
-            (Bootstrap(), "volatility")]
+    rows = [
+        (Gbm(), None),
+        (Garch(dist="t"), None),
+        (Garch(dist="normal"), None),
+        (Bootstrap(), None),
+        (Bootstrap(), "volatility"),
+    ]
     columns = ["generator", "fit (s)"] + [f"{p:,} x {s:,} (bars/s)" for p, s in SHAPES]
     table = []
     for model, regimes in rows:
@@ -69,8 +76,10 @@ def main() -> None:
         model.fit(bars, regimes=regimes)
         fit = time.perf_counter() - began
         settings = [f"{k}={v}" for k, v in model.hparams.items()] + ([f"regimes={regimes}"] if regimes else [])
-        table.append([" ".join([model.name, *settings]), f"{fit:.2f}"]
-                     + [f"{bars_per_second(model, p, s) / 1e6:.2f} M" for p, s in SHAPES])
+        table.append(
+            [" ".join([model.name, *settings]), f"{fit:.2f}"]
+            + [f"{bars_per_second(model, p, s) / 1e6:.2f} M" for p, s in SHAPES]
+        )
     print_table(columns, table)
     print()
     columns = ["bars", "corr(abs r, range)", "corr(abs r, volume)", "ACF1 r^2", "ACF1 range", "ACF1 volume"]

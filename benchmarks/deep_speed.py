@@ -44,8 +44,11 @@ def main(argv=None) -> None:
                 speeds[shape, t] = bars_per_second(model, *shape)
         torch.set_num_threads(all_threads)
         same = all(np.array_equal(samples[0], s) for s in samples[1:])
-        table.append([name] + [f"{speeds[shape, t] / 1e6:.2f} M" for shape in SHAPES for t in thread_counts]
-                     + ["yes" if same else "NO"])
+        table.append(
+            [name]
+            + [f"{speeds[shape, t] / 1e6:.2f} M" for shape in SHAPES for t in thread_counts]
+            + ["yes" if same else "NO"]
+        )
     print(f"torch {torch.__version__}, {all_threads} threads")
     print_table(columns, table)
 

@@ -59,8 +59,10 @@ def main() -> None:
 
     print(f"# Stylized-facts scorecard: {paths.n_paths} paths x {paths.n_steps} steps")
     print()
-    print(f"{dt.date.today():%Y-%m-%d}, {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), no GPU; "
-          f"best of {args.repeats} runs; GARCH(1,1)-t fit + sampling took {sampling:.1f} s (not counted).")
+    print(
+        f"{dt.date.today():%Y-%m-%d}, {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), no GPU; "
+        f"best of {args.repeats} runs; GARCH(1,1)-t fit + sampling took {sampling:.1f} s (not counted)."
+    )
     print()
     print("| step | seconds |")
     print("|---|---:|")

@@ -23,10 +23,21 @@ import time
 
 import numpy as np
 import torch
+from quality import (
+    DISTANCES,
+    END,
+    START,
+    baseline_distances,
+    console,
+    make,
+    real_returns,
+    sample_paths,
+    sample_returns,
+    train,
+)
 from rich.table import Table
 from scipy.stats import kurtosis
 
-from quality import DISTANCES, END, START, baseline_distances, console, make, real_returns, sample_paths, sample_returns, train
 from synthmarket.data import sample_data
 from synthmarket.distances import return_distances
 from synthmarket.generator import Generator
@@ -71,12 +82,25 @@ def main(argv=None) -> None:
         seconds, report = train(model, dataset, world, {"time_budget": args.time_budget})
         copier = make("bootstrap")
         copier.fit(dataset)
-        rows = [(f"{name}, trained", ratios(model, returns, baseline, 1000 + world), str(report.best_step), f"{seconds:.0f}"),
-                ("truth (the model itself)", ratios(truth, returns, baseline, 3000 + world), "", ""),
-                ("bootstrap", ratios(copier, returns, baseline, 1000 + world), "", "")]
+        rows = [
+            (
+                f"{name}, trained",
+                ratios(model, returns, baseline, 1000 + world),
+                str(report.best_step),
+                f"{seconds:.0f}",
+            ),
+            ("truth (the model itself)", ratios(truth, returns, baseline, 3000 + world), "", ""),
+            ("bootstrap", ratios(copier, returns, baseline, 1000 + world), "", ""),
+        ]
         for i, (who, values, step, secs) in enumerate(rows):
-            table.add_row(str(world) if i == 0 else "", f"{kurtosis(returns):.2f}" if i == 0 else "", who,
-                          *(f"{values[k]:.2f}" for k in DISTANCES), step, secs)
+            table.add_row(
+                str(world) if i == 0 else "",
+                f"{kurtosis(returns):.2f}" if i == 0 else "",
+                who,
+                *(f"{values[k]:.2f}" for k in DISTANCES),
+                step,
+                secs,
+            )
         console.log(f"world {world} done at {time.strftime('%H:%M:%S')}")
     console.print(table)
 

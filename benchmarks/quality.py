@@ -118,8 +118,19 @@ def real_returns(bars) -> np.ndarray:
     return np.diff(np.log(bars["close"].to_numpy(dtype=float)))
 
 
-def evaluate(name: str, hparams: dict, dataset: TrainingData, real_bars, seeds, options, n_paths, baseline, label,
-             keep: str | None = None, floor_paths: int = 0):
+def evaluate(
+    name: str,
+    hparams: dict,
+    dataset: TrainingData,
+    real_bars,
+    seeds,
+    options,
+    n_paths,
+    baseline,
+    label,
+    keep: str | None = None,
+    floor_paths: int = 0,
+):
     run = Run(label, name)
     real = real_returns(real_bars)
     for seed in seeds:
@@ -145,8 +156,10 @@ def evaluate(name: str, hparams: dict, dataset: TrainingData, real_bars, seeds, 
         run.bars_per_second.append(speed)
         if floor_paths:
             run.floors.append(noise_floor(model, synthetic, floor_paths, baseline, seed=2000 + seed))
-        console.log(f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
-                    f"sampling {speed / 1e6:.2f}M bars/s")
+        console.log(
+            f"{label} {name} seed {seed}: trained in {seconds:.0f}s ({run.note or 'closed form'}), "
+            f"sampling {speed / 1e6:.2f}M bars/s"
+        )
     return run
 
 
@@ -169,11 +182,25 @@ def baseline_distances(dataset: TrainingData, real: np.ndarray, n_paths: int, se
     return return_distances(real, synthetic)
 
 
-COLUMNS = ("data", "generator", "seeds", *(k.replace("_", "@", 1) if k.startswith("w1") else k for k in DISTANCES),
-           "kurt real", "kurt synth [5-95%]", "skew real", "skew synth", "facts", "train s", "device", "Mbars/s")
+COLUMNS = (
+    "data",
+    "generator",
+    "seeds",
+    *(k.replace("_", "@", 1) if k.startswith("w1") else k for k in DISTANCES),
+    "kurt real",
+    "kurt synth [5-95%]",
+    "skew real",
+    "skew synth",
+    "facts",
+    "train s",
+    "device",
+    "Mbars/s",
+)
 
 
-def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float, float]], markdown: bool = False) -> None:
+def print_table(
+    title: str, runs: list[Run], real_moments: dict[str, tuple[float, float]], markdown: bool = False
+) -> None:
     table = Table(title=title)
     for column in COLUMNS:
         table.add_column(column, justify="right" if column not in ("data", "generator", "device") else "left")
@@ -182,12 +209,22 @@ def print_table(title: str, runs: list[Run], real_moments: dict[str, tuple[float
         med = {k: float(np.median([r[k] for r in run.ratios])) for k in DISTANCES}
         k_all = np.concatenate(run.kurtosis)
         lo, mid, hi = np.percentile(k_all, [5, 50, 95])
-        rows.append((
-            run.data, run.generator, str(len(run.ratios)), *(f"{med[k]:.2f}" for k in DISTANCES),
-            f"{real_moments[run.data][0]:.2f}", f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
-            f"{real_moments[run.data][1]:.2f}", f"{np.median(np.concatenate(run.skewness)):.2f}", facts_cell(run),
-            f"{np.median(run.train_seconds):.0f}", run.device, f"{np.median(run.bars_per_second) / 1e6:.2f}",
-        ))
+        rows.append(
+            (
+                run.data,
+                run.generator,
+                str(len(run.ratios)),
+                *(f"{med[k]:.2f}" for k in DISTANCES),
+                f"{real_moments[run.data][0]:.2f}",
+                f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
+                f"{real_moments[run.data][1]:.2f}",
+                f"{np.median(np.concatenate(run.skewness)):.2f}",
+                facts_cell(run),
+                f"{np.median(run.train_seconds):.0f}",
+                run.device,
+                f"{np.median(run.bars_per_second) / 1e6:.2f}",
+            )
+        )
         table.add_row(*rows[-1])
     console.print(table)
     if markdown:
@@ -212,9 +249,11 @@ def print_floors(title: str, runs: list[Run], markdown: bool) -> None:
     """Per model and distance: the median [10%, 90%] of its stand-in histories' ratios, and p,
     the share of them at least as far from the model as the real history (mean over seeds): a
     Monte-Carlo test of "the real history is one of this model's paths" (see ``--noise-floor``)."""
-    title = (title.replace("Quality", "Noise floor", 1)
-             + "; each model scored against its own paths: median [10-90%], p = share at least as far as the real data")
-    columns = ("data", "generator", "stand-ins", *COLUMNS[3:3 + len(DISTANCES)])
+    title = (
+        title.replace("Quality", "Noise floor", 1)
+        + "; each model scored against its own paths: median [10-90%], p = share at least as far as the real data"
+    )
+    columns = ("data", "generator", "stand-ins", *COLUMNS[3 : 3 + len(DISTANCES)])
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="left" if column in ("data", "generator") else "right")
@@ -256,8 +295,10 @@ def conditioning(names, data: str, seeds, options) -> None:
         for seed in seeds:
             model = make(name)
             seconds, report = train(model, dataset, seed, options)
-            console.log(f"conditioning {name} seed {seed}: trained in {seconds:.0f}s ({report.steps} steps, "
-                        f"{report.stopped}, kept step {report.best_step})")
+            console.log(
+                f"conditioning {name} seed {seed}: trained in {seconds:.0f}s ({report.steps} steps, "
+                f"{report.stopped}, kept step {report.best_step})"
+            )
             for i, regime in enumerate(dataset.scheme.names):
                 sample = model.sample(200, 250, regime=regime, seed=seed)[..., 0]
                 vols[i] += 100 * sample.std(axis=1).mean() / len(seeds)
@@ -274,17 +315,37 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--paths", type=int, default=500, help="synthetic paths per seed")
     parser.add_argument("--time-budget", default=None, help="cap on each deep model's training, e.g. 2m")
-    parser.add_argument("--select-after", type=int, default=None,
-                        help="warm-up steps before a checkpoint may be kept (default: the training loop's, a third)")
+    parser.add_argument(
+        "--select-after",
+        type=int,
+        default=None,
+        help="warm-up steps before a checkpoint may be kept (default: the training loop's, a third)",
+    )
     parser.add_argument("--out-of-sample", action="store_true", help="also train to 2016 and score on 2017-2018")
-    parser.add_argument("--no-in-sample", action="store_true", help="skip the in-sample run (e.g. to run modes in parallel)")
+    parser.add_argument(
+        "--no-in-sample", action="store_true", help="skip the in-sample run (e.g. to run modes in parallel)"
+    )
     parser.add_argument("--conditioning", action="store_true", help="also check regime conditioning")
-    parser.add_argument("--validation-blocks", type=int, default=1,
-                        help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)")
-    parser.add_argument("--hparam", "-H", action="append", default=[],
-                        help="a hyper-parameter of the deep generators, key=value (repeatable; e.g. to measure a variant)")
-    parser.add_argument("--noise-floor", type=int, default=0, metavar="K",
-                        help="also score each model against K of its own paths in the real series' place")
+    parser.add_argument(
+        "--validation-blocks",
+        type=int,
+        default=1,
+        help="the held-out 15%% as this many evenly spread blocks (1: the latest bars)",
+    )
+    parser.add_argument(
+        "--hparam",
+        "-H",
+        action="append",
+        default=[],
+        help="a hyper-parameter of the deep generators, key=value (repeatable; e.g. to measure a variant)",
+    )
+    parser.add_argument(
+        "--noise-floor",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score each model against K of its own paths in the real series' place",
+    )
     parser.add_argument("--keep", default=None, help="save every trained model under this directory")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--json", default=None, help="write the per-seed results to this JSON file")
@@ -294,8 +355,10 @@ def main(argv=None) -> None:
     names = [n for n in args.generators.split(",") if n] or sorted(get_registry().generators())
     seeds = [int(s) for s in args.seeds.split(",")]
     options = {"time_budget": args.time_budget, "select_after": args.select_after}
-    console.print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-                  f"{torch.get_num_threads()} thread(s), cuda={torch.cuda.is_available()}")
+    console.print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), cuda={torch.cuda.is_available()}"
+    )
     results = []
     modes = [] if args.no_in_sample else [("in-sample", START, END, None)]
     if args.out_of_sample:
@@ -312,17 +375,49 @@ def main(argv=None) -> None:
             baseline = baseline_distances(dataset, real, args.paths)
             for name in names:
                 hparams = BASELINE[1] if name == BASELINE[0] else variant(name, args.hparam)
-                runs.append(evaluate(name, hparams, dataset, real_bars, seeds, options, args.paths, baseline, data,
-                                     args.keep and f"{args.keep}/{mode}", args.noise_floor))
-        print_table(f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
-                    runs, real_moments, args.markdown)
-        results.append({"mode": mode, "runs": [
-            {"data": r.data, "generator": r.generator, "ratios": r.ratios, "train_seconds": r.train_seconds,
-             "bars_per_second": r.bars_per_second, "device": r.device,
-             "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
-             "skewness_median": [float(np.median(s)) for s in r.skewness], "noise_floor": r.floors,
-             "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts],
-             "best_steps": r.best_steps, "validations": r.validations} for r in runs]})
+                runs.append(
+                    evaluate(
+                        name,
+                        hparams,
+                        dataset,
+                        real_bars,
+                        seeds,
+                        options,
+                        args.paths,
+                        baseline,
+                        data,
+                        args.keep and f"{args.keep}/{mode}",
+                        args.noise_floor,
+                    )
+                )
+        print_table(
+            f"Quality, {mode}: distance ratios to GARCH(1,1)-normal (lower is better; garch row is garch dist=normal)",
+            runs,
+            real_moments,
+            args.markdown,
+        )
+        results.append(
+            {
+                "mode": mode,
+                "runs": [
+                    {
+                        "data": r.data,
+                        "generator": r.generator,
+                        "ratios": r.ratios,
+                        "train_seconds": r.train_seconds,
+                        "bars_per_second": r.bars_per_second,
+                        "device": r.device,
+                        "kurtosis_median": [float(np.median(k)) for k in r.kurtosis],
+                        "skewness_median": [float(np.median(s)) for s in r.skewness],
+                        "noise_floor": r.floors,
+                        "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts],
+                        "best_steps": r.best_steps,
+                        "validations": r.validations,
+                    }
+                    for r in runs
+                ],
+            }
+        )
     if args.conditioning:
         conditioning(names, args.data.split(",")[0], seeds, options)
     if args.json:

@@ -39,9 +39,11 @@ SETTINGS = {
 
 
 def sample_in_fresh_process(model_dir: Path, out: Path, env: dict[str, str], threads: int) -> np.ndarray:
-    code = ("import sys, numpy as np, torch; from synthmarket.generator import Generator;"
-            f"torch.set_num_threads({threads});"
-            f"np.save(sys.argv[2], Generator.load(sys.argv[1]).sample({N_PATHS}, {N_STEPS}, seed={SEED}))")
+    code = (
+        "import sys, numpy as np, torch; from synthmarket.generator import Generator;"
+        f"torch.set_num_threads({threads});"
+        f"np.save(sys.argv[2], Generator.load(sys.argv[1]).sample({N_PATHS}, {N_STEPS}, seed={SEED}))"
+    )
     environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_CBWR")} | env
     subprocess.run([sys.executable, "-c", code, str(model_dir), str(out)], env=environment, check=True)
     return np.load(out)
@@ -76,22 +78,40 @@ def main(argv=None) -> None:
             model = get_registry().get("generator", name)()
             model.fit(real, TrainConfig(steps=args.steps, validate_every=args.steps, progress=False))
             directory = model.save(Path(scratch) / name)
-            results = {label: sample_in_fresh_process(directory, Path(scratch) / f"{name}-{i}.npy", env, threads)
-                       for i, (label, (env, threads)) in enumerate(SETTINGS.items())}
+            results = {
+                label: sample_in_fresh_process(directory, Path(scratch) / f"{name}-{i}.npy", env, threads)
+                for i, (label, (env, threads)) in enumerate(SETTINGS.items())
+            }
             base_features = results["2 threads"]
             base_paths, base_runs, base_verdicts = downstream(base_features, model, real)
             for label, features in results.items():
                 paths, runs, verdicts = downstream(features, model, real)
                 rel_close = np.abs(paths.close / base_paths.close - 1).max()
                 rel_value = np.abs(runs["final_value"] / base_runs["final_value"] - 1).max()
-                rows.append([name, label, f"{np.abs(features - base_features).max():.1e}", f"{rel_close:.1e}",
-                             f"{rel_value:.1e}",
-                             f"{int((runs['n_trades'] != base_runs['n_trades']).sum())}/{N_PATHS}",
-                             "yes" if verdicts == base_verdicts else "NO"])
-    columns = ["generator", "setting", "max |d feature|", "max rel d close", "max rel d final value", "trades moved",
-               "same verdicts"]
-    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"{N_PATHS} paths x {N_STEPS} bars, trained {args.steps} steps")
+                rows.append(
+                    [
+                        name,
+                        label,
+                        f"{np.abs(features - base_features).max():.1e}",
+                        f"{rel_close:.1e}",
+                        f"{rel_value:.1e}",
+                        f"{int((runs['n_trades'] != base_runs['n_trades']).sum())}/{N_PATHS}",
+                        "yes" if verdicts == base_verdicts else "NO",
+                    ]
+                )
+    columns = [
+        "generator",
+        "setting",
+        "max |d feature|",
+        "max rel d close",
+        "max rel d final value",
+        "trades moved",
+        "same verdicts",
+    ]
+    print(
+        f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"{N_PATHS} paths x {N_STEPS} bars, trained {args.steps} steps"
+    )
     widths = [max(len(str(r[i])) for r in rows + [columns]) for i in range(len(columns))]
     for row in [columns] + rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))

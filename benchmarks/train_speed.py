@@ -37,16 +37,28 @@ def main(argv=None) -> None:
             model = get_registry().get("generator", name)()
             began = time.perf_counter()
             try:
-                report = model.fit(bars, TrainConfig(steps=args.steps, validate_every=args.steps, device=args.device,
-                                                     seed=0, patience=None), regimes=regimes)
+                report = model.fit(
+                    bars,
+                    TrainConfig(steps=args.steps, validate_every=args.steps, device=args.device, seed=0, patience=None),
+                    regimes=regimes,
+                )
             except Exception as exc:  # report it and go on with the other models
                 table.append([name, regimes or "-", args.device, "-", "-", "-", "-", f"FAILED: {exc}"[:120]])
                 continue
             per_step = (time.perf_counter() - began) / max(report.steps, 1)
             sample = model.sample(200, 1000, seed=0, regime="turbulent" if regimes else None)
-            table.append([name, regimes or "-", report.device, "yes" if amp and report.device.startswith("cuda") else "no",
-                          str(report.steps), f"{per_step:.3f}", f"{report.best_score:.3f}",
-                          "finite" if np.isfinite(sample).all() else "NOT FINITE"])
+            table.append(
+                [
+                    name,
+                    regimes or "-",
+                    report.device,
+                    "yes" if amp and report.device.startswith("cuda") else "no",
+                    str(report.steps),
+                    f"{per_step:.3f}",
+                    f"{report.best_score:.3f}",
+                    "finite" if np.isfinite(sample).all() else "NOT FINITE",
+                ]
+            )
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
     print(f"torch {torch.__version__}, {gpu}")
     print_table(columns, table)

@@ -117,7 +117,9 @@ class CompanionRows:
         if self.volume_ar is not None:
             const, phi, residual = self.volume_ar
             before = self.other[rng.integers(0, len(self.other), size=z.shape[:-1]), VOLUME]
-            out[..., VOLUME] = lfilter([1.0], [1.0, -phi], const + residual[donor], axis=-1, zi=phi * before[..., None])[0]
+            out[..., VOLUME] = lfilter(
+                [1.0], [1.0, -phi], const + residual[donor], axis=-1, zi=phi * before[..., None]
+            )[0]
         return out
 
     def state(self) -> dict[str, np.ndarray]:
@@ -127,7 +129,7 @@ class CompanionRows:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray], n_channels: int) -> "CompanionRows":
+    def from_state(cls, state: dict[str, np.ndarray], n_channels: int) -> CompanionRows:
         other = state["companion.other"]
         if other.ndim != 2 or other.shape[1] != n_channels - 1:
             raise ValueError(f"companion rows have shape {other.shape}; this model has {n_channels} channels")
@@ -143,7 +145,7 @@ class _ReturnModel(Generator):
         began = time.perf_counter()
         raw = dataset.scaler.inverse_transform(dataset.train.astype(np.float64))
         z, sigma, history = self._fit_returns(raw[:, RET])
-        self.companion = CompanionRows(raw[:, RET + 1:], z, sigma)
+        self.companion = CompanionRows(raw[:, RET + 1 :], z, sigma)
         return TrainReport(self.name, time.perf_counter() - began, steps=1, history=[history])
 
     def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
@@ -157,7 +159,9 @@ class _ReturnModel(Generator):
         """Fit on training log returns; give each bar's standardised return and volatility."""
 
     @abc.abstractmethod
-    def _simulate(self, n: int, n_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _simulate(
+        self, n: int, n_steps: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Log returns, standardised returns and volatilities, each of shape (n, n_steps)."""
 
     def _check_fitted_arrays(self, state: dict[str, np.ndarray], keys: tuple[str, ...]) -> None:
@@ -200,7 +204,12 @@ GARCH_DISTS = {"normal": "normal", "t": "studentst"}
 
 
 def garch_recursion(
-    mu: float, omega: float, alpha: float, beta: float, innovations: np.ndarray, burn: int = 0,
+    mu: float,
+    omega: float,
+    alpha: float,
+    beta: float,
+    innovations: np.ndarray,
+    burn: int = 0,
     initial_variance: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run GARCH(1,1) over standardised innovations of shape (burn + S, n), all paths at once.
@@ -247,7 +256,13 @@ class Garch(_ReturnModel):
         from arch import arch_model
 
         model = arch_model(
-            100.0 * returns, mean="Constant", vol="GARCH", p=1, q=1, dist=GARCH_DISTS[self.hparams["dist"]], rescale=False
+            100.0 * returns,
+            mean="Constant",
+            vol="GARCH",
+            p=1,
+            q=1,
+            dist=GARCH_DISTS[self.hparams["dist"]],
+            rescale=False,
         )
         result = model.fit(disp="off", show_warning=False)
         if result.convergence_flag != 0:
@@ -257,8 +272,10 @@ class Garch(_ReturnModel):
             )
         params = result.params
         self.params = {
-            "mu": float(params["mu"]), "omega": float(params["omega"]),
-            "alpha": float(params["alpha[1]"]), "beta": float(params["beta[1]"]),
+            "mu": float(params["mu"]),
+            "omega": float(params["omega"]),
+            "alpha": float(params["alpha[1]"]),
+            "beta": float(params["beta[1]"]),
             "nu": float(params["nu"]) if "nu" in params else 0.0,
         }
         self._check_params()
@@ -365,7 +382,9 @@ class Bootstrap(Generator):
         labels = state.get("labels")
         if (labels is None) != (self.scheme is None):
             raise ValueError("regime labels and the regime scheme in config.json disagree")
-        if labels is not None and (labels.shape != (len(rows),) or labels.min() < 0 or labels.max() >= len(self.scheme.names)):
+        if labels is not None and (
+            labels.shape != (len(rows),) or labels.min() < 0 or labels.max() >= len(self.scheme.names)
+        ):
             raise ValueError("regime labels do not match the rows or the regime scheme")
         self.rows, self.labels = rows.astype(np.float32), None if labels is None else labels.astype(np.int64)
 

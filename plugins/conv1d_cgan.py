@@ -25,12 +25,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synthmarket.deep import (
+    GAN_HYPERPARAMETERS,
+    TRAINING_HYPERPARAMETERS,
+    AdversarialGenerator,
+    HyperParameter,
+    RegimeEmbedding,
+    ShockInputs,
+    ShockMemory,
+    SlowNoise,
+    TemporalConvNet,
+    VolatilityFeatures,
+    VolatilityHead,
+    with_defaults,
+    with_regimes,
+)
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
-from synthmarket.deep import (
-    GAN_HYPERPARAMETERS, TRAINING_HYPERPARAMETERS, AdversarialGenerator, HyperParameter, RegimeEmbedding, ShockInputs,
-    ShockMemory, SlowNoise, TemporalConvNet, VolatilityFeatures, VolatilityHead, with_defaults, with_regimes,
-)
 
 
 def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
@@ -50,9 +61,21 @@ def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
 class TCNGenerator(nn.Module):
     """Noise (B, burn_in + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int,
-                 dilations: tuple[int, ...], kernel: int, embed_dim: int, memory: int, vol_factors: int = 0,
-                 tail_floor: float = 0.0, shock_knots: int = 0) -> None:
+    def __init__(
+        self,
+        n_channels: int,
+        n_regimes: int,
+        *,
+        z_dim: int,
+        hidden: int,
+        dilations: tuple[int, ...],
+        kernel: int,
+        embed_dim: int,
+        memory: int,
+        vol_factors: int = 0,
+        tail_floor: float = 0.0,
+        shock_knots: int = 0,
+    ) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.vol_factors = vol_factors
@@ -60,21 +83,26 @@ class TCNGenerator(nn.Module):
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
         self.memory = ShockMemory(self.inputs.core_dim, memory, self.tcn.receptive_field) if memory else None
         self.slow = SlowNoise(vol_factors, self.tcn.receptive_field) if vol_factors else None
-        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, vol_factors=vol_factors,
-                                   tail_floor=tail_floor, shock_knots=shock_knots)
+        self.head = VolatilityHead(
+            hidden + memory + self.inputs.embed.dim,
+            n_channels,
+            vol_factors=vol_factors,
+            tail_floor=tail_floor,
+            shock_knots=shock_knots,
+        )
         self.burn_in = self.tcn.receptive_field - 1
 
     def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
         """ShockInputs' (core, eps, eta, regimes) and the kept steps' slow factors (or None)."""
         noise, white = noise.split([self.inputs.noise_dim, self.vol_factors], dim=-1)
-        factors = None if self.slow is None else self.slow(white)[:, self.burn_in:]
+        factors = None if self.slow is None else self.slow(white)[:, self.burn_in :]
         return (*self.inputs(noise, labels, self.burn_in), factors)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         core, eps, eta, regimes, factors = self._inputs(noise, labels)
-        h = self.tcn(core.transpose(1, 2))[..., self.burn_in:].transpose(1, 2)
+        h = self.tcn(core.transpose(1, 2))[..., self.burn_in :].transpose(1, 2)
         if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.burn_in:]], dim=-1)
+            h = torch.cat([h, self.memory(core)[:, self.burn_in :]], dim=-1)
         return self.head(with_regimes(h, regimes), eps, eta, factors)
 
     def rollout(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -92,15 +120,16 @@ class TCNGenerator(nn.Module):
         h = self.tcn.stream(folded.transpose(1, 2)).transpose(1, 2)
         if self.memory is not None:
             h = torch.cat([h, self.memory(folded)], dim=-1)
-        h = h.reshape(b, t, -1)[:, self.burn_in:]
+        h = h.reshape(b, t, -1)[:, self.burn_in :]
         return self.head(with_regimes(h, regimes), eps, eta, factors)
 
 
 class TCNDiscriminator(nn.Module):
     """Features (B, L, C) and labels -> one logit per time step (B, L)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, dilations: tuple[int, ...], kernel: int,
-                 embed_dim: int) -> None:
+    def __init__(
+        self, n_channels: int, n_regimes: int, *, hidden: int, dilations: tuple[int, ...], kernel: int, embed_dim: int
+    ) -> None:
         super().__init__()
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.features = VolatilityFeatures()
@@ -128,25 +157,54 @@ class Conv1DCGAN(AdversarialGenerator):
         HyperParameter("vol_factors", int, 2, "slow latent factors of the log volatility"),
         HyperParameter("d_hidden", int, 32, "channels of the discriminator's TCN"),
         HyperParameter("d_dilations", list[int], [1, 3, 9, 27, 81], "dilations of the discriminator's TCN layers"),
-        *with_defaults(GAN_HYPERPARAMETERS, lr_g=2e-3, lr_d=2e-3, tail_floor=-0.5, shock_knots=12, facts_weight=1.0,
-                       facts_acf_lags=240, facts_unbiased=True, facts_window_spread=1.0, facts_horizons=[5, 20, 60],
-                       facts_block_spread=10.0),
+        *with_defaults(
+            GAN_HYPERPARAMETERS,
+            lr_g=2e-3,
+            lr_d=2e-3,
+            tail_floor=-0.5,
+            shock_knots=12,
+            facts_weight=1.0,
+            facts_acf_lags=240,
+            facts_unbiased=True,
+            facts_window_spread=1.0,
+            facts_horizons=[5, 20, 60],
+            facts_block_spread=10.0,
+        ),
     )
-    added_later = {"shock_knots": 0, "vol_factors": 0, "tail_floor": 0.0, "facts_acf_lags": 0, "facts_quantiles": False,
-                   "facts_unbiased": False, "facts_window_spread": 0.0, "facts_horizons": [],
-                   "facts_block_spread": 0.0}
+    added_later = {
+        "shock_knots": 0,
+        "vol_factors": 0,
+        "tail_floor": 0.0,
+        "facts_acf_lags": 0,
+        "facts_quantiles": False,
+        "facts_unbiased": False,
+        "facts_window_spread": 0.0,
+        "facts_horizons": [],
+        "facts_block_spread": 0.0,
+    }
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = TCNGenerator(
-            n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
-            dilations=parse_dilations(h["dilations"]), kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
-            memory=int(h["memory"]), vol_factors=int(h["vol_factors"]), tail_floor=float(h["tail_floor"]),
+            n_channels,
+            n_regimes,
+            z_dim=int(h["z_dim"]),
+            hidden=int(h["hidden"]),
+            dilations=parse_dilations(h["dilations"]),
+            kernel=int(h["kernel"]),
+            embed_dim=int(h["embed_dim"]),
+            memory=int(h["memory"]),
+            vol_factors=int(h["vol_factors"]),
+            tail_floor=float(h["tail_floor"]),
             shock_knots=int(h["shock_knots"]),
         )
         discriminator = TCNDiscriminator(
-            n_channels, n_regimes, hidden=int(h["d_hidden"]), dilations=parse_dilations(h["d_dilations"]),
-            kernel=int(h["kernel"]), embed_dim=int(h["embed_dim"]),
+            n_channels,
+            n_regimes,
+            hidden=int(h["d_hidden"]),
+            dilations=parse_dilations(h["d_dilations"]),
+            kernel=int(h["kernel"]),
+            embed_dim=int(h["embed_dim"]),
         )
         return generator, discriminator
 

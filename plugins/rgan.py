@@ -17,31 +17,54 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from synthmarket.hookspecs import hookimpl
 from synthmarket.deep import (
-    GAN_HYPERPARAMETERS, TIME_CHUNK, TRAINING_HYPERPARAMETERS, AdversarialGenerator, HyperParameter, RegimeEmbedding,
-    ShockInputs, ShockMemory, VolatilityHead, VolatilityFeatures, with_defaults, with_regimes,
+    GAN_HYPERPARAMETERS,
+    TIME_CHUNK,
+    TRAINING_HYPERPARAMETERS,
+    AdversarialGenerator,
+    HyperParameter,
+    RegimeEmbedding,
+    ShockInputs,
+    ShockMemory,
+    VolatilityFeatures,
+    VolatilityHead,
+    with_defaults,
+    with_regimes,
 )
+from synthmarket.hookspecs import hookimpl
 
 
 class GRUGenerator(nn.Module):
     """Noise (B, burn_in + S, noise_dim) and labels -> scaled features (B, S, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, z_dim: int, hidden: int, layers: int,
-                 embed_dim: int, burn_in: int, memory: int = 0, tail_floor: float = 0.0, shock_knots: int = 0) -> None:
+    def __init__(
+        self,
+        n_channels: int,
+        n_regimes: int,
+        *,
+        z_dim: int,
+        hidden: int,
+        layers: int,
+        embed_dim: int,
+        burn_in: int,
+        memory: int = 0,
+        tail_floor: float = 0.0,
+        shock_knots: int = 0,
+    ) -> None:
         super().__init__()
         self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
         self.memory = ShockMemory(self.inputs.core_dim, memory, burn_in + 1) if memory else None
-        self.head = VolatilityHead(hidden + memory + self.inputs.embed.dim, n_channels, tail_floor=tail_floor,
-                                   shock_knots=shock_knots)
+        self.head = VolatilityHead(
+            hidden + memory + self.inputs.embed.dim, n_channels, tail_floor=tail_floor, shock_knots=shock_knots
+        )
         self.burn_in = burn_in
 
     def _output(self, h: torch.Tensor, core: torch.Tensor, eps, eta, regimes) -> torch.Tensor:
-        h = h[:, self.burn_in:]
+        h = h[:, self.burn_in :]
         if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.burn_in:]], dim=-1)
+            h = torch.cat([h, self.memory(core)[:, self.burn_in :]], dim=-1)
         return self.head(with_regimes(h, regimes), eps, eta)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -66,7 +89,9 @@ class GRUDiscriminator(nn.Module):
         super().__init__()
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.features = VolatilityFeatures()
-        self.gru = nn.GRU(n_channels + self.features.n_features + self.embed.dim, hidden, num_layers=layers, batch_first=True)
+        self.gru = nn.GRU(
+            n_channels + self.features.n_features + self.embed.dim, hidden, num_layers=layers, batch_first=True
+        )
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -92,20 +117,32 @@ class RGAN(AdversarialGenerator):
         HyperParameter("memory", int, 4, "decaying averages of past shocks the output layer reads"),
         HyperParameter("d_hidden", int, 32, "GRU units of the discriminator"),
         HyperParameter("d_layers", int, 1, "GRU layers of the discriminator"),
-        *with_defaults(GAN_HYPERPARAMETERS, lr_g=5e-4, lr_d=5e-4, r1_gamma=10.0, facts_weight=3.0,
-                       facts_quantiles=False),
+        *with_defaults(
+            GAN_HYPERPARAMETERS, lr_g=5e-4, lr_d=5e-4, r1_gamma=10.0, facts_weight=3.0, facts_quantiles=False
+        ),
     )
     renamed = {"warmup": "burn_in"}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
         generator = GRUGenerator(
-            n_channels, n_regimes, z_dim=int(h["z_dim"]), hidden=int(h["hidden"]),
-            layers=int(h["layers"]), embed_dim=int(h["embed_dim"]), burn_in=int(h["burn_in"]), memory=int(h["memory"]),
-            tail_floor=float(h["tail_floor"]), shock_knots=int(h["shock_knots"]),
+            n_channels,
+            n_regimes,
+            z_dim=int(h["z_dim"]),
+            hidden=int(h["hidden"]),
+            layers=int(h["layers"]),
+            embed_dim=int(h["embed_dim"]),
+            burn_in=int(h["burn_in"]),
+            memory=int(h["memory"]),
+            tail_floor=float(h["tail_floor"]),
+            shock_knots=int(h["shock_knots"]),
         )
         discriminator = GRUDiscriminator(
-            n_channels, n_regimes, hidden=int(h["d_hidden"]), layers=int(h["d_layers"]), embed_dim=int(h["embed_dim"]),
+            n_channels,
+            n_regimes,
+            hidden=int(h["d_hidden"]),
+            layers=int(h["d_layers"]),
+            embed_dim=int(h["embed_dim"]),
         )
         return generator, discriminator
 

@@ -34,16 +34,28 @@ import math
 
 import numpy as np
 import torch
-from scipy.signal import lfilter
 import torch.nn.functional as F
+from scipy.signal import lfilter
 from torch import nn
 
+from synthmarket.deep import (
+    FACTS_HYPERPARAMETERS,
+    TIME_CHUNK,
+    TRAINING_HYPERPARAMETERS,
+    VOLUME_INDEX,
+    Batch,
+    HyperParameter,
+    RegimeEmbedding,
+    StepContext,
+    TorchGenerator,
+    decay_logits,
+    numpy_noise,
+    pad_labels,
+    with_defaults,
+    with_regimes,
+)
 from synthmarket.errors import ConfigError
 from synthmarket.hookspecs import hookimpl
-from synthmarket.deep import (
-    FACTS_HYPERPARAMETERS, TIME_CHUNK, TRAINING_HYPERPARAMETERS, VOLUME_INDEX, Batch, HyperParameter, RegimeEmbedding,
-    StepContext, TorchGenerator, decay_logits, numpy_noise, pad_labels, with_defaults, with_regimes,
-)
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -68,12 +80,24 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latents (B, T, latent) and labels -> per-step mean and log-scale of every channel (B, T, C)."""
 
-    def __init__(self, n_channels: int, n_regimes: int, *, hidden: int, latent: int, embed_dim: int, burn_in: int,
-                 feedback: bool = False, reversion: int = 0) -> None:
+    def __init__(
+        self,
+        n_channels: int,
+        n_regimes: int,
+        *,
+        hidden: int,
+        latent: int,
+        embed_dim: int,
+        burn_in: int,
+        feedback: bool = False,
+        reversion: int = 0,
+    ) -> None:
         super().__init__()
         if reversion and not feedback:
-            raise ConfigError("reversion reads the past returns, which only a decoder with feedback sees; "
-                              "set feedback=true or reversion=0.")
+            raise ConfigError(
+                "reversion reads the past returns, which only a decoder with feedback sees; "
+                "set feedback=true or reversion=0."
+            )
         self.latent, self.n_channels, self.burn_in, self.feedback = latent, n_channels, burn_in, feedback
         self.reversion = int(reversion)
         if self.reversion:  # the mean return reads decaying averages of past returns (half-lives 5, 20, 60, ...)
@@ -147,8 +171,14 @@ class Decoder(nn.Module):
             return torch.cat([z[:, :1], (z[:, 1:] - a * z[:, :-1]) / scale], dim=1)
         return (z - a * torch.cat([previous, z[:, :-1]], dim=1)) / scale
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, state=None, previous: torch.Tensor | None = None,
-                x: torch.Tensor | None = None):
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None,
+        state=None,
+        previous: torch.Tensor | None = None,
+        x: torch.Tensor | None = None,
+    ):
         """Per-step means and log-scales (B, T, C) for latents ``z`` (and the GRU state).
 
         With ``feedback`` the decoder is autoregressive and needs the bars ``x`` (B, T, C)
@@ -169,7 +199,9 @@ class Decoder(nn.Module):
             mean_return = mean_return + self.revert(self.past_averages(x[..., 0]))
         mean = torch.cat([mean_return, other_mean], dim=-1)
         if self.feedback:  # the other channels read the bar's standardised return shock and its size
-            shock = (x[..., :1] - mean[..., :1]) * torch.exp(-log_scale[..., :1].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT))
+            shock = (x[..., :1] - mean[..., :1]) * torch.exp(
+                -log_scale[..., :1].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
+            )
             move_mean, move_scale = self.within(torch.cat([shock, shock.abs()], dim=-1)).chunk(2, dim=-1)
             mean = torch.cat([mean[..., :1], mean[..., 1:] + move_mean], dim=-1)
             log_scale = torch.cat([log_scale[..., :1], log_scale[..., 1:] + move_scale], dim=-1)
@@ -223,7 +255,7 @@ class Decoder(nn.Module):
         """Bars for sampling, for latents ``z`` (B, burn_in + S, latent) and output noise ``eta``
         (B, S, C; with ``feedback`` B, burn_in + S, C: the burn-in's bars are drawn too)."""
         if self.feedback:
-            return self.roll(z, labels, eta)[:, self.burn_in:]
+            return self.roll(z, labels, eta)[:, self.burn_in :]
         state, means, scales = None, [], []
         for lo in range(0, z.shape[1], TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
@@ -231,8 +263,8 @@ class Decoder(nn.Module):
             mean, log_scale, state = self.forward(z[:, lo : lo + TIME_CHUNK], chunk_labels, state, previous)
             means.append(mean)
             scales.append(log_scale)
-        mean = torch.cat(means, dim=1)[:, self.burn_in:]
-        log_scale = torch.cat(scales, dim=1)[:, self.burn_in:]
+        mean = torch.cat(means, dim=1)[:, self.burn_in :]
+        log_scale = torch.cat(scales, dim=1)[:, self.burn_in :]
         return mean + torch.exp(log_scale) * eta
 
 
@@ -260,18 +292,36 @@ class SequenceVAE(TorchGenerator):
         HyperParameter("facts_volume", bool, True, "facts term: also match corr(|r|, volume)"),
         HyperParameter("reversion", int, 3, "decaying averages of past returns the mean return reads (needs feedback)"),
     )
-    added_later = {"facts_quantiles": False, "facts_unbiased": False, "feedback": False, "facts_volume": False,
-                   "reversion": 0, "facts_horizons": []}
+    added_later = {
+        "facts_quantiles": False,
+        "facts_unbiased": False,
+        "feedback": False,
+        "facts_volume": False,
+        "reversion": 0,
+        "facts_horizons": [],
+    }
     renamed = {"warmup": "burn_in", "kl_warmup": "kl_anneal_steps"}
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
         h = self.hparams
         return {
-            "encoder": Encoder(n_channels, n_regimes, hidden=int(h["encoder_hidden"]), latent=int(h["latent"]),
-                               embed_dim=int(h["embed_dim"])),
-            "decoder": Decoder(n_channels, n_regimes, hidden=int(h["hidden"]), latent=int(h["latent"]),
-                               embed_dim=int(h["embed_dim"]), burn_in=int(h["burn_in"]), feedback=bool(h["feedback"]),
-                               reversion=int(h["reversion"])),
+            "encoder": Encoder(
+                n_channels,
+                n_regimes,
+                hidden=int(h["encoder_hidden"]),
+                latent=int(h["latent"]),
+                embed_dim=int(h["embed_dim"]),
+            ),
+            "decoder": Decoder(
+                n_channels,
+                n_regimes,
+                hidden=int(h["hidden"]),
+                latent=int(h["latent"]),
+                embed_dim=int(h["embed_dim"]),
+                burn_in=int(h["burn_in"]),
+                feedback=bool(h["feedback"]),
+                reversion=int(h["reversion"]),
+            ),
         }
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:

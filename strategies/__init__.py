@@ -15,5 +15,10 @@ from .sma_cross import SmaCross
 from .volatility_target import VolatilityTarget
 
 __all__ = [
-    "BuyAndHold", "DonchianBreakout", "RsiMeanReversion", "SmaCross", "TargetWeightStrategy", "VolatilityTarget",
+    "BuyAndHold",
+    "DonchianBreakout",
+    "RsiMeanReversion",
+    "SmaCross",
+    "TargetWeightStrategy",
+    "VolatilityTarget",
 ]

@@ -36,9 +36,7 @@ class RsiMeanReversion(TargetWeightStrategy):
         if period < 2:
             raise ConfigError(f"rsi_mean_reversion: period must be at least 2; got {period}.")
         if not 0 <= low < high <= 100:
-            raise ConfigError(
-                f"rsi_mean_reversion: need 0 <= oversold < overbought <= 100; got {low} and {high}."
-            )
+            raise ConfigError(f"rsi_mean_reversion: need 0 <= oversold < overbought <= 100; got {low} and {high}.")
 
     def __init__(self) -> None:
         super().__init__()

@@ -28,6 +28,13 @@ _LAZY = {
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
-    "ConfigError", "DataError", "ModelFileError", "PluginError", "SynthmarketError", "TrainingDiverged",
-    "__version__", "hookimpl", *_LAZY,
+    "ConfigError",
+    "DataError",
+    "ModelFileError",
+    "PluginError",
+    "SynthmarketError",
+    "TrainingDiverged",
+    "__version__",
+    "hookimpl",
+    *_LAZY,
 ]

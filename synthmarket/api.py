@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import coerce_like, split_key_value, type_word
+from .checks import split_key_value
 from .data import load_data
 from .distances import acf
 from .errors import ConfigError, TrainingDiverged
@@ -48,6 +48,8 @@ def remove_entries(directory: Path, names) -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
 ACF_LAGS = 10
 
 
@@ -151,8 +153,9 @@ def train(
 
     gen_cls = generator_class(generator)
     bars = load_data(data, start=start, end=end, date_format=date_format)
-    dataset = TrainingData.from_bars(bars, regimes=regimes, validation_fraction=validation_fraction,
-                                      validation_blocks=validation_blocks, gaps=gaps)
+    dataset = TrainingData.from_bars(
+        bars, regimes=regimes, validation_fraction=validation_fraction, validation_blocks=validation_blocks, gaps=gaps
+    )
     if dataset.gap_note():
         warnings.warn(dataset.gap_note(), stacklevel=2)
     model = gen_cls(**hparams)
@@ -164,16 +167,33 @@ def train(
     clashing = sorted(set(options) & {"steps", "epochs", "time_budget", "device", "seed", "out_dir", "progress"})
     if clashing:
         raise ConfigError(f"Give {', '.join(clashing)} as arguments of train(), not in train_options.")
-    config = TrainConfig.from_any({"steps": steps, "epochs": epochs, "time_budget": time_budget, "device": device,
-                                   "seed": seed, "out_dir": out, "progress": progress, **options})
+    config = TrainConfig.from_any(
+        {
+            "steps": steps,
+            "epochs": epochs,
+            "time_budget": time_budget,
+            "device": device,
+            "seed": seed,
+            "out_dir": out,
+            "progress": progress,
+            **options,
+        }
+    )
     if snapshots is not None and out is None:
         raise ConfigError("snapshots need a model directory to go into: give out=DIR.")
     fit_and_save(model, dataset, config, out, snapshots=snapshots, seed=seed)
     return model
 
 
-def fit_and_save(model: Generator, dataset: TrainingData, config: Any, out: Path | None, *,
-                 snapshots: int | None = None, seed: int = 0) -> Any:
+def fit_and_save(
+    model: Generator,
+    dataset: TrainingData,
+    config: Any,
+    out: Path | None,
+    *,
+    snapshots: int | None = None,
+    seed: int = 0,
+) -> Any:
     """Fit ``model`` (with a snapshot figure every ``snapshots`` steps into ``out/snapshots/``)
     and, given ``out``, save it there with its training log; the :class:`TrainReport`.
 
@@ -201,8 +221,10 @@ def fit_and_save(model: Generator, dataset: TrainingData, config: Any, out: Path
             try:
                 report = _fit(model, dataset, _retarget(config, out, staging), staging, snapshots, seed)
             except TrainingDiverged as exc:
-                raise TrainingDiverged(f"{str(exc).split('; ')[0]}; the model in {str(out)!r} is kept as it was. "
-                                       f"Lower the learning rate or change the seed.") from None
+                raise TrainingDiverged(
+                    f"{str(exc).split('; ')[0]}; the model in {str(out)!r} is kept as it was. "
+                    f"Lower the learning rate or change the seed."
+                ) from None
             if report.stopped == "interrupted":
                 raise KeyboardInterrupt(f"the model in {str(out)!r} is kept as it was")
             new = [name for name in os.listdir(staging) if name not in MODEL_FILES]
@@ -210,7 +232,9 @@ def fit_and_save(model: Generator, dataset: TrainingData, config: Any, out: Path
     return report
 
 
-def _fit(model: Generator, dataset: TrainingData, config: Any, out: Path | None, snapshots: int | None, seed: int) -> Any:
+def _fit(
+    model: Generator, dataset: TrainingData, config: Any, out: Path | None, snapshots: int | None, seed: int
+) -> Any:
     """:func:`fit_and_save` into ``out`` itself."""
     from .training_progress import LOG_FILE
 
@@ -236,8 +260,11 @@ def _retarget(config: Any, out: Path, staging: Path) -> Any:
     def moved(path, old: Path, new: Path):
         return new if path is not None and Path(path).absolute() == old.absolute() else path
 
-    return dataclasses.replace(config, out_dir=moved(config.out_dir, out, staging),
-                               log_file=moved(config.log_file, out / LOG_FILE, staging / LOG_FILE))
+    return dataclasses.replace(
+        config,
+        out_dir=moved(config.out_dir, out, staging),
+        log_file=moved(config.log_file, out / LOG_FILE, staging / LOG_FILE),
+    )
 
 
 def load_model(directory: str | Path) -> Generator:
@@ -292,8 +319,12 @@ def generators() -> pd.DataFrame:
     from .registry import get_registry
 
     rows = [
-        {"name": name, "conditional": bool(getattr(info.obj, "conditional", False)), "description": info.description,
-         "origin": info.origin}
+        {
+            "name": name,
+            "conditional": bool(getattr(info.obj, "conditional", False)),
+            "description": info.description,
+            "origin": info.origin,
+        }
         for name, info in sorted(get_registry().generators().items())
     ]
     return pd.DataFrame(rows, columns=["name", "conditional", "description", "origin"])
@@ -322,8 +353,9 @@ def _row_stats(returns: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
-def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 100, n_steps: int = 252,
-                      seed: int | None = 0) -> pd.DataFrame:
+def regime_comparison(
+    model: Generator, real: pd.DataFrame, *, n_paths: int = 100, n_steps: int = 252, seed: int | None = 0
+) -> pd.DataFrame:
     """Per regime: statistics of paths sampled in that regime against the real bars labelled with it.
 
     Statistics: annualised volatility and mean return, excess kurtosis, and the mean ACF of
@@ -336,7 +368,9 @@ def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 10
         When the model was trained without regimes.
     """
     if model.scheme is None:
-        raise ConfigError(f"This {model.name} model was trained without regimes; train it with regimes= to compare them.")
+        raise ConfigError(
+            f"This {model.name} model was trained without regimes; train it with regimes= to compare them."
+        )
     labels = model.scheme.label(real)[1:]
     returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
     rows = []
@@ -344,7 +378,9 @@ def regime_comparison(model: Generator, real: pd.DataFrame, *, n_paths: int = 10
         mask = labels == k
         synthetic = generate(model, n_paths, n_steps, regime=name, seed=None if seed is None else seed + k)
         synth_returns = synthetic.log_returns()
-        real_stats = {key: float(v[0]) for key, v in _row_stats(returns[mask][None, :]).items()} if mask.sum() > 2 else {}
+        real_stats = (
+            {key: float(v[0]) for key, v in _row_stats(returns[mask][None, :]).items()} if mask.sum() > 2 else {}
+        )
         synth_stats = _row_stats(synth_returns)
         synth_stats["acf_abs"] = _abs_acf(synth_returns)
         row: dict[str, Any] = {"regime": name, "real_share": float(mask.mean())}
@@ -394,8 +430,9 @@ def parse_hparams(items: list[str], declared: Any) -> dict[str, Any]:
         except ConfigError:
             if hp.choices is not None:
                 raise
-            raise ConfigError(f"Hyper-parameter {key}={text!r}: expected {hp.accepts()} like "
-                              f"{format_value(hp)}.") from None
+            raise ConfigError(
+                f"Hyper-parameter {key}={text!r}: expected {hp.accepts()} like {format_value(hp)}."
+            ) from None
     return out
 
 

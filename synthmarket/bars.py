@@ -63,7 +63,7 @@ class Anchor:
             raise DataError(f"An anchor volume level must be finite; got {self.volume_level!r}.")
 
     @classmethod
-    def after(cls, bars: pd.DataFrame) -> "Anchor":
+    def after(cls, bars: pd.DataFrame) -> Anchor:
         """The state right after the last bar of ``bars`` (the start of a continuation)."""
         if len(bars) == 0:
             raise DataError("Cannot anchor on an empty set of bars.")
@@ -81,7 +81,7 @@ class Anchor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Anchor":
+    def from_dict(cls, data: dict) -> Anchor:
         return cls(**data)
 
 
@@ -134,7 +134,9 @@ def ohlcv_arrays(features: np.ndarray, anchor: Anchor) -> dict[str, np.ndarray]:
     f = np.clip(np.nan_to_num(f), -FEATURE_LIMIT, FEATURE_LIMIT)
     log_anchor = np.log(anchor.close)
     log_c = log_anchor + np.cumsum(f[..., 0], axis=-1)
-    prev_c = np.concatenate([np.full(log_c.shape[:-1] + (1,), log_anchor), log_c[..., :-1]], axis=-1)[..., : log_c.shape[-1]]
+    prev_c = np.concatenate([np.full(log_c.shape[:-1] + (1,), log_anchor), log_c[..., :-1]], axis=-1)[
+        ..., : log_c.shape[-1]
+    ]
     log_o = prev_c + f[..., 1]
     log_h = np.maximum(log_o, log_c) + np.abs(f[..., 2])
     log_l = np.minimum(log_o, log_c) - np.abs(f[..., 3])
@@ -159,13 +161,17 @@ def business_days(start, n: int) -> pd.DatetimeIndex:
     except (ValueError, TypeError):
         raise DataError(f"Could not read the start date {start!r}; write it as YYYY-MM-DD.") from None
     except pd.errors.OutOfBoundsDatetime:
-        raise DataError(f"The start date {start!r} is outside the dates pandas can hold "
-                        f"({pd.Timestamp.min:%Y-%m-%d}..{pd.Timestamp.max:%Y-%m-%d}).") from None
+        raise DataError(
+            f"The start date {start!r} is outside the dates pandas can hold "
+            f"({pd.Timestamp.min:%Y-%m-%d}..{pd.Timestamp.max:%Y-%m-%d})."
+        ) from None
     try:
         return pd.bdate_range(first, periods=int(n), name="date").as_unit("ns")
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
-        raise DataError(f"{int(n):,} business days from {first:%Y-%m-%d} run past {pd.Timestamp.max:%Y-%m-%d}, the "
-                        f"last date pandas can hold; choose an earlier start date or fewer steps.") from None
+        raise DataError(
+            f"{int(n):,} business days from {first:%Y-%m-%d} run past {pd.Timestamp.max:%Y-%m-%d}, the "
+            f"last date pandas can hold; choose an earlier start date or fewer steps."
+        ) from None
 
 
 def default_start(anchor: Anchor) -> pd.Timestamp:
@@ -201,7 +207,7 @@ class FeatureScaler:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, features: np.ndarray, channel_names: tuple[str, ...] | None = None) -> "FeatureScaler":
+    def fit(cls, features: np.ndarray, channel_names: tuple[str, ...] | None = None) -> FeatureScaler:
         """Mean and standard deviation of each channel of ``features`` (..., C)."""
         features = np.asarray(features, dtype=float)
         flat = features.reshape(-1, features.shape[-1])
@@ -224,5 +230,5 @@ class FeatureScaler:
         return {"channels": list(self.channels), "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureScaler":
+    def from_dict(cls, data: dict) -> FeatureScaler:
         return cls(tuple(data["channels"]), tuple(map(float, data["mean"])), tuple(map(float, data["std"])))

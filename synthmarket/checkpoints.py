@@ -49,8 +49,13 @@ class TrainingState:
 
 
 def save_checkpoint(
-    out_dir: Path, model: "Trainable", ctx: "StepContext", data_rng: np.random.Generator, state: TrainingState,
-    best: Weights | None, meta: dict,
+    out_dir: Path,
+    model: Trainable,
+    ctx: StepContext,
+    data_rng: np.random.Generator,
+    state: TrainingState,
+    best: Weights | None,
+    meta: dict,
 ) -> None:
     """Write a checkpoint of the run into ``out_dir/checkpoints``, replacing the previous one.
 
@@ -80,10 +85,16 @@ def save_checkpoint(
     save_file(tensors, str(tmp))
     publish(tmp, file)
     record = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "file": file.name, "sha256": file_sha256(file),
-        **meta, "state": asdict(state) | {"last_checkpoint": state.step}, "optimizers": optim_json,
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "file": file.name,
+        "sha256": file_sha256(file),
+        **meta,
+        "state": asdict(state) | {"last_checkpoint": state.step},
+        "optimizers": optim_json,
         "scalers": {k: v.state_dict() for k, v in ctx.scalers.items()},
-        "data_rng": data_rng.bit_generator.state, "has_best": best is not None,
+        "data_rng": data_rng.bit_generator.state,
+        "has_best": best is not None,
     }
     tmp = folder / (LAST_FILE + ".tmp")
     tmp.write_text(json.dumps(record, default=json_default))
@@ -95,7 +106,11 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    out_dir: Path, model: "Trainable", ctx: "StepContext", data_rng: np.random.Generator, meta: dict,
+    out_dir: Path,
+    model: Trainable,
+    ctx: StepContext,
+    data_rng: np.random.Generator,
+    meta: dict,
 ) -> tuple[TrainingState, Weights | None]:
     """Restore the run saved in ``out_dir`` into ``model``, ``ctx`` and ``data_rng``; its state and best weights.
 
@@ -110,8 +125,12 @@ def load_checkpoint(
     from safetensors.torch import load_file
 
     record, file = read_checkpoint(Path(out_dir))
-    for key, what in (("model", "generator and hyper-parameters"), ("data_fingerprint", "training data"),
-                      ("window", "training window"), ("batch_size", "batch size")):
+    for key, what in (
+        ("model", "generator and hyper-parameters"),
+        ("data_fingerprint", "training data"),
+        ("window", "training window"),
+        ("batch_size", "batch size"),
+    ):
         if _jsonable(record.get(key)) != _jsonable(meta[key]):
             raise ConfigError(
                 f"Cannot resume: the checkpoint in {file.parent} was made with other {what} "
@@ -134,8 +153,10 @@ def load_checkpoint(
             best = {name: _with_prefix(tensors, f"best.{name}.") for name in model.training_modules()}
         state = TrainingState(**record["state"])
     except (KeyError, RuntimeError, ValueError, TypeError, SafetensorError) as exc:
-        raise ModelFileError(f"The checkpoint {file} is damaged or does not fit this model ({type(exc).__name__}: "
-                             f"{exc}). Start afresh with --force.") from None
+        raise ModelFileError(
+            f"The checkpoint {file} is damaged or does not fit this model ({type(exc).__name__}: "
+            f"{exc}). Start afresh with --force."
+        ) from None
     return state, best
 
 
@@ -159,12 +180,14 @@ def read_checkpoint(out_dir: Path) -> tuple[dict, Path]:
     return record, file
 
 
-def copy_weights(model: "Trainable") -> Weights:
+def copy_weights(model: Trainable) -> Weights:
     """A copy of the weights of every network of ``model``."""
-    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in model.training_modules().items()}
+    return {
+        name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in model.training_modules().items()
+    }
 
 
-def load_weights(model: "Trainable", weights: Weights) -> None:
+def load_weights(model: Trainable, weights: Weights) -> None:
     """Put weights that :func:`copy_weights` took back into ``model``'s networks."""
     for name, module in model.training_modules().items():
         module.load_state_dict(weights[name])
@@ -172,7 +195,7 @@ def load_weights(model: "Trainable", weights: Weights) -> None:
 
 def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The tensors whose names start with ``prefix``, under the rest of their names."""
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:

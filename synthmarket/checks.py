@@ -30,8 +30,10 @@ def dangling_link(path) -> str | None:
     path = Path(path)
     if not path.is_symlink():
         return None
-    return (f"{str(path)!r} is a symbolic link to {os.readlink(path)!r} that leads nowhere (a link loop, or its "
-            f"target is gone); point it at a real file or directory.")
+    return (
+        f"{str(path)!r} is a symbolic link to {os.readlink(path)!r} that leads nowhere (a link loop, or its "
+        f"target is gone); point it at a real file or directory."
+    )
 
 
 TRUE_WORDS = frozenset({"true", "yes", "y", "on", "1"})

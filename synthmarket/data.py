@@ -28,16 +28,26 @@ PRICES = ("open", "high", "low", "close")
 MISSING_POLICIES = ("error", "drop", "ffill")
 
 _ALIASES = {
-    "date": "date", "datetime": "date", "timestamp": "date", "day": "date",
-    "open": "open", "high": "high", "low": "low", "close": "close",
-    "adjclose": "adj_close", "adjustedclose": "adj_close",
-    "volume": "volume", "vol": "volume",
+    "date": "date",
+    "datetime": "date",
+    "timestamp": "date",
+    "day": "date",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjclose": "adj_close",
+    "adjustedclose": "adj_close",
+    "volume": "volume",
+    "vol": "volume",
     "openinterest": "openinterest",
 }
 _DROPPED = ("adj_close", "openinterest")  # read, used or checked, then not returned
 _NOT_TABULAR = {".xlsx", ".xls", ".xlsm", ".ods", ".json", ".feather", ".h5", ".hdf5", ".pkl", ".pickle", ".zip"}
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst"}
-_EXPECTED = "Expected a header row like Date,Open,High,Low,Close,Adj Close,Volume (any case; Adj Close and Volume optional)."
+_EXPECTED = (
+    "Expected a header row like Date,Open,High,Low,Close,Adj Close,Volume (any case; Adj Close and Volume optional)."
+)
 
 
 def _sp500() -> pd.DataFrame:
@@ -97,8 +107,9 @@ def _did_you_mean(name: str) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: bool = True,
-              date_format: str | None = None) -> pd.DataFrame:
+def load_data(
+    spec, *, start=None, end=None, missing: str = "error", adjust: bool = True, date_format: str | None = None
+) -> pd.DataFrame:
     """What ``--data`` accepts: a bundled set's name, a file path or a DataFrame, cut to [start, end].
 
     Parameters
@@ -120,7 +131,9 @@ def load_data(spec, *, start=None, end=None, missing: str = "error", adjust: boo
         bars = sample_data(spec)
     else:
         if isinstance(spec, str) and _looks_like_a_name(spec):
-            raise DataError(f"Unknown data set {spec!r}: no such bundled set and no such file.{_did_you_mean(spec.lower())} {_data_hint()}")
+            raise DataError(
+                f"Unknown data set {spec!r}: no such bundled set and no such file.{_did_you_mean(spec.lower())} {_data_hint()}"
+            )
         bars = load_ohlcv(spec, missing=missing, adjust=adjust, date_format=date_format)
     return select_dates(bars, start, end)
 
@@ -136,7 +149,9 @@ def select_dates(bars: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
         lo = pd.Timestamp(start) if start is not None else None
         hi = pd.Timestamp(end) if end is not None else None
     except (ValueError, TypeError) as exc:
-        raise DataError(f"Could not read the date range {start!r}..{end!r} ({exc}). Write dates as YYYY-MM-DD.") from None
+        raise DataError(
+            f"Could not read the date range {start!r}..{end!r} ({exc}). Write dates as YYYY-MM-DD."
+        ) from None
     if lo is not None and hi is not None and lo > hi:
         raise DataError(f"The start date {lo.date()} is after the end date {hi.date()}; swap them.")
     out = bars.loc[lo:hi]
@@ -154,8 +169,9 @@ def _check_policy(missing: str) -> None:
         raise DataError(f"Unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}.")
 
 
-def load_ohlcv(source, *, missing: str = "error", adjust: bool = True, where: str | None = None,
-               date_format: str | None = None) -> pd.DataFrame:
+def load_ohlcv(
+    source, *, missing: str = "error", adjust: bool = True, where: str | None = None, date_format: str | None = None
+) -> pd.DataFrame:
     """Read OHLCV bars from a CSV or Parquet file or a DataFrame, and validate them.
 
     Parameters
@@ -240,7 +256,9 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
         try:
             return pd.read_parquet(path), False
         except Exception as exc:
-            raise DataError(f"Could not read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}). Is it a Parquet file?") from None
+            raise DataError(
+                f"Could not read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}). Is it a Parquet file?"
+            ) from None
     if suffix in _NOT_TABULAR:
         raise DataError(f"{str(path)!r}: {suffix} files are not read. Save the bars as CSV or Parquet.")
     if path.stat().st_size <= 4096 and not path.read_bytes().strip():
@@ -268,7 +286,9 @@ def _key(name) -> str:
     return re.sub(r"[^a-z]", "", str(name).lower())
 
 
-def _standardise(raw: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DataFrame:
+def _standardise(
+    raw: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None
+) -> pd.DataFrame:
     """Canonical column names, a date index and float prices; no checks of the values yet."""
     renamed = {c: _ALIASES[_key(c)] for c in raw.columns if _key(c) in _ALIASES}
     frame = raw.rename(columns=renamed)
@@ -301,7 +321,9 @@ def _label(col: str) -> str:
     return {"adj_close": "'Adj Close'", "openinterest": "'OpenInterest'"}.get(col, repr(col.capitalize()))
 
 
-def _date_index(frame: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DataFrame:
+def _date_index(
+    frame: pd.DataFrame, where: str, line_offset: int | None, date_format: str | None = None
+) -> pd.DataFrame:
     """Move the dates (a column or the index) to a checked ``DatetimeIndex``."""
     first = frame.columns[0] if len(frame.columns) else None
     time_columns = [c for c in frame.columns if _key(c) == "time"]

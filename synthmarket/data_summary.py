@@ -82,7 +82,13 @@ def summarize(bars: pd.DataFrame) -> DataSummary:
     }
     extra = tuple(str(c) for c in bars.columns if c not in (*PRICES, "volume"))
     return DataSummary(
-        start=start, end=end, n_bars=len(bars), n_business_days=len(calendar),
-        missing_business_days=int(absent.sum()), longest_gap=longest,
-        has_volume="volume" in bars.columns, extra_columns=extra, returns=returns,
+        start=start,
+        end=end,
+        n_bars=len(bars),
+        n_business_days=len(calendar),
+        missing_business_days=int(absent.sum()),
+        longest_gap=longest,
+        has_volume="volume" in bars.columns,
+        extra_columns=extra,
+        returns=returns,
     )

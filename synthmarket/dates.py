@@ -17,7 +17,9 @@ from .errors import DataError
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})\b")
 
 
-def date_index(values: pd.Series, where: str, line_offset: int | None, date_format: str | None = None) -> pd.DatetimeIndex:
+def date_index(
+    values: pd.Series, where: str, line_offset: int | None, date_format: str | None = None
+) -> pd.DatetimeIndex:
     """The dates ``values`` as a checked ``DatetimeIndex`` named ``date`` (nanoseconds, no time zone).
 
     ``line_offset`` is the file line of the first row (None for a DataFrame), for messages.
@@ -28,8 +30,11 @@ def date_index(values: pd.Series, where: str, line_offset: int | None, date_form
     unreadable = present & parsed.isna().to_numpy()
     if unreadable.any():
         sample = values[unreadable].iloc[0]
-        fix = (f"They do not match --date-format {date_format!r}." if date_format
-               else "Write dates as YYYY-MM-DD (e.g. 2018-12-31), or give their format with --date-format (e.g. %d/%m/%Y).")
+        fix = (
+            f"They do not match --date-format {date_format!r}."
+            if date_format
+            else "Write dates as YYYY-MM-DD (e.g. 2018-12-31), or give their format with --date-format (e.g. %d/%m/%Y)."
+        )
         at = describe_positions(np.flatnonzero(unreadable), line_offset)
         raise DataError(f"{where}: could not read the date {sample!r} at {at}. {fix}")
     if not present.all():
@@ -91,11 +96,15 @@ def _day_month_format(values: pd.Series, where: str) -> str | None:
         return None
     first, second = matches[0].astype(int), matches[2].astype(int)
     separator, year = matches[1].iloc[0], "%Y" if len(matches[3].iloc[0]) == 4 else "%y"
-    candidates = [f"{a}{separator}{b}{separator}{year}" for a, b, possible in
-                  (("%m", "%d", (first <= 12).all()), ("%d", "%m", (second <= 12).all())) if possible]
+    candidates = [
+        f"{a}{separator}{b}{separator}{year}"
+        for a, b, possible in (("%m", "%d", (first <= 12).all()), ("%d", "%m", (second <= 12).all()))
+        if possible
+    ]
     if len(candidates) == 2:
-        increasing = [f for f in candidates
-                      if pd.to_datetime(values, format=f, errors="coerce").is_monotonic_increasing]
+        increasing = [
+            f for f in candidates if pd.to_datetime(values, format=f, errors="coerce").is_monotonic_increasing
+        ]
         candidates = increasing if len(increasing) == 1 else candidates
     if len(candidates) == 2:
         raise DataError(
@@ -116,7 +125,9 @@ def describe_positions(pos: np.ndarray, line_offset: int | None, limit: int = 5)
     return f"{unit}{'s' if len(pos) > 1 else ''} {', '.join(numbers)}{more}"
 
 
-def describe_rows(index: pd.Index, pos: np.ndarray | None = None, line_offset: int | None = None, limit: int = 5) -> str:
+def describe_rows(
+    index: pd.Index, pos: np.ndarray | None = None, line_offset: int | None = None, limit: int = 5
+) -> str:
     """Dates of the offending bars, with their file lines when known."""
     shown = ", ".join(str(pd.Timestamp(d).date()) if not pd.isna(d) else "NaT" for d in index[:limit])
     more = f" and {len(index) - limit} more" if len(index) > limit else ""

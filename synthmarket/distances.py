@@ -247,8 +247,8 @@ def return_distances(
     for k in lags:
         out[f"w1_{k}"] = wasserstein1(rolling_sums(real, k), rolling_sums(synthetic, k))
     m = _clip_max_lag(max_lag, real.size, synthetic.shape[1])
-    real_curves, synthetic_curves = curves if curves is not None else (
-        dependence_curves(real, m), dependence_curves(synthetic, m)
+    real_curves, synthetic_curves = (
+        curves if curves is not None else (dependence_curves(real, m), dependence_curves(synthetic, m))
     )
     for key in ("acf_r", "acf_abs", "acf_sq", "leverage"):
         gap = real_curves[key][1 : m + 1] - synthetic_curves[key][:, 1 : m + 1].mean(axis=0)

@@ -67,8 +67,10 @@ def cap_workers(workers: int, n_tasks: int) -> int:
     cores = os.cpu_count() or 1
     capped = max(1, min(workers, cores, n_tasks))
     if capped < workers:
-        note(f"starting {capped} worker process{'es' * (capped > 1)}, not {workers}: there "
-             f"{'are' if n_tasks != 1 else 'is'} {n_tasks} batch{'es' * (n_tasks != 1)} of paths and {cores} CPUs.")
+        note(
+            f"starting {capped} worker process{'es' * (capped > 1)}, not {workers}: there "
+            f"{'are' if n_tasks != 1 else 'is'} {n_tasks} batch{'es' * (n_tasks != 1)} of paths and {cores} CPUs."
+        )
     return capped
 
 
@@ -184,8 +186,9 @@ def _process_map(
     if method == "forkserver":
         _set_preload(context, (*preload, fn.__module__))
     parent_alive_r, parent_alive_w = context.Pipe(duplex=False)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(parent_alive_r, parent_alive_w))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(parent_alive_r, parent_alive_w)
+    )
     finished = False
     try:
         source = iter(tasks)

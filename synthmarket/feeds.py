@@ -79,7 +79,7 @@ class FeedArrays:
         return len(self.dates)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "FeedArrays":
+    def from_frame(cls, frame: pd.DataFrame) -> FeedArrays:
         """Arrays from an OHLCV DataFrame indexed by date (``volume`` optional: zeros)."""
         lower = {str(c).lower(): c for c in frame.columns}
         missing = [c for c in ("open", "high", "low", "close") if c not in lower]
@@ -88,10 +88,7 @@ class FeedArrays:
         if not isinstance(frame.index, pd.DatetimeIndex):
             raise DataError("A feed's DataFrame must be indexed by date (a DatetimeIndex).")
         n = len(frame)
-        columns = {
-            k: frame[lower[k]].to_numpy(dtype=np.float64) if k in lower else np.zeros(n)
-            for k in FIELDS
-        }
+        columns = {k: frame[lower[k]].to_numpy(dtype=np.float64) if k in lower else np.zeros(n) for k in FIELDS}
         return cls(dates=date_numbers(frame.index), **columns)
 
 
@@ -156,10 +153,7 @@ class PathData(bt.feed.DataBase):
             and self.fromdate == -math.inf
             and self.todate == math.inf
             and self._idx == -1
-            and all(
-                line.mode == line.UnBounded and not line.bindings and len(line.array) == 0
-                for line in self.lines
-            )
+            and all(line.mode == line.UnBounded and not line.bindings and len(line.array) == 0 for line in self.lines)
         )
         if not plain:
             super().preload()

@@ -8,8 +8,9 @@ facts' grid is drawn by :mod:`synthmarket.facts.figure`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -73,8 +74,9 @@ def plot_paths(paths: Paths, real: pd.DataFrame | None = None, *, history: int =
     return fig
 
 
-def outcome_histograms(results: pd.DataFrame, metrics: Iterable[str] = HISTOGRAM_METRICS, *, bins: int = 40,
-                       title: str | None = None):
+def outcome_histograms(
+    results: pd.DataFrame, metrics: Iterable[str] = HISTOGRAM_METRICS, *, bins: int = 40, title: str | None = None
+):
     """Histograms of backtest metrics over the synthetic paths, the real history marked in red.
 
     ``results`` is one row per path (``run_montecarlo``'s ``results``). Each panel's title
@@ -112,8 +114,9 @@ def regime_figure(table: pd.DataFrame):
     fig = agg_figure(11, 3.6, layout="constrained")
     names = table["regime"].astype(str).tolist()
     x = np.arange(len(names))
-    for k, (stat, title) in enumerate((("volatility", "Annualised volatility"), ("kurtosis", "Excess kurtosis"),
-                                        ("acf_abs", "ACF of |r|, lags 1-10"))):
+    for k, (stat, title) in enumerate(
+        (("volatility", "Annualised volatility"), ("kurtosis", "Excess kurtosis"), ("acf_abs", "ACF of |r|, lags 1-10"))
+    ):
         ax = fig.add_subplot(1, 3, k + 1)
         real = table[f"real_{stat}"].to_numpy(dtype=float)
         med = table[f"synthetic_{stat}"].to_numpy(dtype=float)
@@ -121,8 +124,9 @@ def regime_figure(table: pd.DataFrame):
         hi = table[f"synthetic_{stat}_p95"].to_numpy(dtype=float)
         ax.bar(x - 0.2, real, 0.4, color=BLACK, alpha=0.8, label="real bars in the regime")
         ax.bar(x + 0.2, med, 0.4, color=BLUE, alpha=0.8, label="synthetic (median, 5-95%)")
-        ax.errorbar(x + 0.2, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="none", color="#333",
-                    capsize=4)
+        ax.errorbar(
+            x + 0.2, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="none", color="#333", capsize=4
+        )
         ax.set_xticks(x, names)
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
@@ -202,5 +206,7 @@ def plot_training(source):
         rows = list(getattr(report, "history", None) or [])
     fig = training_curves(rows)
     if fig is None:
-        raise DataError("This training logged no losses or validation scores to draw (classical generators fit in one go).")
+        raise DataError(
+            "This training logged no losses or validation scores to draw (classical generators fit in one go)."
+        )
     return fig

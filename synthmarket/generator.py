@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import abc
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,9 @@ class TrainReport:
     history: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
-        best = "" if self.best_score is None else f", best validation score {self.best_score:.4g} at step {self.best_step}"
+        best = (
+            "" if self.best_score is None else f", best validation score {self.best_score:.4g} at step {self.best_step}"
+        )
         return f"{self.generator}: {self.steps} steps in {self.seconds:.1f}s on {self.device} ({self.stopped}){best}"
 
     def to_dict(self) -> dict:
@@ -155,14 +158,20 @@ class Generator(abc.ABC):
             both = [k for k in old_names if cls.renamed[k] in given]
             if both:
                 raise ConfigError(f"{cls.name}: give {cls.renamed[both[0]]!r} only; {both[0]!r} is its old name.")
-            warnings.warn(f"{cls.name}: the hyper-parameter(s) {', '.join(old_names)} are now called "
-                          f"{', '.join(cls.renamed[k] for k in old_names)}.", DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                f"{cls.name}: the hyper-parameter(s) {', '.join(old_names)} are now called "
+                f"{', '.join(cls.renamed[k] for k in old_names)}.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
             given = {cls.renamed.get(k, k) if k in old_names else k: v for k, v in given.items()}
         unknown = sorted(set(given) - set(params))
         if unknown:
             known = ", ".join(f"{k}={v!r}" for k, v in cls.defaults.items()) or "none"
             raise ConfigError(f"{cls.name}: unknown hyper-parameter(s) {', '.join(unknown)}. Known: {known}.")
-        return {k: hp.coerce(given[k], owner=cls.name) if k in given else hp.fresh_default() for k, hp in params.items()}
+        return {
+            k: hp.coerce(given[k], owner=cls.name) if k in given else hp.fresh_default() for k, hp in params.items()
+        }
 
     @classmethod
     def saved_hparams(cls, stored: dict[str, Any]) -> dict[str, Any]:
@@ -216,23 +225,37 @@ class Generator(abc.ABC):
         self.report = self._fit(dataset, config)
         return self.report
 
-    def regime_labels(self, n_steps: int, regime: str | None = None, schedule: str | np.ndarray | None = None) -> np.ndarray | None:
+    def regime_labels(
+        self, n_steps: int, regime: str | None = None, schedule: str | np.ndarray | None = None
+    ) -> np.ndarray | None:
         """The regime index of every step (None when unconditioned)."""
         if regime is None and schedule is None:
             return None
         if self.scheme is None:
-            raise ConfigError(f"This {self.name} model was trained without regimes; drop --regime/--schedule, or retrain with --regimes.")
+            raise ConfigError(
+                f"This {self.name} model was trained without regimes; drop --regime/--schedule, or retrain with --regimes."
+            )
         if regime is not None and schedule is not None:
             raise ConfigError("Give a regime or a schedule, not both.")
         if regime is not None:
             return np.full(n_steps, self.scheme.index(regime), dtype=np.int64)
-        labels = parse_schedule(schedule, self.scheme.names) if isinstance(schedule, str) else np.asarray(schedule, dtype=np.int64)
+        labels = (
+            parse_schedule(schedule, self.scheme.names)
+            if isinstance(schedule, str)
+            else np.asarray(schedule, dtype=np.int64)
+        )
         if len(labels) != n_steps:
             raise ConfigError(f"The schedule covers {len(labels)} steps but {n_steps} were asked for; make them agree.")
         return labels
 
     def sample_chunks(
-        self, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None, seed: int | None = None,
+        self,
+        n_paths: int,
+        n_steps: int,
+        *,
+        regime: str | None = None,
+        schedule=None,
+        seed: int | None = None,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> Iterator[np.ndarray]:
         """Yield unscaled features in chunks of at most ``chunk_size`` paths (flat memory)."""
@@ -249,7 +272,9 @@ class Generator(abc.ABC):
             yield self.scaler.inverse_transform(np.asarray(scaled, dtype=np.float64)).astype(np.float32)
             done += n
 
-    def sample(self, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None, seed: int | None = None) -> np.ndarray:
+    def sample(
+        self, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None, seed: int | None = None
+    ) -> np.ndarray:
         """Unscaled features of shape (n_paths, n_steps, C); same seed, same numbers on CPU.
 
         Parameters
@@ -296,7 +321,7 @@ class Generator(abc.ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Generator":
+    def load(cls, directory: str | Path) -> Generator:
         """Load a model directory; refuses foreign, damaged or tampered files, and never imports code."""
         directory = Path(directory)
         config = read_config(directory)
@@ -323,12 +348,14 @@ class Generator(abc.ABC):
         try:
             model._load_state(state)
         except Exception as exc:
-            raise ModelFileError(f"{directory / config['weights']['file']} does not fit a {gen_cls.name} with these "
-                                 f"hyper-parameters: {exc}") from None
+            raise ModelFileError(
+                f"{directory / config['weights']['file']} does not fit a {gen_cls.name} with these "
+                f"hyper-parameters: {exc}"
+            ) from None
         return model
 
     @classmethod
-    def _class_for(cls, name: str, config_path: Path) -> type["Generator"]:
+    def _class_for(cls, name: str, config_path: Path) -> type[Generator]:
         """The class a model's ``generator`` names: this class, or an installed plugin's; never an import."""
         if cls is not Generator and getattr(cls, "name", "") == name:
             return cls

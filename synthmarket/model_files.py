@@ -45,8 +45,10 @@ def read_config(directory: Path) -> dict:
     """``config.json`` of a model directory, checked against its checksum and the schema."""
     directory = Path(directory)
     if not directory.exists():
-        raise ModelFileError(dangling_link(directory)
-                             or f"No such model directory: {str(directory)!r}. Train one with `synthmarket train --out DIR`.")
+        raise ModelFileError(
+            dangling_link(directory)
+            or f"No such model directory: {str(directory)!r}. Train one with `synthmarket train --out DIR`."
+        )
     if not directory.is_dir():
         raise ModelFileError(f"{str(directory)!r} is a file; a model is a directory holding {CONFIG_FILE}.")
     path = directory / CONFIG_FILE
@@ -85,18 +87,28 @@ def check_config(path: Path, config: Any) -> None:
     version = config.get("format_version")
     if _is_int(version) and version > FORMAT_VERSION:
         # before the checksum: a newer format may seal its files differently
-        raise ModelFileError(f"{path} was written by a newer synthmarket ('format_version' {version}); upgrade synthmarket.")
+        raise ModelFileError(
+            f"{path} was written by a newer synthmarket ('format_version' {version}); upgrade synthmarket."
+        )
     check = _ConfigCheck(path)
     for key, value in config.items():
         # before the checksum, whose JSON encoding recurses into the values
-        check.require(not _nests_deeper(value, MAX_DEPTH), key, f"must not nest lists and dicts more than {MAX_DEPTH} deep",
-                      _UNSHOWN)
+        check.require(
+            not _nests_deeper(value, MAX_DEPTH),
+            key,
+            f"must not nest lists and dicts more than {MAX_DEPTH} deep",
+            _UNSHOWN,
+        )
     if "checksum" in config:
         record = config["checksum"]
         check.require(
-            isinstance(record, dict) and set(record) == {"covers", "sha256"} and record["covers"] == CHECKSUM_COVERS
+            isinstance(record, dict)
+            and set(record) == {"covers", "sha256"}
+            and record["covers"] == CHECKSUM_COVERS
             and _is_sha256(record["sha256"]),
-            "checksum", f"must hold covers {CHECKSUM_COVERS} and a sha256 of 64 hexadecimal digits", record,
+            "checksum",
+            f"must hold covers {CHECKSUM_COVERS} and a sha256 of 64 hexadecimal digits",
+            record,
         )
         if config_sha256(config) != record["sha256"]:
             raise ModelFileError(
@@ -120,8 +132,9 @@ class _ConfigCheck:
 
     def refuse(self, key: str, rule: str, value: Any = _MISSING) -> NoReturn:
         got = " (it is missing)" if value is _MISSING else "" if value is _UNSHOWN else f" (got {_short_repr(value)})"
-        raise ModelFileError(f"{self.path}: {key!r} {rule}{got}; the model directory is damaged. "
-                             f"Retrain, or restore it from a backup.")
+        raise ModelFileError(
+            f"{self.path}: {key!r} {rule}{got}; the model directory is damaged. Retrain, or restore it from a backup."
+        )
 
     def require(self, ok: bool, key: str, rule: str, value: Any = _MISSING) -> None:
         if not ok:
@@ -134,13 +147,23 @@ class _ConfigCheck:
             self.require(key in config, key, "is required")
         supported = ", ".join(map(str, range(MIN_FORMAT_VERSION, FORMAT_VERSION + 1)))
         version = config["format_version"]
-        self.require(_is_int(version) and MIN_FORMAT_VERSION <= version <= FORMAT_VERSION, "format_version",
-                     f"must be a format version this synthmarket reads ({supported})", version)
+        self.require(
+            _is_int(version) and MIN_FORMAT_VERSION <= version <= FORMAT_VERSION,
+            "format_version",
+            f"must be a format version this synthmarket reads ({supported})",
+            version,
+        )
         self.require(_is_text(config["generator"]), "generator", "must be a generator's name", config["generator"])
         for key in ("package_version", "data_fingerprint"):
-            self.require(config.get(key) is None or isinstance(config[key], str), key, "must be null or text", config.get(key))
-        self.require(isinstance(config["hyperparameters"], dict), "hyperparameters", "must be an object of named values",
-                     config["hyperparameters"])
+            self.require(
+                config.get(key) is None or isinstance(config[key], str), key, "must be null or text", config.get(key)
+            )
+        self.require(
+            isinstance(config["hyperparameters"], dict),
+            "hyperparameters",
+            "must be an object of named values",
+            config["hyperparameters"],
+        )
         self.scaler(config["scaler"])
         self.anchor(config["anchor"])
         if config.get("regimes") is not None:
@@ -150,63 +173,111 @@ class _ConfigCheck:
         self.weights(config["weights"])
 
     def scaler(self, scaler: Any) -> None:
-        self.require(isinstance(scaler, dict) and set(scaler) == {"channels", "mean", "std"}, "scaler",
-                     "must hold exactly channels, mean and std", scaler)
+        self.require(
+            isinstance(scaler, dict) and set(scaler) == {"channels", "mean", "std"},
+            "scaler",
+            "must hold exactly channels, mean and std",
+            scaler,
+        )
         layouts = [list(channels(True)), list(channels(False))]
         names = scaler["channels"]
         self.require(names in layouts, "scaler.channels", f"must be {layouts[0]}, or the same without 'volume'", names)
-        self.require(_finite_numbers(scaler["mean"], len(names)), "scaler.mean", f"must be {len(names)} finite numbers",
-                     scaler["mean"])
+        self.require(
+            _finite_numbers(scaler["mean"], len(names)),
+            "scaler.mean",
+            f"must be {len(names)} finite numbers",
+            scaler["mean"],
+        )
         std = scaler["std"]
-        self.require(_finite_numbers(std, len(names)) and all(x > 0 for x in std), "scaler.std",
-                     f"must be {len(names)} finite positive numbers", std)
+        self.require(
+            _finite_numbers(std, len(names)) and all(x > 0 for x in std),
+            "scaler.std",
+            f"must be {len(names)} finite positive numbers",
+            std,
+        )
 
     def anchor(self, anchor: Any) -> None:
-        self.require(isinstance(anchor, dict) and "close" in anchor and set(anchor) <= {"close", "volume_level", "date"},
-                     "anchor", "must hold close, and optionally volume_level and date", anchor)
+        self.require(
+            isinstance(anchor, dict) and "close" in anchor and set(anchor) <= {"close", "volume_level", "date"},
+            "anchor",
+            "must hold close, and optionally volume_level and date",
+            anchor,
+        )
         close = anchor["close"]
-        self.require(_is_finite(close) and close > 0, "anchor.close",
-                     "must be a finite positive price", close)
+        self.require(_is_finite(close) and close > 0, "anchor.close", "must be a finite positive price", close)
         level = anchor.get("volume_level")
-        self.require(level is None or _is_finite(level), "anchor.volume_level",
-                     "must be null or a finite number", level)
+        self.require(
+            level is None or _is_finite(level), "anchor.volume_level", "must be null or a finite number", level
+        )
         date = anchor.get("date")
-        self.require(date is None or _is_date(date), "anchor.date",
-                     f"must be null or a date YYYY-MM-DD from {_DATE_RANGE[0]:%Y-%m-%d} to {_DATE_RANGE[1]:%Y-%m-%d}",
-                     date)
+        self.require(
+            date is None or _is_date(date),
+            "anchor.date",
+            f"must be null or a date YYYY-MM-DD from {_DATE_RANGE[0]:%Y-%m-%d} to {_DATE_RANGE[1]:%Y-%m-%d}",
+            date,
+        )
 
     def regimes(self, regimes: Any) -> None:
-        self.require(isinstance(regimes, dict) and set(regimes) == {"kind", "names", "window", "thresholds"}, "regimes",
-                     "must be null or hold exactly kind, names, window and thresholds", regimes)
+        self.require(
+            isinstance(regimes, dict) and set(regimes) == {"kind", "names", "window", "thresholds"},
+            "regimes",
+            "must be null or hold exactly kind, names, window and thresholds",
+            regimes,
+        )
         kind, names, window, thresholds = (regimes[k] for k in ("kind", "names", "window", "thresholds"))
         self.require(_is_text(kind), "regimes.kind", "must be 'volatility', 'trend' or a column name", kind)
         if kind in BUILT_IN:
             expected, _ = BUILT_IN[kind]
-            self.require(names == list(expected), "regimes.names", f"must be {list(expected)} for {kind} regimes", names)
-            self.require(_is_int(window) and window >= 2, "regimes.window", "must be a whole number of bars, at least 2",
-                         window)
-            self.require(_finite_numbers(thresholds, len(names) - 1) and thresholds == sorted(thresholds),
-                         "regimes.thresholds", f"must be {len(names) - 1} finite numbers in ascending order", thresholds)
+            self.require(
+                names == list(expected), "regimes.names", f"must be {list(expected)} for {kind} regimes", names
+            )
+            self.require(
+                _is_int(window) and window >= 2, "regimes.window", "must be a whole number of bars, at least 2", window
+            )
+            self.require(
+                _finite_numbers(thresholds, len(names) - 1) and thresholds == sorted(thresholds),
+                "regimes.thresholds",
+                f"must be {len(names) - 1} finite numbers in ascending order",
+                thresholds,
+            )
         else:
-            self.require(isinstance(names, list) and len(names) >= 2 and all(_is_text(n) for n in names)
-                         and len(set(names)) == len(names), "regimes.names", "must be two or more distinct names", names)
+            self.require(
+                isinstance(names, list)
+                and len(names) >= 2
+                and all(_is_text(n) for n in names)
+                and len(set(names)) == len(names),
+                "regimes.names",
+                "must be two or more distinct names",
+                names,
+            )
             self.require(_is_int(window) and window >= 0, "regimes.window", "must be a whole number", window)
-            self.require(thresholds == [], "regimes.thresholds", "must be empty for regimes read from a column",
-                         thresholds)
+            self.require(
+                thresholds == [], "regimes.thresholds", "must be empty for regimes read from a column", thresholds
+            )
 
     def train_report(self, report: Any) -> None:
         fields = _REPORT_FIELDS  # every field of generator.TrainReport
-        self.require(isinstance(report, dict) and set(report) <= set(fields) and {"generator", "seconds"} <= set(report),
-                     "train_report", f"must be null or hold generator, seconds and others of {', '.join(fields)}", report)
+        self.require(
+            isinstance(report, dict) and set(report) <= set(fields) and {"generator", "seconds"} <= set(report),
+            "train_report",
+            f"must be null or hold generator, seconds and others of {', '.join(fields)}",
+            report,
+        )
         for key, value in report.items():
             ok, rule = _REPORT_FIELDS[key]
             self.require(ok(value), f"train_report.{key}", rule, value)
 
     def weights(self, weights: Any) -> None:
-        self.require(isinstance(weights, dict) and {"file", "sha256"} <= set(weights) <= {"file", "sha256", "bytes"},
-                     "weights", "must hold file, sha256 and bytes", weights)
+        self.require(
+            isinstance(weights, dict) and {"file", "sha256"} <= set(weights) <= {"file", "sha256", "bytes"},
+            "weights",
+            "must hold file, sha256 and bytes",
+            weights,
+        )
         self.require(_is_text(weights["file"]), "weights.file", "must be a file name", weights["file"])
-        self.require(_is_sha256(weights["sha256"]), "weights.sha256", "must be 64 hexadecimal digits", weights["sha256"])
+        self.require(
+            _is_sha256(weights["sha256"]), "weights.sha256", "must be 64 hexadecimal digits", weights["sha256"]
+        )
         size = weights.get("bytes", 0)
         self.require(_is_int(size) and size >= 0, "weights.bytes", "must be a whole number of bytes", size)
 

@@ -47,8 +47,10 @@ def generator_html(model) -> str:
     """A notebook view of a generator: name, state, hyper-parameters, regimes and its training."""
     state = "fitted" if model.is_fitted else "not fitted"
     hparams = pd.DataFrame({"hyper-parameter": list(model.hparams), "value": [str(v) for v in model.hparams.values()]})
-    parts = [f"<p><b>{html.escape(type(model).__name__)}</b> ({html.escape(model.name)}, {state})</p>",
-             hparams.to_html(index=False)]
+    parts = [
+        f"<p><b>{html.escape(type(model).__name__)}</b> ({html.escape(model.name)}, {state})</p>",
+        hparams.to_html(index=False),
+    ]
     if model.scheme is not None:
         parts.append(f"<p>Regimes ({html.escape(model.scheme.kind)}): {html.escape(', '.join(model.scheme.names))}</p>")
     if model.report is not None:

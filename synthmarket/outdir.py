@@ -60,7 +60,9 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def claim(directory: str | os.PathLike, *, lock_name: str = LOCK_FILE, what: str | os.PathLike | None = None) -> Iterator[Path]:
+def claim(
+    directory: str | os.PathLike, *, lock_name: str = LOCK_FILE, what: str | os.PathLike | None = None
+) -> Iterator[Path]:
     """Hold the lock ``directory/lock_name`` while the block runs (the directory is created).
 
     ``what`` names the output in messages (default: the directory). While the lock is held,
@@ -107,8 +109,12 @@ def claim_file(path: str | os.PathLike) -> AbstractContextManager[Path]:
 
 
 def _take(lock: Path, what) -> None:
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
+    }
     while True:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -116,8 +122,10 @@ def _take(lock: Path, what) -> None:
             holder = _read(lock)
             if not _stale(holder):
                 raise OutputInUse(_busy_message(what, lock, holder)) from None
-            note(f"{what}: taking over the lock of a run that is no longer running "
-                 f"(pid {holder['pid']}, started {holder.get('started', '?')}).")
+            note(
+                f"{what}: taking over the lock of a run that is no longer running "
+                f"(pid {holder['pid']}, started {holder.get('started', '?')})."
+            )
             lock.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as file:
@@ -144,10 +152,14 @@ def _busy_message(what, lock: Path, holder: dict) -> str:
     if not holder:
         who = "another run (its lock file cannot be read)"
     else:
-        who = (f"another run: pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
-               f" ({holder.get('command') or 'command unknown'})")
-    return (f"{str(what)!r} is in use by {who}. Wait for it to finish or choose another output; "
-            f"if no such run is going on, delete {lock}.")
+        who = (
+            f"another run: pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+            f" ({holder.get('command') or 'command unknown'})"
+        )
+    return (
+        f"{str(what)!r} is in use by {who}. Wait for it to finish or choose another output; "
+        f"if no such run is going on, delete {lock}."
+    )
 
 
 @contextmanager
@@ -173,7 +185,7 @@ def scratch(directory: str | os.PathLike, prefix: str) -> Iterator[Path]:
     runs that died are removed first, each with a note."""
     directory = Path(directory)
     for entry in directory.glob(f"{glob.escape(prefix)}-*"):
-        pid = entry.name[len(prefix) + 1:]
+        pid = entry.name[len(prefix) + 1 :]
         if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
             _remove(entry)
             note(f"removed {entry}, left unfinished by an earlier run that stopped (pid {pid}).")

@@ -13,8 +13,9 @@ import html
 import io
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,15 @@ from .figures import loss_keys, outcome_histograms, plot_paths, regime_figure, t
 from .outdir import write_text_atomic
 from .paths import Paths
 from .runs import (
-    BACKTEST_DIR, FACTS_DIR, REAL_FILE, REGIMES_FILE, REPORT_FILE, RUN_FILE, SCENARIOS_FILE, read_json, read_table,
+    BACKTEST_DIR,
+    FACTS_DIR,
+    REAL_FILE,
+    REGIMES_FILE,
+    REPORT_FILE,
+    RUN_FILE,
+    SCENARIOS_FILE,
+    read_json,
+    read_table,
     read_training_log,
 )
 from .snapshots import snapshot_files
@@ -34,13 +43,24 @@ PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_ra
 SUMMARY_COLUMNS = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
 #: scorecard.csv's columns, in the order the report shows them, and their headings there
 FACT_STATISTIC_COLUMNS = {
-    "fact": "fact", "statistic": "statistic", "median": "synthetic median", "real_windows_median": "real windows median",
-    "real_window_percentile": "percentile among real windows", "p5": "synthetic 5%", "p95": "synthetic 95%",
-    "real_windows_p5": "real windows 5%", "real_windows_p95": "real windows 95%", "real": "real, whole series",
+    "fact": "fact",
+    "statistic": "statistic",
+    "median": "synthetic median",
+    "real_windows_median": "real windows median",
+    "real_window_percentile": "percentile among real windows",
+    "p5": "synthetic 5%",
+    "p95": "synthetic 95%",
+    "real_windows_p5": "real windows 5%",
+    "real_windows_p95": "real windows 95%",
+    "real": "real, whole series",
     "verdict": "verdict",
 }
-REGIME_STATISTICS = {"volatility": "annualised volatility", "mean": "annualised mean return",
-                     "kurtosis": "excess kurtosis", "acf_abs": "mean ACF of |r|, lags 1-10"}
+REGIME_STATISTICS = {
+    "volatility": "annualised volatility",
+    "mean": "annualised mean return",
+    "kurtosis": "excess kurtosis",
+    "acf_abs": "mean ACF of |r|, lags 1-10",
+}
 
 STYLE = """
 .strip { display: flex; overflow-x: auto; gap: 0.5em; } .snapshot { margin: 0; flex: 0 0 auto; }
@@ -107,8 +127,14 @@ def _verdict_cell(value: Any) -> str:
     return f"<td class='{cls}'>{html.escape(text)}</td>"
 
 
-def html_table(frame: pd.DataFrame, *, verdict_columns: Iterable[str] = (), text_columns: Iterable[str] = (),
-               percent_rows: Iterable[str] = (), index: bool = False) -> str:
+def html_table(
+    frame: pd.DataFrame,
+    *,
+    verdict_columns: Iterable[str] = (),
+    text_columns: Iterable[str] = (),
+    percent_rows: Iterable[str] = (),
+    index: bool = False,
+) -> str:
     """A DataFrame as a small HTML table (numbers to 4 significant digits, verdicts coloured)."""
     verdict_columns, text_columns, percent_rows = set(verdict_columns), set(text_columns), set(percent_rows)
     if index:
@@ -185,8 +211,10 @@ def _regimes_section(run_dir: Path) -> str | None:
         return None
     table = read_table(file)
     needed = {"regime", *(f"{p}_{s}" for p in ("real", "synthetic") for s in ("volatility", "kurtosis", "acf_abs"))}
-    body = ("<h2>Per-regime comparison</h2><p>Paths sampled in one regime throughout, against the real bars "
-            "labelled with that regime.</p>")
+    body = (
+        "<h2>Per-regime comparison</h2><p>Paths sampled in one regime throughout, against the real bars "
+        "labelled with that regime.</p>"
+    )
     if not needed <= set(table.columns):
         return body + html_table(table)
     body += img_tag(figure_to_data_uri(regime_figure(table)), "per-regime comparison")
@@ -197,10 +225,16 @@ def _regimes_section(run_dir: Path) -> str | None:
     for record in table.to_dict(orient="records"):
         for stat, label in REGIME_STATISTICS.items():
             if f"synthetic_{stat}" in record:
-                rows.append({"regime": record["regime"], "statistic": label, "real": record.get(f"real_{stat}"),
-                             "synthetic median": record[f"synthetic_{stat}"],
-                             "synthetic 5%": record.get(f"synthetic_{stat}_p5"),
-                             "synthetic 95%": record.get(f"synthetic_{stat}_p95")})
+                rows.append(
+                    {
+                        "regime": record["regime"],
+                        "statistic": label,
+                        "real": record.get(f"real_{stat}"),
+                        "synthetic median": record[f"synthetic_{stat}"],
+                        "synthetic 5%": record.get(f"synthetic_{stat}_p5"),
+                        "synthetic 95%": record.get(f"synthetic_{stat}_p95"),
+                    }
+                )
     return body + html_table(pd.DataFrame(rows), text_columns=["regime", "statistic"])
 
 
@@ -220,12 +254,14 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
         judged = verdicts[verdicts["verdict"] != "n/a"]
         n_pass = int((judged["verdict"] == "pass").sum())
         headline = f"{n_pass} / {len(judged)}"
-        body += (f"<p><b>{n_pass} of {len(judged)}</b> stylized facts hold on the synthetic paths. "
-                 "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the whole real "
-                 "series; <i>holds on real windows</i> is how often the non-overlapping real windows as long as "
-                 f"the paths, resampled as sets of paths, pass it. A rule they pass less than "
-                 f"{MIN_REAL_WINDOW_SHARE:.0%} of the time cannot tell a model from the market at this length: it "
-                 "reads <i>n/a</i>, cannot judge at this length.</p>")
+        body += (
+            f"<p><b>{n_pass} of {len(judged)}</b> stylized facts hold on the synthetic paths. "
+            "Each rule is judged on the synthetic paths; <i>holds on real</i> applies it to the whole real "
+            "series; <i>holds on real windows</i> is how often the non-overlapping real windows as long as "
+            f"the paths, resampled as sets of paths, pass it. A rule they pass less than "
+            f"{MIN_REAL_WINDOW_SHARE:.0%} of the time cannot tell a model from the market at this length: it "
+            "reads <i>n/a</i>, cannot judge at this length.</p>"
+        )
         # runs written before the real windows were resampled hold a pass/FAIL there
         columns = [c for c in ("verdict", "holds on real", "holds on real windows") if c in verdicts.columns]
         body += html_table(verdicts, verdict_columns=columns, text_columns=["rule"])
@@ -234,18 +270,26 @@ def _facts_section(run_dir: Path) -> tuple[str, str | None] | None:
     if (facts / "scorecard.png").is_file():
         body += img_tag(file_to_data_uri(facts / "scorecard.png"), "stylized facts figure grid")
     if (facts / "scorecard.csv").is_file():
-        statistics = read_table(facts / "scorecard.csv").fillna({"verdict": "n/a"}).rename(columns=FACT_STATISTIC_COLUMNS)
+        statistics = (
+            read_table(facts / "scorecard.csv").fillna({"verdict": "n/a"}).rename(columns=FACT_STATISTIC_COLUMNS)
+        )
         statistics = statistics[[c for c in FACT_STATISTIC_COLUMNS.values() if c in statistics.columns]]
-        body += ("<h3>Synthetic against real windows of the same length</h3><p class='muted'>Each statistic's "
-                 "synthetic median and 5-95% band over paths, beside its median and band over the real windows "
-                 "as long as the paths; the percentile is where the synthetic median sits among those windows "
-                 "(50: like a typical real window; near 0 or 100: unlike almost all). The whole real series' "
-                 "value is the last column: short paths cannot be expected to match it.</p>"
-                 + html_table(statistics, verdict_columns=["verdict"], text_columns=["fact", "statistic"]))
+        body += (
+            "<h3>Synthetic against real windows of the same length</h3><p class='muted'>Each statistic's "
+            "synthetic median and 5-95% band over paths, beside its median and band over the real windows "
+            "as long as the paths; the percentile is where the synthetic median sits among those windows "
+            "(50: like a typical real window; near 0 or 100: unlike almost all). The whole real series' "
+            "value is the last column: short paths cannot be expected to match it.</p>"
+            + html_table(statistics, verdict_columns=["verdict"], text_columns=["fact", "statistic"])
+        )
     distances = meta.get("distances", meta if "summary" not in meta else {})
     if distances:
-        frame = pd.DataFrame({"distance": list(distances), "value": [np.nan if v is None else v for v in distances.values()]})
-        body += "<details><summary>Distances and scores to the real returns</summary>" + html_table(frame) + "</details>"
+        frame = pd.DataFrame(
+            {"distance": list(distances), "value": [np.nan if v is None else v for v in distances.values()]}
+        )
+        body += (
+            "<details><summary>Distances and scores to the real returns</summary>" + html_table(frame) + "</details>"
+        )
     return body, headline
 
 
@@ -259,10 +303,14 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
     params = ", ".join(f"{k}={v}" for k, v in (summary.get("params") or {}).items()) or "default parameters"
     strategy = summary.get("strategy", "the strategy")
     n_paths = int((results["path"].astype(str) != "real").sum())
-    body = (f"<h2>Backtest outcomes</h2><p>{html.escape(str(strategy))} ({html.escape(params)}) on {n_paths} synthetic "
-            "paths and on the real history (red line). <i>real rank %</i> is the percent of synthetic paths at or "
-            "below the real history's value.</p>")
-    body += img_tag(figure_to_data_uri(outcome_histograms(results)), "histograms of Sharpe, total return and max drawdown")
+    body = (
+        f"<h2>Backtest outcomes</h2><p>{html.escape(str(strategy))} ({html.escape(params)}) on {n_paths} synthetic "
+        "paths and on the real history (red line). <i>real rank %</i> is the percent of synthetic paths at or "
+        "below the real history's value.</p>"
+    )
+    body += img_tag(
+        figure_to_data_uri(outcome_histograms(results)), "histograms of Sharpe, total return and max drawdown"
+    )
     cards: list[tuple[str, str]] = []
     metrics = summary.get("metrics") or {}
     if metrics:
@@ -273,9 +321,11 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
         sharpe = metrics.get("sharpe", {})
         cards.append(("median Sharpe of synthetic paths", _fmt_number(sharpe.get("p50"))))
         cards.append(("Sharpe of the real history", _fmt_number(sharpe.get("real"))))
-    extra = {"paths that lost money": summary.get("prob_loss"),
-             f"expected shortfall of return ({summary.get('alpha', 0.05):.0%} worst)": summary.get("es_return"),
-             "expected shortfall of max drawdown": summary.get("es_drawdown")}
+    extra = {
+        "paths that lost money": summary.get("prob_loss"),
+        f"expected shortfall of return ({summary.get('alpha', 0.05):.0%} worst)": summary.get("es_return"),
+        "expected shortfall of max drawdown": summary.get("es_drawdown"),
+    }
     shown = {k: v for k, v in extra.items() if v is not None}
     if shown:
         body += html_table(pd.DataFrame({"": list(shown), "value": list(shown.values())}), percent_rows=list(shown))
@@ -283,14 +333,32 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
             cards.append(("paths that lost money", _fmt_number(summary["prob_loss"], percent=True)))
     failed = results[results["error"].notna()] if "error" in results else results.iloc[:0]
     if len(failed):
-        body += (f"<p class='fail'>{len(failed)} path(s) failed; the first: path {html.escape(str(failed['path'].iloc[0]))}: "
-                 f"{html.escape(str(failed['error'].iloc[0]))}</p>")
+        body += (
+            f"<p class='fail'>{len(failed)} path(s) failed; the first: path {html.escape(str(failed['path'].iloc[0]))}: "
+            f"{html.escape(str(failed['error'].iloc[0]))}</p>"
+        )
     return body, cards
 
 
 def _config_section(config: dict) -> str:
-    keys = ("generator", "model", "hyperparameters", "data", "data_range", "regimes", "time_budget", "training",
-            "n_paths", "n_steps", "seed", "strategy", "real_backtest_range", "jobs", "created", "seconds")
+    keys = (
+        "generator",
+        "model",
+        "hyperparameters",
+        "data",
+        "data_range",
+        "regimes",
+        "time_budget",
+        "training",
+        "n_paths",
+        "n_steps",
+        "seed",
+        "strategy",
+        "real_backtest_range",
+        "jobs",
+        "created",
+        "seconds",
+    )
     rows = []
     for key in keys:
         if key in config and config[key] is not None:
@@ -300,8 +368,13 @@ def _config_section(config: dict) -> str:
     if versions_:
         rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions_.items())))
     table = html_table(pd.DataFrame(rows, columns=["setting", "value"]), text_columns=["value"]) if rows else ""
-    return ("<h2>Configuration</h2>" + table
-            + "<details><summary>run.json</summary><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre></details>")
+    return (
+        "<h2>Configuration</h2>"
+        + table
+        + "<details><summary>run.json</summary><pre>"
+        + html.escape(json.dumps(config, indent=2))
+        + "</pre></details>"
+    )
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -321,7 +394,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise DataError(f"No such run directory: {str(run_dir)!r}. Run `synthmarket demo` or give a run's --out directory.")
+        raise DataError(
+            f"No such run directory: {str(run_dir)!r}. Run `synthmarket demo` or give a run's --out directory."
+        )
     config = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
     real = read_table(run_dir / REAL_FILE) if (run_dir / REAL_FILE).is_file() else None
     sections: list[tuple[str, str, str]] = []
@@ -399,7 +474,9 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
             f"{str(model_dir)!r} holds neither {CONFIG_FILE} nor {LOG_FILE}: give a model directory "
             f"(`synthmarket train --out DIR`)."
         )
-    generator = config.get("generator") or next((r.get("model", {}).get("generator") for r in rows if "model" in r), "model")
+    generator = config.get("generator") or next(
+        (r.get("model", {}).get("generator") for r in rows if "model" in r), "model"
+    )
     sections: list[tuple[str, str, str]] = []
     report = config.get("train_report") or {}
     stop = next((r for r in reversed(rows) if r.get("event") == "stop"), {})
@@ -410,10 +487,17 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
         ("stopped by", str(report.get("stopped", stop.get("reason", "-")))),
         ("best validation score", _fmt_number(report.get("best_score", stop.get("best_score")))),
     ]
-    sections.append(("summary", "Summary", "<h2>At a glance</h2>" + _cards(cards)
-                     + f"<p class='muted'>Device: {html.escape(str(report.get('device', start.get('device', '-'))))}. "
-                     "The validation score is the stylized-facts distance of sampled paths to the held-out real "
-                     "returns, relative to i.i.d. normal returns (1.0); the best-scoring weights are kept.</p>"))
+    sections.append(
+        (
+            "summary",
+            "Summary",
+            "<h2>At a glance</h2>"
+            + _cards(cards)
+            + f"<p class='muted'>Device: {html.escape(str(report.get('device', start.get('device', '-'))))}. "
+            "The validation score is the stylized-facts distance of sampled paths to the held-out real "
+            "returns, relative to i.i.d. normal returns (1.0); the best-scoring weights are kept.</p>",
+        )
+    )
     fig = training_curves(rows)
     if fig is not None:
         body = "<h2>Training curves</h2>" + img_tag(figure_to_data_uri(fig), "training losses and validation score")
@@ -421,38 +505,60 @@ def build_training_report(model_dir: str | Path, out: str | Path | None = None) 
         losses = loss_keys(logged)
         if losses:
             values = {key: [r[key] for r in logged if isinstance(r.get(key), (int, float))] for key in losses}
-            frame = pd.DataFrame([
-                {"loss": key, "times logged": len(v), "first logged": v[0], "last logged": v[-1], "minimum": min(v)}
-                for key, v in values.items() if v
-            ])
+            frame = pd.DataFrame(
+                [
+                    {"loss": key, "times logged": len(v), "first logged": v[0], "last logged": v[-1], "minimum": min(v)}
+                    for key, v in values.items()
+                    if v
+                ]
+            )
             body += html_table(frame)
         validations = [r for r in rows if r.get("event") == "validation"]
         if validations:
             frame = pd.DataFrame(validations).drop(columns=["event", "time"], errors="ignore")
-            body += ("<details><summary>Every validation</summary>"
-                     + html_table(frame.astype({c: float for c in frame.columns if c not in ("best",)}, errors="ignore"))
-                     + "</details>")
+            body += (
+                "<details><summary>Every validation</summary>"
+                + html_table(frame.astype({c: float for c in frame.columns if c not in ("best",)}, errors="ignore"))
+                + "</details>"
+            )
     else:
-        body = ("<h2>Training curves</h2><p>This generator logged no losses or validation scores: it fits in one "
-                "go (a classical model), so there is no curve to show.</p>")
+        body = (
+            "<h2>Training curves</h2><p>This generator logged no losses or validation scores: it fits in one "
+            "go (a classical model), so there is no curve to show.</p>"
+        )
     sections.append(("curves", "Curves", body))
     snapshots = snapshot_files(model_dir)
     if snapshots:
-        strip = "".join(
-            f"<figure class='snapshot'>{img_tag(file_to_data_uri(p), p.stem)}</figure>" for p in snapshots
+        strip = "".join(f"<figure class='snapshot'>{img_tag(file_to_data_uri(p), p.stem)}</figure>" for p in snapshots)
+        sections.append(
+            (
+                "snapshots",
+                "Snapshots",
+                "<h2>Snapshots</h2><p>Generated paths (colour) over real windows "
+                "(grey), the same noise at every step: how the model learned the shape of the market.</p>"
+                f"<div class='strip'>{strip}</div>",
+            )
         )
-        sections.append(("snapshots", "Snapshots", "<h2>Snapshots</h2><p>Generated paths (colour) over real windows "
-                         "(grey), the same noise at every step: how the model learned the shape of the market.</p>"
-                         f"<div class='strip'>{strip}</div>"))
     hparams = config.get("hyperparameters") or {}
-    settings = [("generator", generator), ("package version", config.get("package_version")),
-                ("training data fingerprint", config.get("data_fingerprint")),
-                ("regimes", None if not config.get("regimes") else ", ".join(config["regimes"].get("names", [])))]
+    settings = [
+        ("generator", generator),
+        ("package version", config.get("package_version")),
+        ("training data fingerprint", config.get("data_fingerprint")),
+        ("regimes", None if not config.get("regimes") else ", ".join(config["regimes"].get("names", []))),
+    ]
     settings += [(f"train: {k}", v) for k, v in (start.get("config") or {}).items() if v is not None]
     frame = pd.DataFrame([(k, str(v)) for k, v in settings if v is not None], columns=["setting", "value"])
     hp = pd.DataFrame({"hyper-parameter": list(hparams), "value": [str(v) for v in hparams.values()]})
-    sections.append(("config", "Configuration", "<h2>Configuration</h2>" + html_table(frame, text_columns=["value"])
-                     + "<h3>Hyper-parameters</h3>" + html_table(hp, text_columns=["value"])))
+    sections.append(
+        (
+            "config",
+            "Configuration",
+            "<h2>Configuration</h2>"
+            + html_table(frame, text_columns=["value"])
+            + "<h3>Hyper-parameters</h3>"
+            + html_table(hp, text_columns=["value"]),
+        )
+    )
     out = Path(out) if out is not None else model_dir / TRAINING_REPORT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, _page(f"Training of {generator}", str(model_dir), sections))

@@ -67,7 +67,7 @@ class Paths:
             raise DataError(f"Paths has {self.n_paths} paths but {self.ids.size} path ids.")
 
     @classmethod
-    def from_features(cls, features: np.ndarray, anchor: Anchor, *, start=None) -> "Paths":
+    def from_features(cls, features: np.ndarray, anchor: Anchor, *, start=None) -> Paths:
         """Paths from a feature array of shape (P, S, C) (see :mod:`synthmarket.bars`)."""
         features = np.asarray(features)
         if features.ndim != 3:
@@ -118,10 +118,12 @@ class Paths:
             return np.diff(log_c, axis=1, prepend=np.log(self.anchor_close))
         return np.diff(log_c, axis=1)
 
-    def subset(self, index) -> "Paths":
+    def subset(self, index) -> Paths:
         """A selection of paths (a slice, list of indices or boolean mask)."""
         return Paths(
-            *(getattr(self, k)[index] for k in FIELDS), dates=self.dates, anchor_close=self.anchor_close,
+            *(getattr(self, k)[index] for k in FIELDS),
+            dates=self.dates,
+            anchor_close=self.anchor_close,
             ids=self.ids[index],
         )
 
@@ -133,7 +135,7 @@ class Paths:
         return pd.DataFrame(data)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, anchor_close: float | None = None, *, where: str = "scenarios") -> "Paths":
+    def from_frame(cls, frame: pd.DataFrame, anchor_close: float | None = None, *, where: str = "scenarios") -> Paths:
         """Paths from the long format, in the natural order of their ids (see :func:`id_sort_key`).
 
         The table must hold one row per path and date, every path on the same dates, numbers
@@ -198,7 +200,7 @@ class Paths:
         dates = pd.DatetimeIndex(stamps[: shape[1]], name="date")
         return cls(**arrays, dates=dates, anchor_close=anchor_close, ids=ordered).validate(where)
 
-    def validate(self, where: str = "scenarios") -> "Paths":
+    def validate(self, where: str = "scenarios") -> Paths:
         """Refuse bars a backtest or the stylized facts would misread; return ``self``.
 
         Rules: path ids unique, none of them ``"real"``; dates increasing; prices finite and
@@ -229,16 +231,25 @@ class Paths:
 
         for k in PRICES:
             x = getattr(self, k)
-            refuse(~(np.isfinite(x) & (x > 0)), lambda i, j: f"{k} {_num(x[i, j])} is not a finite positive price",
-                   "prices are finite and positive")
+            refuse(
+                ~(np.isfinite(x) & (x > 0)),
+                lambda i, j: f"{k} {_num(x[i, j])} is not a finite positive price",
+                "prices are finite and positive",
+            )
         slack = PRICE_TOLERANCE * self.close
         for lower, upper in BAR_PAIRS:
             low, high = getattr(self, lower), getattr(self, upper)
-            refuse(high < low - slack, lambda i, j: f"{upper} {_num(high[i, j])} is below {lower} {_num(low[i, j])}",
-                   BAR_RULE)
+            refuse(
+                high < low - slack,
+                lambda i, j: f"{upper} {_num(high[i, j])} is below {lower} {_num(low[i, j])}",
+                BAR_RULE,
+            )
         v = self.volume
-        refuse(~(np.isfinite(v) & (v >= 0)), lambda i, j: f"volume {_num(v[i, j])} is negative or not a number",
-               "volume is finite and >= 0")
+        refuse(
+            ~(np.isfinite(v) & (v >= 0)),
+            lambda i, j: f"volume {_num(v[i, j])} is negative or not a number",
+            "volume is finite and >= 0",
+        )
         return self
 
     def save(self, file: str | Path) -> Path:
@@ -264,7 +275,7 @@ class Paths:
         return file
 
     @classmethod
-    def load(cls, file: str | Path) -> "Paths":
+    def load(cls, file: str | Path) -> Paths:
         """Read a file written by :meth:`save` or by ``synthmarket generate``."""
         file = Path(file)
         if not file.exists():

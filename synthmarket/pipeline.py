@@ -199,8 +199,16 @@ def run_pipeline(
         write_report(staging, config, steps)
         replace_entries(out, staging, RUN_PARTS)
     return PipelineResult(
-        out=out, report=out / REPORT_FILE, model=model, reused_model=reused, paths=paths, card=card,
-        regimes=comparison, backtest=backtest, config=config, seconds=time.perf_counter() - started,
+        out=out,
+        report=out / REPORT_FILE,
+        model=model,
+        reused_model=reused,
+        paths=paths,
+        card=card,
+        regimes=comparison,
+        backtest=backtest,
+        config=config,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -237,9 +245,16 @@ def training_key(generator: type[Generator], settings: PipelineSettings, bars: p
     """Everything a trained model depends on: a cached model is reused only when its key is equal."""
     from .data import fingerprint
 
-    return {"generator": generator.name, "hyperparameters": {**generator.defaults, **settings.hparams},
-            "data_fingerprint": fingerprint(bars), "seed": settings.seed, "time_budget": settings.time_budget,
-            "regimes": settings.regimes, "steps": settings.steps, "synthmarket": __version__}
+    return {
+        "generator": generator.name,
+        "hyperparameters": {**generator.defaults, **settings.hparams},
+        "data_fingerprint": fingerprint(bars),
+        "seed": settings.seed,
+        "time_budget": settings.time_budget,
+        "regimes": settings.regimes,
+        "steps": settings.steps,
+        "synthmarket": __version__,
+    }
 
 
 def cached_model(model_dir: Path, key: dict) -> Generator | None:
@@ -258,8 +273,9 @@ def cached_model(model_dir: Path, key: dict) -> Generator | None:
         return None
 
 
-def train_or_reuse(model_dir: Path, gen_cls: type[Generator], bars: pd.DataFrame, settings: PipelineSettings,
-                   steps: _Steps) -> tuple[Generator, bool]:
+def train_or_reuse(
+    model_dir: Path, gen_cls: type[Generator], bars: pd.DataFrame, settings: PipelineSettings, steps: _Steps
+) -> tuple[Generator, bool]:
     """The model in ``model_dir`` when trained with the same settings, else a new one trained
     into it; and whether it was reused."""
     from . import api
@@ -274,9 +290,17 @@ def train_or_reuse(model_dir: Path, gen_cls: type[Generator], bars: pd.DataFrame
         budget = f"at most {settings.time_budget}" if settings.time_budget else "its default length"
         with steps(f"Training {gen_cls.name} on {len(bars):,} bars ({budget}) into {model_dir}"):
             (model_dir / TRAINING_KEY_FILE).unlink(missing_ok=True)
-            model = api.train(gen_cls, bars, regimes=settings.regimes, time_budget=settings.time_budget,
-                              seed=settings.seed, out=model_dir, steps=settings.steps, progress=settings.progress,
-                              **settings.hparams)
+            model = api.train(
+                gen_cls,
+                bars,
+                regimes=settings.regimes,
+                time_budget=settings.time_budget,
+                seed=settings.seed,
+                out=model_dir,
+                steps=settings.steps,
+                progress=settings.progress,
+                **settings.hparams,
+            )
             (model_dir / TRAINING_KEY_FILE).write_text(json.dumps(key, indent=2))
     if model.report is not None:
         steps.note(model.report.summary())
@@ -306,14 +330,16 @@ def compare_regimes(model: Generator, bars: pd.DataFrame, settings: PipelineSett
         return api.regime_comparison(model, bars, n_paths=REGIME_PATHS, n_steps=settings.n_steps, seed=settings.seed)
 
 
-def run_config(settings: PipelineSettings, generator: str, model_dir: Path, model: Generator, bars: pd.DataFrame) -> dict:
+def run_config(
+    settings: PipelineSettings, generator: str, model_dir: Path, model: Generator, bars: pd.DataFrame
+) -> dict:
     """The configuration written to ``run.json`` (and shown on the report)."""
     real = bars.iloc[-REAL_BARS:]
     data_range = f"{bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}"
     return {
         "title": "synthmarket demo",
         "subtitle": f"{generator} trained on {settings.data} {data_range}; {settings.n_paths} paths x "
-                    f"{settings.n_steps} bars; {settings.strategy} backtested on every path",
+        f"{settings.n_steps} bars; {settings.strategy} backtested on every path",
         "generator": generator,
         "model": str(model_dir),
         "hyperparameters": model.hparams,
@@ -331,17 +357,24 @@ def run_config(settings: PipelineSettings, generator: str, model_dir: Path, mode
     }
 
 
-def run_backtest(paths: Paths, real: pd.DataFrame, out: Path, settings: PipelineSettings, steps: _Steps) -> MonteCarloResult:
+def run_backtest(
+    paths: Paths, real: pd.DataFrame, out: Path, settings: PipelineSettings, steps: _Steps
+) -> MonteCarloResult:
     """The strategy on every path and on ``real``, written to ``out``."""
     from .montecarlo import run_montecarlo
 
-    with steps(f"Backtesting {settings.strategy} on {settings.n_paths:,} paths and on the real year "
-               f"{real.index[0]:%Y-%m-%d}..{real.index[-1]:%Y-%m-%d}"):
-        result = run_montecarlo(settings.strategy, paths, real=real, jobs=settings.jobs, out=out,
-                                progress=settings.progress)
+    with steps(
+        f"Backtesting {settings.strategy} on {settings.n_paths:,} paths and on the real year "
+        f"{real.index[0]:%Y-%m-%d}..{real.index[-1]:%Y-%m-%d}"
+    ):
+        result = run_montecarlo(
+            settings.strategy, paths, real=real, jobs=settings.jobs, out=out, progress=settings.progress
+        )
         sharpe = result.summary.metrics.loc["sharpe"]
-        steps.note(f"median Sharpe {sharpe['p50']:.2f} (5-95%: {sharpe['p5']:.2f} to {sharpe['p95']:.2f}); "
-                   f"real year {sharpe['real']:.2f}")
+        steps.note(
+            f"median Sharpe {sharpe['p50']:.2f} (5-95%: {sharpe['p5']:.2f} to {sharpe['p95']:.2f}); "
+            f"real year {sharpe['real']:.2f}"
+        )
     return result
 
 

@@ -76,7 +76,7 @@ class RegimeScheme:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RegimeScheme":
+    def from_dict(cls, data: dict) -> RegimeScheme:
         return cls(data["kind"], tuple(data["names"]), int(data["window"]), tuple(data["thresholds"]))
 
 
@@ -108,7 +108,9 @@ def fit_regimes(bars: pd.DataFrame, by: str, window: int | None = None) -> Regim
             raise ConfigError(f"The {by} regime window must be a whole number of bars, at least 2; got {window!r}.")
         window = int(window)
         if len(bars) < 3 * window:
-            raise DataError(f"{len(bars)} bars are too few for {by} regimes over {window}-bar windows; give at least {3 * window}.")
+            raise DataError(
+                f"{len(bars)} bars are too few for {by} regimes over {window}-bar windows; give at least {3 * window}."
+            )
         stat = _statistic(bars, by, window)[window:]
         thresholds = tuple(float(q) for q in np.quantile(stat, [1 / 3, 2 / 3]))
         return RegimeScheme(by, names, window, thresholds)
@@ -155,7 +157,9 @@ def parse_schedule(spec: str, names: tuple[str, ...] | list[str]) -> np.ndarray:
         try:
             n = int(steps)
         except ValueError:
-            raise ConfigError(f"Schedule item {item.strip()!r}: {steps.strip()!r} is not a whole number of steps.") from None
+            raise ConfigError(
+                f"Schedule item {item.strip()!r}: {steps.strip()!r} is not a whole number of steps."
+            ) from None
         if n <= 0:
             raise ConfigError(f"Schedule item {item.strip()!r}: the number of steps must be positive.")
         parts.append((list(names).index(name), n))

@@ -35,10 +35,11 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -70,8 +71,14 @@ class PluginInfo:
     """
 
     def __init__(
-        self, kind: str, name: str, origin: str, *, obj: Any = None,
-        entry_point: importlib.metadata.EntryPoint | None = None, problems: list[PluginError] | None = None,
+        self,
+        kind: str,
+        name: str,
+        origin: str,
+        *,
+        obj: Any = None,
+        entry_point: importlib.metadata.EntryPoint | None = None,
+        problems: list[PluginError] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -106,7 +113,7 @@ class PluginInfo:
     def loads(self) -> bool:
         """Whether :attr:`obj` can be had (a failure is reported in the registry's problems)."""
         try:
-            self.obj
+            _ = self.obj
         except PluginError:
             return False
         return True
@@ -181,7 +188,9 @@ class Registry:
         known = ", ".join(sorted(self.items[kind])) or "none"
         close = difflib.get_close_matches(name, list(self.items[kind]), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        own = " A class of your own can be named as package.module:Class or path/to/file.py:Class." if references else ""
+        own = (
+            " A class of your own can be named as package.module:Class or path/to/file.py:Class." if references else ""
+        )
         raise PluginError(f"No {kind} named {name!r}.{hint} Known {PLURALS[kind]}: {known}.{own}")
 
 

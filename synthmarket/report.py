@@ -9,6 +9,13 @@ from .pages import build_report, build_training_report
 from .runs import write_facts, write_run
 
 __all__ = [
-    "build_report", "build_training_report", "generator_html", "paths_html", "plot_paths", "plot_training",
-    "train_report_html", "write_facts", "write_run",
+    "build_report",
+    "build_training_report",
+    "generator_html",
+    "paths_html",
+    "plot_paths",
+    "plot_training",
+    "train_report_html",
+    "write_facts",
+    "write_run",
 ]

@@ -67,7 +67,9 @@ def write_facts(card: Scorecard, directory: str | Path) -> Path:
     (directory / "scorecard.md").write_text(card.to_markdown())
     fig = card.plot()
     fig.savefig(directory / "scorecard.png", dpi=80)
-    distances = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in card.distances.items()}
+    distances = {
+        k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in card.distances.items()
+    }
     payload = {"summary": card.summary(), "passed": card.passed, "notes": card.notes, "distances": distances}
     (directory / "distances.json").write_text(json.dumps(payload, indent=2))
     return directory
@@ -97,7 +99,7 @@ def write_run(
     if out.exists() and not out.is_dir():
         raise DataError(f"{str(out)!r} is a file; a run is written into a directory.")
     out.mkdir(parents=True, exist_ok=True)
-    record = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": versions()}
+    record = {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "versions": versions()}
     record.update(config or {})
     (out / RUN_FILE).write_text(json.dumps(record, indent=2, default=json_default))
     if paths is not None:
@@ -117,8 +119,9 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid and pandas' ParserError are ValueErrors
-        raise DataError(f"{path} is damaged or truncated ({type(exc).__name__}: {exc}); rerun the command that "
-                        f"wrote it.") from None
+        raise DataError(
+            f"{path} is damaged or truncated ({type(exc).__name__}: {exc}); rerun the command that wrote it."
+        ) from None
 
 
 def read_json(path: Path) -> dict:

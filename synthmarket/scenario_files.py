@@ -132,15 +132,19 @@ def generate_file(
         parquet = out.suffix == ".parquet"
         first_day = _start_date(start, model)
         dates = business_days(first_day, int(n_steps))
-        metadata = {b"synthmarket.anchor_close": repr(model.anchor.close).encode(),
-                    b"synthmarket.generator": model.name.encode()}
+        metadata = {
+            b"synthmarket.anchor_close": repr(model.anchor.close).encode(),
+            b"synthmarket.generator": model.name.encode(),
+        }
         schema = pa.schema(
             [("path", pa.int64()), ("date", pa.timestamp("ns") if parquet else pa.date32())]
             + [(k, pa.float64()) for k in FIELDS],
             metadata=metadata if parquet else None,
         )
         date_array = pa.array(dates.values).cast(schema.field("date").type)
-        chunks = model.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size)
+        chunks = model.sample_chunks(
+            n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size
+        )
         writer = None
         done = 0
         try:

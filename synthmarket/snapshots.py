@@ -34,8 +34,18 @@ class SnapshotRecorder:
         Generated paths, real windows, and their length in bars.
     """
 
-    def __init__(self, model, dataset, directory: str | Path, every: int, *, n_paths: int = 8, n_real: int = 40,
-                 window: int = 250, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model,
+        dataset,
+        directory: str | Path,
+        every: int,
+        *,
+        n_paths: int = 8,
+        n_real: int = 40,
+        window: int = 250,
+        seed: int = 0,
+    ) -> None:
         if every < 1:
             raise ConfigError(f"--snapshots must be a positive number of steps; got {every}.")
         if not (hasattr(model, "sample_scaled") and hasattr(model, "callbacks")):
@@ -47,7 +57,7 @@ class SnapshotRecorder:
         self.mean = dataset.scaler.mean[0]
         returns = dataset.train[:, 0] * self.std + self.mean
         starts = np.random.default_rng(seed).choice(dataset.window_starts(self.window), size=n_real)
-        self.real = np.stack([np.cumsum(returns[s:s + self.window]) for s in starts])
+        self.real = np.stack([np.cumsum(returns[s : s + self.window]) for s in starts])
 
     def __call__(self, step: int, losses: dict) -> None:
         if step % self.every:

@@ -189,7 +189,9 @@ class GeneratorContract(abc.ABC):
         loaded = type(fitted).load(tmp_path / "model")
         assert type(loaded) is type(fitted)
         assert loaded.hparams == fitted.hparams
-        np.testing.assert_array_equal(loaded.sample(self.n_paths, 60, seed=11), fitted.sample(self.n_paths, 60, seed=11))
+        np.testing.assert_array_equal(
+            loaded.sample(self.n_paths, 60, seed=11), fitted.sample(self.n_paths, 60, seed=11)
+        )
         config = json.loads((tmp_path / "model" / CONFIG_FILE).read_text())
         assert config["generator"] == fitted.name
 

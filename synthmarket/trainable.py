@@ -34,7 +34,7 @@ class WindowSampler:
 
     A window never spans two training stretches (``TrainingData.window_starts``)."""
 
-    def __init__(self, dataset: "TrainingData", window: int, batch_size: int, device, seed: int):
+    def __init__(self, dataset: TrainingData, window: int, batch_size: int, device, seed: int):
         labels = dataset.train_labels
         self.data = torch.as_tensor(dataset.train, dtype=torch.float32, device=device)
         self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=device)

@@ -19,14 +19,23 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .checkpoints import CHECKPOINT_DIR, TrainingState, Weights, copy_weights, load_checkpoint, load_weights, save_checkpoint
+from .checkpoints import (
+    CHECKPOINT_DIR,
+    TrainingState,
+    Weights,
+    copy_weights,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from .checks import check_seed
 from .errors import ConfigError, TrainingDiverged
 from .trainable import StepContext, Trainable, WindowSampler
@@ -85,7 +94,9 @@ def resolve_device(choice: str = "auto") -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but torch sees no CUDA GPU here; use --device auto or cpu.")
     if choice == "mps" and not has_mps:
-        raise ConfigError("--device mps was asked for but this machine has no Apple MPS backend; use --device auto or cpu.")
+        raise ConfigError(
+            "--device mps was asked for but this machine has no Apple MPS backend; use --device auto or cpu."
+        )
     return torch.device(choice)
 
 
@@ -132,14 +143,26 @@ class TrainConfig:
         self.seed = check_seed(self.seed, "TrainConfig.seed")
         if self.device not in DEVICES:
             raise ConfigError(f"Unknown device {self.device!r}; use one of {', '.join(DEVICES)}.")
-        for name in ("steps", "threads", "batch_size", "checkpoint_every", "log_every", "validate_every", "validation_paths"):
+        for name in (
+            "steps",
+            "threads",
+            "batch_size",
+            "checkpoint_every",
+            "log_every",
+            "validate_every",
+            "validation_paths",
+        ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
                 raise ConfigError(f"TrainConfig.{name} must be a positive whole number; got {value!r}.")
         if self.epochs is not None and not (self.epochs > 0):
             raise ConfigError(f"TrainConfig.epochs must be positive; got {self.epochs!r}.")
-        if self.select_after is not None and (not isinstance(self.select_after, (int, np.integer)) or self.select_after < 0):
-            raise ConfigError(f"TrainConfig.select_after must be a whole number of steps, at least 0; got {self.select_after!r}.")
+        if self.select_after is not None and (
+            not isinstance(self.select_after, (int, np.integer)) or self.select_after < 0
+        ):
+            raise ConfigError(
+                f"TrainConfig.select_after must be a whole number of steps, at least 0; got {self.select_after!r}."
+            )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"TrainConfig.patience must be at least 1 (or None); got {self.patience!r}.")
         if self.resume and self.out_dir is None:
@@ -152,7 +175,7 @@ class TrainConfig:
             self.log_file = Path(self.log_file)
 
     @classmethod
-    def from_any(cls, config: "TrainConfig | dict | None") -> "TrainConfig":
+    def from_any(cls, config: TrainConfig | dict | None) -> TrainConfig:
         """A TrainConfig from itself, a dict of its fields, or None (all defaults)."""
         if config is None:
             return cls()
@@ -177,7 +200,7 @@ class _Interrupt:
         self.requested = False
         self._previous = None
 
-    def __enter__(self) -> "_Interrupt":
+    def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -251,13 +274,15 @@ class Trainer:
         Where the progress bar goes.
     """
 
-    def __init__(self, config: TrainConfig | dict | None = None, *, score=None, callbacks: Sequence[Callable] = (), console=None):
+    def __init__(
+        self, config: TrainConfig | dict | None = None, *, score=None, callbacks: Sequence[Callable] = (), console=None
+    ):
         self.config = TrainConfig.from_any(config)
         self.score = score
         self.callbacks = list(callbacks)
         self.console = console
 
-    def fit(self, model: Trainable, dataset: "TrainingData") -> "TrainReport":
+    def fit(self, model: Trainable, dataset: TrainingData) -> TrainReport:
         """Train ``model`` and return what happened; the model ends with its best weights.
 
         Raises
@@ -268,8 +293,11 @@ class Trainer:
             For an impossible configuration or an unusable checkpoint when resuming.
         """
         run = self._set_up(model, dataset)
-        with _torch_settings(self.config, run.ctx.device), _Interrupt() as interrupt, \
-                progress_bar(self.config.progress, run.total, run.budget, run.state, self.console) as bar:
+        with (
+            _torch_settings(self.config, run.ctx.device),
+            _Interrupt() as interrupt,
+            progress_bar(self.config.progress, run.total, run.budget, run.state, self.console) as bar,
+        ):
             while run.stopped is None and run.state.step < run.total:
                 if self._time_is_up(run):
                     run.stopped = "time budget"
@@ -285,15 +313,17 @@ class Trainer:
         return self._finish(run)
 
     # -- the steps of a fit ----------------------------------------------------------------------------
-    def _set_up(self, model: Trainable, dataset: "TrainingData") -> _Run:
+    def _set_up(self, model: Trainable, dataset: TrainingData) -> _Run:
         """Device, windows, length, validation score, networks, noise and log; the checkpoint resumed from."""
         cfg = self.config
         device = resolve_device(cfg.device)
         plan = model.training_plan()
         for key, least in (("window", 2), ("batch_size", 1), ("steps", 1)):
             if not isinstance(plan[key], (int, np.integer)) or plan[key] < least:
-                raise ConfigError(f"{model.name}: the hyper-parameter {key} must be a whole number, at least {least}; "
-                                  f"got {plan[key]!r}.")
+                raise ConfigError(
+                    f"{model.name}: the hyper-parameter {key} must be a whole number, at least {least}; "
+                    f"got {plan[key]!r}."
+                )
         window = min(int(plan["window"]), dataset.longest_segment)
         batch_size = int(cfg.batch_size or plan["batch_size"])
         sampler = WindowSampler(dataset, window, batch_size, device, cfg.seed)
@@ -311,17 +341,41 @@ class Trainer:
         noise.manual_seed(int(cfg.seed))
         amp = bool(cfg.amp and device.type == "cuda")
         ctx = StepContext(device=device, noise=noise, amp=amp)
-        meta = {"model": model.checkpoint_meta(), "data_fingerprint": dataset.fingerprint,
-                "window": window, "batch_size": batch_size}
+        meta = {
+            "model": model.checkpoint_meta(),
+            "data_fingerprint": dataset.fingerprint,
+            "window": window,
+            "batch_size": batch_size,
+        }
         state, best = TrainingState(), None
         if cfg.resume:
             state, best = load_checkpoint(cfg.out_dir, model, ctx, sampler.rng, meta)
         log = TrainingLog(cfg.log_file, append=cfg.resume)
-        log.write(event="resume" if cfg.resume else "start", step=state.step, total_steps=total, warmup_steps=warmup,
-                  device=str(device), amp=amp, window=window, batch_size=batch_size, config=cfg.to_dict(),
-                  model=meta["model"])
-        return _Run(model=model, ctx=ctx, sampler=sampler, scorer=scorer, state=state, best=best, meta=meta, log=log,
-                    total=total, warmup=warmup, budget=budget)
+        log.write(
+            event="resume" if cfg.resume else "start",
+            step=state.step,
+            total_steps=total,
+            warmup_steps=warmup,
+            device=str(device),
+            amp=amp,
+            window=window,
+            batch_size=batch_size,
+            config=cfg.to_dict(),
+            model=meta["model"],
+        )
+        return _Run(
+            model=model,
+            ctx=ctx,
+            sampler=sampler,
+            scorer=scorer,
+            state=state,
+            best=best,
+            meta=meta,
+            log=log,
+            total=total,
+            warmup=warmup,
+            budget=budget,
+        )
 
     def _time_is_up(self, run: _Run) -> bool:
         """Whether the time budget is spent (the elapsed time brought up to date)."""
@@ -360,7 +414,7 @@ class Trainer:
             if self.config.out_dir is not None:
                 save_checkpoint(self.config.out_dir, run.model, run.ctx, run.sampler.rng, run.state, run.best, run.meta)
 
-    def _finish(self, run: _Run) -> "TrainReport":
+    def _finish(self, run: _Run) -> TrainReport:
         """Put the best weights back, log the stop, and report."""
         from .generator import TrainReport
 
@@ -368,11 +422,24 @@ class Trainer:
             load_weights(run.model, run.best)
         run.clock()
         state, stopped = run.state, run.stopped or "finished"
-        run.log.write(event="stop", step=state.step, reason=stopped, elapsed=round(state.elapsed, 3),
-                      best_score=state.best_score, best_step=state.best_step, **run.last_losses)
+        run.log.write(
+            event="stop",
+            step=state.step,
+            reason=stopped,
+            elapsed=round(state.elapsed, 3),
+            best_score=state.best_score,
+            best_step=state.best_step,
+            **run.last_losses,
+        )
         return TrainReport(
-            generator=run.model.name, seconds=round(state.elapsed, 3), device=str(run.ctx.device), steps=state.step,
-            stopped=stopped, best_score=state.best_score, best_step=state.best_step, history=run.history,
+            generator=run.model.name,
+            seconds=round(state.elapsed, 3),
+            device=str(run.ctx.device),
+            steps=state.step,
+            stopped=stopped,
+            best_score=state.best_score,
+            best_step=state.best_step,
+            history=run.history,
         )
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -388,8 +455,10 @@ class Trainer:
             if not math.isfinite(value) or abs(value) > self.config.max_loss:
                 where = "no checkpoint was written yet"
                 if state.last_checkpoint is not None and self.config.out_dir is not None:
-                    where = (f"the last good checkpoint (step {state.last_checkpoint}) is kept in "
-                             f"{Path(self.config.out_dir) / CHECKPOINT_DIR}")
+                    where = (
+                        f"the last good checkpoint (step {state.last_checkpoint}) is kept in "
+                        f"{Path(self.config.out_dir) / CHECKPOINT_DIR}"
+                    )
                 problem = "is not finite" if not math.isfinite(value) else f"exceeds max_loss={self.config.max_loss:g}"
                 raise TrainingDiverged(
                     f"{model.name}: training diverged at step {state.step + 1}: loss {key!r} = {value!r} {problem}; "
@@ -397,18 +466,25 @@ class Trainer:
                     f"from the checkpoint with --resume."
                 )
 
-    def _validate(self, model: Trainable, scorer, state: TrainingState, log: TrainingLog, warmup: int) -> tuple[dict, bool]:
+    def _validate(
+        self, model: Trainable, scorer, state: TrainingState, log: TrainingLog, warmup: int
+    ) -> tuple[dict, bool]:
         """Score the model; the warm-up's best gives way to the first validation after it."""
         score, distances = scorer(model.sample_scaled)
         past_warmup = state.step >= warmup
         best_in_warmup = state.best_step is not None and state.best_step < warmup
         improved = math.isfinite(score) and (
-            state.best_score is None or score < state.best_score or (past_warmup and best_in_warmup))
+            state.best_score is None or score < state.best_score or (past_warmup and best_in_warmup)
+        )
         if improved:
             state.best_score, state.best_step, state.bad_validations = float(score), state.step, 0
         elif past_warmup:
             state.bad_validations += 1
-        row = {"step": state.step, "validation": score if math.isfinite(score) else None,
-               "best": improved, **{k: round(v, 6) for k, v in distances.items()}}
+        row = {
+            "step": state.step,
+            "validation": score if math.isfinite(score) else None,
+            "best": improved,
+            **{k: round(v, 6) for k, v in distances.items()},
+        }
         log.write(event="validation", **row)
         return row, improved

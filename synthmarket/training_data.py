@@ -7,8 +7,8 @@ blocks and the stretches of training rows between them and the data's gaps;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,12 +57,21 @@ class TrainingData:
 
     @classmethod
     def from_bars(
-        cls, bars: pd.DataFrame, *, regimes: str | RegimeScheme | None = None, validation_fraction: float = 0.15,
-        validation_blocks: int = 1, gaps: str = "split",
-    ) -> "TrainingData":
+        cls,
+        bars: pd.DataFrame,
+        *,
+        regimes: str | RegimeScheme | None = None,
+        validation_fraction: float = 0.15,
+        validation_blocks: int = 1,
+        gaps: str = "split",
+    ) -> TrainingData:
         if not 0 <= validation_fraction < 0.9:
             raise ConfigError(f"validation_fraction must be in [0, 0.9); got {validation_fraction}.")
-        if isinstance(validation_blocks, bool) or not isinstance(validation_blocks, (int, np.integer)) or validation_blocks < 1:
+        if (
+            isinstance(validation_blocks, bool)
+            or not isinstance(validation_blocks, (int, np.integer))
+            or validation_blocks < 1
+        ):
             raise ConfigError(f"validation_blocks must be a whole number, at least 1; got {validation_blocks!r}.")
         if gaps not in GAP_POLICIES:
             raise ConfigError(f"gaps must be one of {', '.join(GAP_POLICIES)}; got {gaps!r}.")
@@ -79,7 +88,9 @@ class TrainingData:
             raise ConfigError(f"Only {n_train} training bars; give at least 50 (a longer date range).")
         segments = _stretches(training)
         if min(segments) < 2:
-            raise ConfigError(f"{validation_blocks} validation blocks leave training stretches of under 2 bars; use fewer.")
+            raise ConfigError(
+                f"{validation_blocks} validation blocks leave training stretches of under 2 bars; use fewer."
+            )
         scaler = FeatureScaler.fit(raw[training], channels(has_volume(bars)))
         scaled = scaler.transform(raw).astype(np.float32)
         scheme = labels = None
@@ -108,11 +119,16 @@ class TrainingData:
         if not self.gaps:
             return None
         longest = max(self.gaps, key=lambda gap: gap.days)
-        what = ("no training window spans it (--gaps keep learns across it)" if self.gap_policy == "split"
-                else "the bars on either side are learned as consecutive days (--gaps keep)")
+        what = (
+            "no training window spans it (--gaps keep learns across it)"
+            if self.gap_policy == "split"
+            else "the bars on either side are learned as consecutive days (--gaps keep)"
+        )
         count = "one gap" if len(self.gaps) == 1 else f"{len(self.gaps)} gaps"
-        return (f"The data have {count} of more than {GAP_BUSINESS_DAYS} business days without a bar "
-                f"({'the longest ' if len(self.gaps) > 1 else ''}{longest}); {what}.")
+        return (
+            f"The data have {count} of more than {GAP_BUSINESS_DAYS} business days without a bar "
+            f"({'the longest ' if len(self.gaps) > 1 else ''}{longest}); {what}."
+        )
 
     @property
     def n_channels(self) -> int:
@@ -132,7 +148,9 @@ def window_starts(segments: Sequence[int], window: int, stride: int = 1) -> np.n
     """Start rows of the windows of ``window`` bars, every ``stride`` rows, that lie inside one of
     the stretches of lengths ``segments`` laid end to end."""
     ends = np.cumsum(segments)
-    out = np.concatenate([end - length + np.arange(0, length - window + 1, stride) for end, length in zip(ends, segments)])
+    out = np.concatenate(
+        [end - length + np.arange(0, length - window + 1, stride) for end, length in zip(ends, segments)]
+    )
     if not out.size:
         raise ConfigError(f"No training stretch holds a window of {window} bars (the longest has {max(segments)}).")
     return out.astype(np.int64)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .jsonutil import json_default
 
@@ -37,7 +38,11 @@ class TrainingLog:
 
 @contextlib.contextmanager
 def progress_bar(
-    enabled: bool, total: int, budget: float | None, state: "TrainingState", console,
+    enabled: bool,
+    total: int,
+    budget: float | None,
+    state: TrainingState,
+    console,
 ) -> Iterator[Callable[[dict], None]]:
     """A bar that fills with the steps, or with the time budget when that will end the run first."""
     if not enabled:
@@ -45,8 +50,14 @@ def progress_bar(
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = (TextColumn("training"), BarColumn(), TextColumn("step {task.fields[step]:,}/{task.fields[steps]:,}"),
-               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
+    columns = (
+        TextColumn("training"),
+        BarColumn(),
+        TextColumn("step {task.fields[step]:,}/{task.fields[steps]:,}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+    )
 
     def done() -> float:
         by_time = 0.0 if budget is None else min(1.0, state.elapsed / budget)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,7 +41,12 @@ class ValidationScore:
     """
 
     def __init__(
-        self, dataset: "TrainingData", *, n_paths: int = 64, seed: int = 0, keys: Sequence[str] = VALIDATION_KEYS,
+        self,
+        dataset: TrainingData,
+        *,
+        n_paths: int = 64,
+        seed: int = 0,
+        keys: Sequence[str] = VALIDATION_KEYS,
         distance_fn: DistanceFn | None = None,
     ) -> None:
         mean, std = dataset.scaler.mean[0], dataset.scaler.std[0]
@@ -57,10 +63,12 @@ class ValidationScore:
         self.baseline = self.distance_fn(self.real, self.mean + self.std * noise)
 
     @classmethod
-    def usable(cls, dataset: "TrainingData") -> bool:
+    def usable(cls, dataset: TrainingData) -> bool:
         return len(dataset.validation) >= MIN_VALIDATION_BARS
 
-    def __call__(self, sample: Callable[[int, np.ndarray | None, np.random.Generator, int], np.ndarray]) -> tuple[float, dict]:
+    def __call__(
+        self, sample: Callable[[int, np.ndarray | None, np.random.Generator, int], np.ndarray]
+    ) -> tuple[float, dict]:
         """(score, distances) of ``sample(n, labels, rng, n_steps)``'s scaled paths."""
         scaled = sample(self.n_paths, self.labels, np.random.default_rng([self.seed, 2]), len(self.real))
         returns = np.asarray(scaled, dtype=np.float64)[..., 0] * self.std + self.mean

@@ -234,8 +234,13 @@ def discriminative_score(
     with _seeded_single_thread(seed) as generator:
         model = _gru_head(2, hidden)
         _train_torch(
-            model, x_train, y_train, torch.nn.functional.binary_cross_entropy_with_logits,
-            steps=steps, batch=128, generator=generator,
+            model,
+            x_train,
+            y_train,
+            torch.nn.functional.binary_cross_entropy_with_logits,
+            steps=steps,
+            batch=128,
+            generator=generator,
         )
         with torch.no_grad():
             predicted = (model(x_test) > 0).numpy()
@@ -276,8 +281,13 @@ def predictive_score(
             model = _gru_head(2, hidden)
             targets = torch.as_tensor(np.abs(train[:, -1]), dtype=torch.float32)
             _train_torch(
-                model, _as_sequence(train[:, :-1]), targets, torch.nn.functional.l1_loss,
-                steps=steps, batch=128, generator=generator,
+                model,
+                _as_sequence(train[:, :-1]),
+                targets,
+                torch.nn.functional.l1_loss,
+                steps=steps,
+                batch=128,
+                generator=generator,
             )
             with torch.no_grad():
                 predicted = model(_as_sequence(real_test[:, :-1])).numpy()

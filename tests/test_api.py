@@ -47,8 +47,16 @@ def test_train_generate_save_load_round_trip(tmp_path):
 
 def test_training_again_into_a_directory_replaces_the_model(tmp_path, sp500_recent):
     out = tmp_path / "m"
-    sm.train("conv1d_cgan", sp500_recent, steps=6, out=out, window=32, hidden=4, d_hidden=4,
-             train_options={"validate_every": 3, "checkpoint_every": 3})
+    sm.train(
+        "conv1d_cgan",
+        sp500_recent,
+        steps=6,
+        out=out,
+        window=32,
+        hidden=4,
+        d_hidden=4,
+        train_options={"validate_every": 3, "checkpoint_every": 3},
+    )
     first = (out / "train_log.jsonl").read_text()
     assert '"event": "validation"' in first and (out / "checkpoints").is_dir()
     sm.train("gbm", sp500_recent, out=out)
@@ -101,15 +109,21 @@ def test_whole_workflow_in_a_notebook(tmp_path, sp500_recent):
     paths = sm.generate(model, 20, 120, seed=1)
     card = sm.scorecard(sp500_recent, paths, scores=False)
     assert card.n_paths == 20 and "<table" in card._repr_html_()
-    result = sm.run_montecarlo("sma_cross", paths, params={"fast": 5, "slow": 20}, real=sp500_recent.iloc[-120:],
-                               jobs=1, progress=False)
+    result = sm.run_montecarlo(
+        "sma_cross", paths, params={"fast": 5, "slow": 20}, real=sp500_recent.iloc[-120:], jobs=1, progress=False
+    )
     assert len(result.results) == 21 and result.real is not None
     assert "sma_cross" in result._repr_html_()
     assert len(result.plot().axes) == 3
     assert len(card.plot().axes) > 3
     run = sm.write_run(tmp_path / "run", config={"generator": "bootstrap"}, paths=paths, real=sp500_recent, card=card)
     assert sorted(p.name for p in (run / "facts").iterdir()) == [
-        "distances.json", "scorecard.csv", "scorecard.md", "scorecard.png", "verdicts.csv"]
+        "distances.json",
+        "scorecard.csv",
+        "scorecard.md",
+        "scorecard.png",
+        "verdicts.csv",
+    ]
     assert json.loads((run / "run.json").read_text())["versions"]["synthmarket"] == sm.__version__
     page = sm.build_report(run).read_text()
     assert "Stylized facts" in page and "Backtest outcomes" not in page

@@ -50,42 +50,163 @@ def write_csv(bars: pd.DataFrame, date_format: str, path: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 ROWS = {
     # data
     "ambiguous day/month order": (["data", "info", "--data", "{root}/ambiguous.csv"], "--date-format"),
-    "ambiguous dates in train": (["train", "-g", "gbm", "--data", "{root}/ambiguous.csv", "--out", "{root}/new"],
-                                 "day-first or month-first"),
-    "dates that miss --date-format": (["data", "info", "--data", "{root}/day_first.csv", "--date-format", "%Y-%m-%d"],
-                                      "do not match --date-format"),
+    "ambiguous dates in train": (
+        ["train", "-g", "gbm", "--data", "{root}/ambiguous.csv", "--out", "{root}/new"],
+        "day-first or month-first",
+    ),
+    "dates that miss --date-format": (
+        ["data", "info", "--data", "{root}/day_first.csv", "--date-format", "%Y-%m-%d"],
+        "do not match --date-format",
+    ),
     # options
-    "negative seed in generate": (["generate", "--model", "{root}/model", "--paths", "2", "--steps", "5", "--seed", "-1",
-                                   "--out", "{root}/x.parquet"], "seed must be a whole number from 0"),
-    "huge seed in facts": (["facts", "--scenarios", "{root}/paths.parquet", "--data", "sp500", "--seed", str(2**70),
-                            "--out", "{root}/facts"], "seed must be a whole number from 0"),
-    "huge seed in a deep train": (["train", "-g", "conv1d_cgan", "--data", "sp500", "--start", "2015-01-01", "--steps",
-                                   "2", "--seed", str(2**70), "--no-progress", "--out", "{root}/deep"],
-                                  "seed must be a whole number from 0"),
-    "negative seed in backtest": (["backtest", "-s", "buy_and_hold", "--model", "{root}/model", "--paths", "2", "--steps",
-                                   "20", "--seed", "-1", "-j", "1", "--out", "{root}/bt"], "seed must be a whole number"),
-    "negative width": (["train", "-g", "conv1d_cgan", "--data", "sp500", "--start", "2015-01-01", "--steps", "2",
-                        "-H", "hidden=-4", "--no-progress", "--out", "{root}/deep"], "hidden=-4"),
-    "zero batch": (["train", "-g", "conv1d_cgan", "--data", "sp500", "--start", "2015-01-01", "--steps", "2",
-                    "-H", "batch_size=0", "--no-progress", "--out", "{root}/deep"], "batch_size must be a whole number"),
-    "start date past pandas' range": (["generate", "--model", "{root}/model", "--paths", "2", "--steps", "20",
-                                       "--start-date", "2262-06-01", "--out", "{root}/x.parquet"], "2262-04-11"),
-    "demo with an unknown strategy": (["demo", "--out", "{root}/demo", "--strategy", "nope"],
-                                      "No strategy named 'nope'. Known strategies:"),
+    "negative seed in generate": (
+        [
+            "generate",
+            "--model",
+            "{root}/model",
+            "--paths",
+            "2",
+            "--steps",
+            "5",
+            "--seed",
+            "-1",
+            "--out",
+            "{root}/x.parquet",
+        ],
+        "seed must be a whole number from 0",
+    ),
+    "huge seed in facts": (
+        [
+            "facts",
+            "--scenarios",
+            "{root}/paths.parquet",
+            "--data",
+            "sp500",
+            "--seed",
+            str(2**70),
+            "--out",
+            "{root}/facts",
+        ],
+        "seed must be a whole number from 0",
+    ),
+    "huge seed in a deep train": (
+        [
+            "train",
+            "-g",
+            "conv1d_cgan",
+            "--data",
+            "sp500",
+            "--start",
+            "2015-01-01",
+            "--steps",
+            "2",
+            "--seed",
+            str(2**70),
+            "--no-progress",
+            "--out",
+            "{root}/deep",
+        ],
+        "seed must be a whole number from 0",
+    ),
+    "negative seed in backtest": (
+        [
+            "backtest",
+            "-s",
+            "buy_and_hold",
+            "--model",
+            "{root}/model",
+            "--paths",
+            "2",
+            "--steps",
+            "20",
+            "--seed",
+            "-1",
+            "-j",
+            "1",
+            "--out",
+            "{root}/bt",
+        ],
+        "seed must be a whole number",
+    ),
+    "negative width": (
+        [
+            "train",
+            "-g",
+            "conv1d_cgan",
+            "--data",
+            "sp500",
+            "--start",
+            "2015-01-01",
+            "--steps",
+            "2",
+            "-H",
+            "hidden=-4",
+            "--no-progress",
+            "--out",
+            "{root}/deep",
+        ],
+        "hidden=-4",
+    ),
+    "zero batch": (
+        [
+            "train",
+            "-g",
+            "conv1d_cgan",
+            "--data",
+            "sp500",
+            "--start",
+            "2015-01-01",
+            "--steps",
+            "2",
+            "-H",
+            "batch_size=0",
+            "--no-progress",
+            "--out",
+            "{root}/deep",
+        ],
+        "batch_size must be a whole number",
+    ),
+    "start date past pandas' range": (
+        [
+            "generate",
+            "--model",
+            "{root}/model",
+            "--paths",
+            "2",
+            "--steps",
+            "20",
+            "--start-date",
+            "2262-06-01",
+            "--out",
+            "{root}/x.parquet",
+        ],
+        "2262-04-11",
+    ),
+    "demo with an unknown strategy": (
+        ["demo", "--out", "{root}/demo", "--strategy", "nope"],
+        "No strategy named 'nope'. Known strategies:",
+    ),
     "demo with a bad seed": (["demo", "--out", "{root}/demo", "--seed", "-1"], "seed must be a whole number"),
     # filesystem
-    "a symbolic link loop as the model": (["generate", "--model", "{root}/loop", "--paths", "2", "--steps", "5",
-                                           "--out", "{root}/x.parquet"], "symbolic link"),
+    "a symbolic link loop as the model": (
+        ["generate", "--model", "{root}/loop", "--paths", "2", "--steps", "5", "--out", "{root}/x.parquet"],
+        "symbolic link",
+    ),
     "a symbolic link loop as the data": (["data", "info", "--data", "{root}/loop"], "leads nowhere"),
-    "output under a file": (["generate", "--model", "{root}/model", "--paths", "2", "--steps", "5",
-                             "--out", "{root}/a_file/x.parquet"], "a_file"),
+    "output under a file": (
+        ["generate", "--model", "{root}/model", "--paths", "2", "--steps", "5", "--out", "{root}/a_file/x.parquet"],
+        "a_file",
+    ),
 }
 
 
@@ -111,8 +232,10 @@ def test_user_text_is_not_read_as_markup(tmp_path):
     assert result.exit_code == 2 and "my[ray].csv" in result.output.replace("\n", "")
 
 
-@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "No space left"), (errno.EACCES, "Permission denied"),
-                                         (errno.ENOTDIR, "Not a directory")])
+@pytest.mark.parametrize(
+    "code, words",
+    [(errno.ENOSPC, "No space left"), (errno.EACCES, "Permission denied"), (errno.ENOTDIR, "Not a directory")],
+)
 def test_a_refused_file_becomes_one_sentence(code, words):
     import os
 
@@ -128,8 +251,20 @@ def test_a_full_disk_during_generate_is_one_message_and_leaves_no_file(workspace
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.parquet"))
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", full_disk)
-    result = runner.invoke(app, ["generate", "--model", str(workspace / "model"), "--paths", "2", "--steps", "5",
-                                 "--out", str(tmp_path / "x.parquet")])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            str(workspace / "model"),
+            "--paths",
+            "2",
+            "--steps",
+            "5",
+            "--out",
+            str(tmp_path / "x.parquet"),
+        ],
+    )
     assert result.exit_code == 2 and "No space left" in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 
@@ -196,8 +331,20 @@ def test_gbm_learns_the_volatility_of_the_days_not_of_the_gap(with_a_gap):
 # -- run directories and model files ----------------------------------------------------------------
 def test_report_reads_a_backtest_output_and_refuses_a_truncated_one(workspace, tmp_path):
     out = tmp_path / "bt"
-    ran = runner.invoke(app, ["backtest", "-s", "buy_and_hold", "--scenarios", str(workspace / "paths.parquet"),
-                              "-j", "1", "--out", str(out)])
+    ran = runner.invoke(
+        app,
+        [
+            "backtest",
+            "-s",
+            "buy_and_hold",
+            "--scenarios",
+            str(workspace / "paths.parquet"),
+            "-j",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert ran.exit_code == 0, ran.output
     report = runner.invoke(app, ["report", "--run", str(out)])
     assert report.exit_code == 0, report.output
@@ -253,7 +400,17 @@ def test_workers_are_capped_at_the_cpus_and_the_batches(capsys):
 @pytest.mark.parametrize("damage", ['{"format": "synthm', "[1, 2]"])
 def test_resume_refuses_a_damaged_run_json(workspace, tmp_path, damage):
     out = tmp_path / "bt"
-    argv = ["backtest", "-s", "buy_and_hold", "--scenarios", str(workspace / "paths.parquet"), "-j", "1", "--out", str(out)]
+    argv = [
+        "backtest",
+        "-s",
+        "buy_and_hold",
+        "--scenarios",
+        str(workspace / "paths.parquet"),
+        "-j",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert runner.invoke(app, argv).exit_code == 0
     (out / "run.json").write_text(damage)
     before = snapshot(out)

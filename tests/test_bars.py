@@ -58,7 +58,9 @@ def real_looking_bars(draw) -> pd.DataFrame:
 
 def assert_same_bars(back: pd.DataFrame, bars: pd.DataFrame) -> None:
     assert list(back.columns[:4]) == ["open", "high", "low", "close"]
-    np.testing.assert_allclose(back[["open", "high", "low", "close"]].to_numpy(), bars[["open", "high", "low", "close"]].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        back[["open", "high", "low", "close"]].to_numpy(), bars[["open", "high", "low", "close"]].to_numpy(), rtol=1e-9
+    )
     if "volume" in bars.columns:
         np.testing.assert_allclose(back["volume"].to_numpy(), bars["volume"].to_numpy(), rtol=1e-9, atol=1e-6)
     assert back.index.equals(bars.index)
@@ -148,7 +150,9 @@ def test_default_index_starts_after_the_anchor_date(features, anchor):
 @PROPERTY
 @given(
     st.integers(4, 5).flatmap(
-        lambda c: hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12), st.just(c)), elements=st.floats(width=64))
+        lambda c: hnp.arrays(
+            np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12), st.just(c)), elements=st.floats(width=64)
+        )
     ),
     anchors,
 )

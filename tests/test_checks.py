@@ -9,21 +9,47 @@ from synthmarket.checks import MAX_SEED, check_seed, coerce_like, split_key_valu
 from synthmarket.errors import ConfigError
 
 
-@pytest.mark.parametrize("value, default, expected", [
-    ("10", 5, 10), ("1e3", 5, 1000), (" 7 ", 5, 7), (np.int64(3), 5, 3),
-    ("0.5", 1.0, 0.5), (2, 1.0, 2.0), (np.float32(0.25), 1.0, 0.25),
-    ("yes", False, True), ("Off", True, False), ("y", False, True), ("0", True, False), (True, False, True),
-    ("1,3,9", "1,2", "1,3,9"), ("a b", "x", "a b"),
-    ("[1, 2]", None, [1, 2]), ("20.0", None, 20.0), ("bt.ind.EMA", None, "bt.ind.EMA"),
-])
+@pytest.mark.parametrize(
+    "value, default, expected",
+    [
+        ("10", 5, 10),
+        ("1e3", 5, 1000),
+        (" 7 ", 5, 7),
+        (np.int64(3), 5, 3),
+        ("0.5", 1.0, 0.5),
+        (2, 1.0, 2.0),
+        (np.float32(0.25), 1.0, 0.25),
+        ("yes", False, True),
+        ("Off", True, False),
+        ("y", False, True),
+        ("0", True, False),
+        (True, False, True),
+        ("1,3,9", "1,2", "1,3,9"),
+        ("a b", "x", "a b"),
+        ("[1, 2]", None, [1, 2]),
+        ("20.0", None, 20.0),
+        ("bt.ind.EMA", None, "bt.ind.EMA"),
+    ],
+)
 def test_values_take_the_type_of_their_default(value, default, expected):
     got = coerce_like(value, default)
     assert got == expected and type(got) is type(expected)
 
 
-@pytest.mark.parametrize("value, default", [
-    ("ten", 5), ("2.5", 5), (2.5, 5), (True, 5), ("maybe", False), (1, False), ("x", 1.0), (True, 1.0), (3, "text"),
-])
+@pytest.mark.parametrize(
+    "value, default",
+    [
+        ("ten", 5),
+        ("2.5", 5),
+        (2.5, 5),
+        (True, 5),
+        ("maybe", False),
+        (1, False),
+        ("x", 1.0),
+        (True, 1.0),
+        (3, "text"),
+    ],
+)
 def test_values_that_do_not_fit_are_refused(value, default):
     with pytest.raises(ValueError):
         coerce_like(value, default)
@@ -51,8 +77,8 @@ def test_json_files_name_classes_and_functions_by_reference():
 
     from synthmarket.jsonutil import json_default
 
-    assert json.loads(json.dumps({"ma": bt.ind.EMA, "n": np.int64(3), "a": np.arange(2), "cls": np.ndarray},
-                                 default=json_default)) == {
-        "ma": "backtrader.indicators.ema:EMA", "n": 3, "a": [0, 1], "cls": "numpy:ndarray"}
+    assert json.loads(
+        json.dumps({"ma": bt.ind.EMA, "n": np.int64(3), "a": np.arange(2), "cls": np.ndarray}, default=json_default)
+    ) == {"ma": "backtrader.indicators.ema:EMA", "n": 3, "a": [0, 1], "cls": "numpy:ndarray"}
     with pytest.raises(TypeError):
         json.dumps({"x": object()}, default=json_default)

@@ -7,9 +7,9 @@ import pytest
 
 from synthmarket.bars import to_features
 from synthmarket.errors import ConfigError
-from synthmarket.training_data import TrainingData
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
+from synthmarket.training_data import TrainingData
 from synthmarket_plugins.classical import Bootstrap, Garch, Gbm, garch_recursion
 
 
@@ -123,8 +123,10 @@ def test_garch_innovations_follow_arch_distributions(sp500_recent, garch_t):
     normal = Garch(dist="normal")
     normal.fit(sp500_recent)
     assert normal.params["nu"] == 0.0 and garch_t.params["nu"] > 2
-    for model, reference in ((normal, Normal(seed=np.random.default_rng(1)).simulate([])),
-                             (garch_t, StudentsT(seed=np.random.default_rng(1)).simulate([garch_t.params["nu"]]))):
+    for model, reference in (
+        (normal, Normal(seed=np.random.default_rng(1)).simulate([])),
+        (garch_t, StudentsT(seed=np.random.default_rng(1)).simulate([garch_t.params["nu"]])),
+    ):
         ours = model.innovations((50_000,), np.random.default_rng(0))
         assert ours.std() == pytest.approx(1.0, rel=0.03)
         assert ks_2samp(ours, reference(50_000)).pvalue > 0.001

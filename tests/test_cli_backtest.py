@@ -24,7 +24,7 @@ runner = CliRunner()
 
 def windows(bars: pd.DataFrame, n: int, steps: int) -> Paths:
     """``n`` consecutive ``steps``-bar windows of real bars, as paths on the first window's dates."""
-    arrays = {k: np.stack([bars[k].to_numpy()[i * steps:(i + 1) * steps] for i in range(n)]) for k in FIELDS}
+    arrays = {k: np.stack([bars[k].to_numpy()[i * steps : (i + 1) * steps] for i in range(n)]) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:steps])
 
 
@@ -40,17 +40,45 @@ def invoke(*args: str):
 def test_strategies_lists_names_params_and_defaults():
     result = invoke("strategies")
     assert result.exit_code == 0
-    for text in ("buy_and_hold", "sma_cross", "rsi_mean_reversion", "donchian_breakout", "volatility_target",
-                 "fast: int = 10", "oversold: float = 30.0", "target_vol: float = 0.15"):
+    for text in (
+        "buy_and_hold",
+        "sma_cross",
+        "rsi_mean_reversion",
+        "donchian_breakout",
+        "volatility_target",
+        "fast: int = 10",
+        "oversold: float = 30.0",
+        "target_vol: float = 0.15",
+    ):
         assert text in result.output
 
 
 def test_backtest_writes_results_and_summary(scenario_file, tmp_path):
     out = tmp_path / "run"
     result = invoke(
-        "backtest", "--strategy", "sma_cross", "-p", "fast=5", "-p", "slow=20", "--scenarios", str(scenario_file),
-        "--data", "sp500", "--start", "2017-01-01", "--end", "2018-12-31", "--cash", "50000",
-        "--commission", "0.002", "--jobs", "1", "--out", str(out),
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "-p",
+        "fast=5",
+        "-p",
+        "slow=20",
+        "--scenarios",
+        str(scenario_file),
+        "--data",
+        "sp500",
+        "--start",
+        "2017-01-01",
+        "--end",
+        "2018-12-31",
+        "--cash",
+        "50000",
+        "--commission",
+        "0.002",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
     )
     assert result.exit_code == 0, result.output
     assert "sma_cross (fast=5, slow=20) on 8 paths" in result.output
@@ -64,8 +92,13 @@ def test_backtest_writes_results_and_summary(scenario_file, tmp_path):
     assert summary["metrics"]["sharpe"]["real"] == pytest.approx(frame.set_index("path").loc["real", "sharpe"])
     # the same numbers as the library call
     direct = run_montecarlo(
-        "sma_cross", Paths.load(scenario_file), params={"fast": 5, "slow": 20}, cash=50000, commission=0.002,
-        jobs=1, progress=False,
+        "sma_cross",
+        Paths.load(scenario_file),
+        params={"fast": 5, "slow": 20},
+        cash=50000,
+        commission=0.002,
+        jobs=1,
+        progress=False,
     )
     stored = read_results(out)
     pd.testing.assert_frame_equal(stored[stored["path"] != "real"].reset_index(drop=True), direct.results)
@@ -91,12 +124,27 @@ def test_mistakes_exit_2_with_a_message(scenario_file, tmp_path, args, message):
 
 
 def test_scenarios_or_model_not_both(scenario_file, tmp_path):
-    both = invoke("backtest", "-s", "sma_cross", "--scenarios", str(scenario_file), "--model", str(tmp_path),
-                  "--paths", "3", "--steps", "50", "--out", str(tmp_path / "o"))
+    both = invoke(
+        "backtest",
+        "-s",
+        "sma_cross",
+        "--scenarios",
+        str(scenario_file),
+        "--model",
+        str(tmp_path),
+        "--paths",
+        "3",
+        "--steps",
+        "50",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert both.exit_code == 2 and "not both" in both.output
     neither = invoke("backtest", "-s", "sma_cross", "--out", str(tmp_path / "o"))
     assert neither.exit_code == 2 and "--scenarios FILE, or --model DIR" in " ".join(neither.output.split())
-    partial = invoke("backtest", "-s", "sma_cross", "--model", str(tmp_path), "--paths", "3", "--out", str(tmp_path / "o"))
+    partial = invoke(
+        "backtest", "-s", "sma_cross", "--model", str(tmp_path), "--paths", "3", "--out", str(tmp_path / "o")
+    )
     assert partial.exit_code == 2 and "--model needs --steps" in partial.output
 
 
@@ -107,8 +155,23 @@ def test_backtest_samples_from_a_model(sp500_recent, tmp_path):
     gbm.fit(sp500_recent)
     gbm.save(tmp_path / "gbm")
     out = tmp_path / "run"
-    result = invoke("backtest", "-s", "buy_and_hold", "--model", str(tmp_path / "gbm"), "--paths", "5", "--steps",
-                    "60", "--seed", "3", "--jobs", "1", "--out", str(out))
+    result = invoke(
+        "backtest",
+        "-s",
+        "buy_and_hold",
+        "--model",
+        str(tmp_path / "gbm"),
+        "--paths",
+        "5",
+        "--steps",
+        "60",
+        "--seed",
+        "3",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     frame = pq.read_table(out / "results.parquet").to_pandas()
     assert list(frame["path"]) == [str(i) for i in range(5)]
@@ -126,12 +189,25 @@ def test_ctrl_c_leaves_a_readable_file_and_resume_finishes(sp500, tmp_path):
         "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(0.8)\n"
     )
     out = tmp_path / "run"
-    args = ["backtest", "-s", f"{slow_file}:Slow", "--scenarios", str(scenario), "--jobs", "1",
-            "--batch-size", "1", "--out", str(out)]
+    args = [
+        "backtest",
+        "-s",
+        f"{slow_file}:Slow",
+        "--scenarios",
+        str(scenario),
+        "--jobs",
+        "1",
+        "--batch-size",
+        "1",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "SYNTHMARKET_LOAD_PLUGINS": ""}
     process = subprocess.Popen(
         [sys.executable, "-c", "from synthmarket.cli import main; main()", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
         # a child inherits an ignored SIGINT (Python then never raises KeyboardInterrupt), and
         # an earlier test in the same pytest process may have left it ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

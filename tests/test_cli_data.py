@@ -32,7 +32,9 @@ def test_info_on_sp500_reports_dates_and_bars():
     assert table["business days with no bar"] == "185"
     assert table["longest gap"] == "4 business days (2001-09-11 to 2001-09-14)"
     assert table["volume"] == "yes"
-    assert float(table["annualised vol"].rstrip("%")) == pytest.approx(float(table["std"]) * np.sqrt(252) * 100, abs=0.011)
+    assert float(table["annualised vol"].rstrip("%")) == pytest.approx(
+        float(table["std"]) * np.sqrt(252) * 100, abs=0.011
+    )
     assert float(table["excess kurtosis"]) > 3  # fat tails
     for key in ("mean", "skew", "min", "max"):
         assert re.fullmatch(r"-?\d+\.\d+", table[key]), key

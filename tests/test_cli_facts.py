@@ -32,14 +32,35 @@ def files(tmp_path_factory, sp500):
 def test_scenarios_of_real_windows_pass_and_write_outputs(files):
     out = files["root"] / "report"
     result = runner.invoke(
-        app, ["facts", "--scenarios", str(files["real"]), "--data", "sp500", "--out", str(out), "--strict",
-              "--fact", "heavy_tails", "--fact", "leverage_effect", "--fact", "bar_validity",
-              "--no-scores"],
+        app,
+        [
+            "facts",
+            "--scenarios",
+            str(files["real"]),
+            "--data",
+            "sp500",
+            "--out",
+            str(out),
+            "--strict",
+            "--fact",
+            "heavy_tails",
+            "--fact",
+            "leverage_effect",
+            "--fact",
+            "bar_validity",
+            "--no-scores",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "heavy_tails" in result.output and "PASS" in result.output
     assert "Hill index, left tail" in result.output
-    assert {p.name for p in out.iterdir()} == {"scorecard.md", "scorecard.png", "distances.json", "scorecard.csv", "verdicts.csv"}
+    assert {p.name for p in out.iterdir()} == {
+        "scorecard.md",
+        "scorecard.png",
+        "distances.json",
+        "scorecard.csv",
+        "verdicts.csv",
+    }
     distances = json.loads((out / "distances.json").read_text())["distances"]
     assert distances["w1_1"] >= 0 and "acf_abs" in distances and "dy_20" in distances
     assert "| heavy_tails | pass |" in (out / "scorecard.md").read_text()
@@ -47,8 +68,18 @@ def test_scenarios_of_real_windows_pass_and_write_outputs(files):
 
 
 def test_failing_facts_exit_0_unless_strict(files):
-    args = ["facts", "--scenarios", str(files["gaussian"]), "--data", "sp500", "--no-scores",
-            "--fact", "volatility_clustering", "--fact", "no_autocorrelation"]
+    args = [
+        "facts",
+        "--scenarios",
+        str(files["gaussian"]),
+        "--data",
+        "sp500",
+        "--no-scores",
+        "--fact",
+        "volatility_clustering",
+        "--fact",
+        "no_autocorrelation",
+    ]
     relaxed = runner.invoke(app, args)
     assert relaxed.exit_code == 0, relaxed.output
     assert "FAIL" in relaxed.output and "volatility_clustering" in relaxed.output
@@ -58,8 +89,20 @@ def test_failing_facts_exit_0_unless_strict(files):
 
 def test_memorisation_warning_is_printed(files):
     result = runner.invoke(
-        app, ["facts", "--scenarios", str(files["real"]), "--data", "sp500", "--start", "2009-01-01",
-              "--fact", "heavy_tails", "--score", "memorisation"],
+        app,
+        [
+            "facts",
+            "--scenarios",
+            str(files["real"]),
+            "--data",
+            "sp500",
+            "--start",
+            "2009-01-01",
+            "--fact",
+            "heavy_tails",
+            "--score",
+            "memorisation",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "memorisation_copy_share" in result.output and "discriminative_score" not in result.output
@@ -71,8 +114,22 @@ def test_model_directory_is_sampled(tmp_path, sp500_recent):
     model.fit(sp500_recent)
     model.save(tmp_path / "gbm")
     result = runner.invoke(
-        app, ["facts", "--model", str(tmp_path / "gbm"), "--paths", "40", "--steps", "500", "--seed", "1",
-              "--data", "sp500", "--no-scores", "--strict"],
+        app,
+        [
+            "facts",
+            "--model",
+            str(tmp_path / "gbm"),
+            "--paths",
+            "40",
+            "--steps",
+            "500",
+            "--seed",
+            "1",
+            "--data",
+            "sp500",
+            "--no-scores",
+            "--strict",
+        ],
     )
     assert result.exit_code == 1, result.output  # GBM has no heavy tails nor volatility clustering
     assert "40 paths x 500 steps" in result.output
@@ -102,6 +159,7 @@ def test_out_must_be_a_directory(files):
     target = files["root"] / "a_file.txt"
     target.write_text("x")
     result = runner.invoke(
-        app, ["facts", "--scenarios", str(files["gaussian"]), "--fact", "heavy_tails", "--no-scores", "--out", str(target)]
+        app,
+        ["facts", "--scenarios", str(files["gaussian"]), "--fact", "heavy_tails", "--no-scores", "--out", str(target)],
     )
     assert result.exit_code == 2 and "is a file" in result.output

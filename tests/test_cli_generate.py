@@ -62,7 +62,9 @@ def test_same_seed_same_file_other_seed_other_file(gbm_dir, tmp_path, suffix):
     files = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         files[name] = tmp_path / f"{name}{suffix}"
-        result = generate("--model", gbm_dir, "--paths", 9, "--steps", 12, "--seed", seed, "--chunk-size", 4, "--out", files[name])
+        result = generate(
+            "--model", gbm_dir, "--paths", 9, "--steps", 12, "--seed", seed, "--chunk-size", 4, "--out", files[name]
+        )
         assert result.exit_code == 0, result.output
     assert files["a"].read_bytes() == files["b"].read_bytes()
     assert files["a"].read_bytes() != files["c"].read_bytes()
@@ -92,7 +94,9 @@ def test_start_date(gbm_dir, tmp_path):
 
 
 def test_bad_start_date(gbm_dir, tmp_path):
-    result = generate("--model", gbm_dir, "--paths", 2, "--steps", 5, "--start-date", "someday", "--out", tmp_path / "x.csv")
+    result = generate(
+        "--model", gbm_dir, "--paths", 2, "--steps", 5, "--start-date", "someday", "--out", tmp_path / "x.csv"
+    )
     assert result.exit_code == 2
     assert "start date 'someday'" in result.output
     assert not (tmp_path / "x.csv").exists()
@@ -171,7 +175,9 @@ def test_schedule_sets_the_number_of_steps(regime_dir, tmp_path):
 
 
 def test_schedule_and_steps_must_agree(regime_dir, tmp_path):
-    result = generate("--model", regime_dir, "--paths", 2, "--steps", 20, "--schedule", "calm:10", "--out", tmp_path / "x.csv")
+    result = generate(
+        "--model", regime_dir, "--paths", 2, "--steps", 20, "--schedule", "calm:10", "--out", tmp_path / "x.csv"
+    )
     assert result.exit_code == 2
     assert "covers 10 steps but 20" in result.output
 

@@ -19,8 +19,20 @@ from synthmarket.training_progress import LOG_FILE
 torch.set_num_threads(1)
 runner = CliRunner()
 
-TINY = ["-H", "hidden=8", "-H", "d_hidden=8", "-H", "dilations=1,2", "-H", "d_dilations=1,2", "-H", "window=32",
-        "-H", "batch_size=8"]
+TINY = [
+    "-H",
+    "hidden=8",
+    "-H",
+    "d_hidden=8",
+    "-H",
+    "dilations=1,2",
+    "-H",
+    "d_dilations=1,2",
+    "-H",
+    "window=32",
+    "-H",
+    "batch_size=8",
+]
 DATA = ["--data", "sp500", "--start", "2014-01-01", "--end", "2016-12-31"]
 
 
@@ -34,8 +46,22 @@ def log_rows(directory):
 
 def test_trains_a_deep_generator_into_a_model_directory(tmp_path):
     out = tmp_path / "model"
-    result = train("-g", "conv1d_cgan", *DATA, "--regimes", "volatility", "--steps", "6", "--validate-every", "3",
-                   "--seed", "2", *TINY, "--out", str(out))
+    result = train(
+        "-g",
+        "conv1d_cgan",
+        *DATA,
+        "--regimes",
+        "volatility",
+        "--steps",
+        "6",
+        "--validate-every",
+        "3",
+        "--seed",
+        "2",
+        *TINY,
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert "6 steps" in result.output and "Saved the model" in result.output
     for name in (CONFIG_FILE, WEIGHTS_FILE, LOG_FILE, CHECKPOINT_DIR):
@@ -76,8 +102,20 @@ def test_resume_without_checkpoints_is_an_error(tmp_path):
 
 def test_validation_blocks_spread_the_held_out_bars(tmp_path):
     out = tmp_path / "model"
-    result = train("-g", "conv1d_cgan", *DATA, "--validation-blocks", "3", "--steps", "4", "--validate-every", "2",
-                   *TINY, "--out", str(out))
+    result = train(
+        "-g",
+        "conv1d_cgan",
+        *DATA,
+        "--validation-blocks",
+        "3",
+        "--steps",
+        "4",
+        "--validate-every",
+        "2",
+        *TINY,
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert "113 held out in 3 blocks" in " ".join(result.output.split())
     assert [r for r in log_rows(out) if r["event"] == "validation"]
@@ -91,18 +129,21 @@ def test_trains_a_classical_generator_too(tmp_path):
     assert log_rows(out)[0]["event"] == "fit"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-g", "no_such_model"], "No generator named"),
-    (["-g", "conv1d_cgan", "-H", "hiden=3"], "Unknown hyper-parameter 'hiden'"),
-    (["-g", "conv1d_cgan", "-H", "hidden=big"], "expected a whole number"),
-    (["-g", "conv1d_cgan", "-H", "hidden"], "not key=value"),
-    (["-g", "conv1d_cgan", "--time-budget", "soon"], "duration"),
-    (["-g", "conv1d_cgan", "--device", "tpu"], "Unknown device"),
-    (["-g", "gbm", "--regimes", "volatility"], "does not learn regimes"),
-    (["-g", "conv1d_cgan", "--resume", "--force"], "give one of them"),
-    (["-g", "conv1d_cgan", "--validation-blocks", "0"], "validation_blocks must be"),
-    (["-g", "conv1d_cgan", "--select-after", "-1"], "select_after must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-g", "no_such_model"], "No generator named"),
+        (["-g", "conv1d_cgan", "-H", "hiden=3"], "Unknown hyper-parameter 'hiden'"),
+        (["-g", "conv1d_cgan", "-H", "hidden=big"], "expected a whole number"),
+        (["-g", "conv1d_cgan", "-H", "hidden"], "not key=value"),
+        (["-g", "conv1d_cgan", "--time-budget", "soon"], "duration"),
+        (["-g", "conv1d_cgan", "--device", "tpu"], "Unknown device"),
+        (["-g", "gbm", "--regimes", "volatility"], "does not learn regimes"),
+        (["-g", "conv1d_cgan", "--resume", "--force"], "give one of them"),
+        (["-g", "conv1d_cgan", "--validation-blocks", "0"], "validation_blocks must be"),
+        (["-g", "conv1d_cgan", "--select-after", "-1"], "select_after must be"),
+    ],
+)
 def test_mistakes_give_one_message_and_exit_2(tmp_path, args, message):
     result = train(*args, *DATA, "--steps", "2", "--out", str(tmp_path / "m"))
     assert result.exit_code == 2

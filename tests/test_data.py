@@ -56,13 +56,23 @@ def assert_user_error(spec, *phrases: str) -> None:
 
 
 def test_missing_column(tmp_path):
-    path = csv(tmp_path, lines("2020-01-02,10,11,10.5,100", "2020-01-03,10.5,11,10.8,120", header="Date,Open,High,Close,Volume"))
-    assert_user_error(path, "lacks column(s) Low", "found: Date, Open, High, Close, Volume", "Expected a header row like Date,Open,High,Low,Close")
+    path = csv(
+        tmp_path,
+        lines("2020-01-02,10,11,10.5,100", "2020-01-03,10.5,11,10.8,120", header="Date,Open,High,Close,Volume"),
+    )
+    assert_user_error(
+        path,
+        "lacks column(s) Low",
+        "found: Date, Open, High, Close, Volume",
+        "Expected a header row like Date,Open,High,Low,Close",
+    )
 
 
 def test_text_in_a_price(tmp_path):
     path = csv(tmp_path, lines(GOOD_ROWS[0], "2020-01-03,10.5,11,10,n/a?,120", GOOD_ROWS[2]))
-    assert_user_error(path, "column 'Close' holds text that is not a number ('n/a?')", "at 2020-01-03 (line 3)", "Fix those values")
+    assert_user_error(
+        path, "column 'Close' holds text that is not a number ('n/a?')", "at 2020-01-03 (line 3)", "Fix those values"
+    )
 
 
 def test_high_below_low(tmp_path):
@@ -82,7 +92,9 @@ def test_low_above_open(tmp_path):
 
 def test_unsorted_dates(tmp_path):
     path = csv(tmp_path, lines(GOOD_ROWS[1], GOOD_ROWS[0], GOOD_ROWS[2]))
-    assert_user_error(path, "dates are not in increasing order: 2020-01-02 (line 3) comes after a later date", "Sort the file by date")
+    assert_user_error(
+        path, "dates are not in increasing order: 2020-01-02 (line 3) comes after a later date", "Sort the file by date"
+    )
 
 
 def test_duplicated_dates(tmp_path):
@@ -239,7 +251,9 @@ def test_bad_adj_close_says_to_use_raw_prices(tmp_path):
 
 
 def test_volume_less_file(tmp_path):
-    bars = load_ohlcv(csv(tmp_path, lines("2020-01-02,10,11,9,10.5", "2020-01-03,10.5,11,10,10.8", header="Date,Open,High,Low,Close")))
+    bars = load_ohlcv(
+        csv(tmp_path, lines("2020-01-02,10,11,9,10.5", "2020-01-03,10.5,11,10,10.8", header="Date,Open,High,Low,Close"))
+    )
     assert list(bars.columns) == ["open", "high", "low", "close"]
     assert not summarize(bars).has_volume
 
@@ -251,18 +265,28 @@ def test_empty_volume_column_is_dropped(tmp_path):
 
 def test_backtrader_style_header(tmp_path):
     text = lines(
-        "2020-01-02,10,11,9,10.5,100,0", "2020-01-03,10.5,11,10,10.8,120,0",
+        "2020-01-02,10,11,9,10.5,100,0",
+        "2020-01-03,10.5,11,10,10.8,120,0",
         header="Date,Open,High,Low,Close,Volume,OpenInterest",
     )
     bars = load_ohlcv(csv(tmp_path, text))
     assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
-    generic = lines("2020-01-02 00:00:00,10,11,9,10.5,100,0", "2020-01-03 00:00:00,10.5,11,10,10.8,120,0",
-                    header="datetime,open,high,low,close,volume,openinterest")
+    generic = lines(
+        "2020-01-02 00:00:00,10,11,9,10.5,100,0",
+        "2020-01-03 00:00:00,10.5,11,10,10.8,120,0",
+        header="datetime,open,high,low,close,volume,openinterest",
+    )
     pd.testing.assert_frame_equal(load_ohlcv(csv(tmp_path, generic, "generic.csv")), bars)
 
 
-@pytest.mark.parametrize("header, sep", [("DATE,OPEN,HIGH,LOW,CLOSE,VOLUME", ","), ("date;open;high;low;close;volume", ";"),
-                                          ("Date\tOpen\tHigh\tLow\tClose\tVolume", "\t")])
+@pytest.mark.parametrize(
+    "header, sep",
+    [
+        ("DATE,OPEN,HIGH,LOW,CLOSE,VOLUME", ","),
+        ("date;open;high;low;close;volume", ";"),
+        ("Date\tOpen\tHigh\tLow\tClose\tVolume", "\t"),
+    ],
+)
 def test_any_case_and_separator(tmp_path, header, sep):
     text = lines(*[r.replace(",", sep) for r in GOOD_ROWS], header=header)
     bars = load_ohlcv(csv(tmp_path, text))
@@ -272,8 +296,11 @@ def test_any_case_and_separator(tmp_path, header, sep):
 def test_time_column_names_the_dates_only_without_a_date_column(tmp_path):
     bars = load_ohlcv(csv(tmp_path, lines(*GOOD_ROWS, header="Time,Open,High,Low,Close,Volume")))
     assert bars.index[0] == pd.Timestamp("2020-01-02")
-    intraday = lines("2020-01-02,09:30,10,11,9,10.5,100", "2020-01-02,09:31,10.5,11,10,10.8,120",
-                     header="Date,Time,Open,High,Low,Close,Volume")
+    intraday = lines(
+        "2020-01-02,09:30,10,11,9,10.5,100",
+        "2020-01-02,09:31,10.5,11,10,10.8,120",
+        header="Date,Time,Open,High,Low,Close,Volume",
+    )
     with pytest.raises(DataError, match="duplicated dates 2020-01-02.*synthmarket works with daily bars"):
         load_ohlcv(csv(tmp_path, intraday, "intraday.csv"))
 

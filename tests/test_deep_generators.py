@@ -8,16 +8,23 @@ import numpy as np
 import pytest
 import torch
 
+from synthmarket.deep import (
+    VOLUME_INDEX,
+    FactsConfig,
+    FactsMatching,
+    PiecewiseLinearShock,
+    RegimeChain,
+    SlowNoise,
+    TemporalConvNet,
+    VolatilityHead,
+    parse_horizons,
+)
 from synthmarket.errors import ConfigError, ModelFileError
 from synthmarket.generator import Generator
 from synthmarket.model_files import CONFIG_FILE, WEIGHTS_FILE, file_sha256, write_config
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training import TrainConfig
-from synthmarket.deep import (
-    VOLUME_INDEX, FactsConfig, FactsMatching, PiecewiseLinearShock, RegimeChain, SlowNoise, TemporalConvNet,
-    VolatilityHead, parse_horizons,
-)
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
 from synthmarket_plugins.vae import Decoder, SequenceVAE
@@ -195,8 +202,15 @@ def saved_before_the_later_options(model, bars, tmp_path) -> Generator:
 
 def test_a_model_saved_before_a_hyper_parameter_existed_still_loads(sp500_recent, tmp_path):
     """Conv1DCGAN.added_later rebuilds models saved before the slow volatility factors and the learned shock."""
-    model = Conv1DCGAN(**SMALL["conv1d_cgan"], vol_factors=0, tail_floor=0.0, facts_window_spread=0.0,
-                       shock_knots=0, facts_horizons="", facts_block_spread=0.0)
+    model = Conv1DCGAN(
+        **SMALL["conv1d_cgan"],
+        vol_factors=0,
+        tail_floor=0.0,
+        facts_window_spread=0.0,
+        shock_knots=0,
+        facts_horizons="",
+        facts_block_spread=0.0,
+    )
     loaded = saved_before_the_later_options(model, sp500_recent, tmp_path)
     assert loaded.hparams["vol_factors"] == 0 and loaded.hparams["facts_unbiased"] is False  # as it was trained
     assert loaded.hparams["tail_floor"] == 0.0 and loaded.hparams["facts_window_spread"] == 0.0
@@ -210,10 +224,13 @@ def test_a_vae_saved_before_its_decoder_read_the_previous_bar_still_loads(sp500_
     assert loaded.hparams["facts_volume"] is False and loaded.hparams["reversion"] == 0
 
 
-@pytest.mark.parametrize("cls, old, new", [
-    (RGAN, {"warmup": 8}, {"burn_in": 8}),
-    (SequenceVAE, {"warmup": 8, "kl_warmup": 10}, {"burn_in": 8, "kl_anneal_steps": 10}),
-])
+@pytest.mark.parametrize(
+    "cls, old, new",
+    [
+        (RGAN, {"warmup": 8}, {"burn_in": 8}),
+        (SequenceVAE, {"warmup": 8, "kl_warmup": 10}, {"burn_in": 8, "kl_anneal_steps": 10}),
+    ],
+)
 def test_a_model_saved_with_the_old_burn_in_and_kl_names_still_loads(cls, old, new, sp500_recent, tmp_path):
     """config.json files from before ``warmup`` became ``burn_in`` (and ``kl_warmup`` ``kl_anneal_steps``) load."""
     small = {k: v for k, v in SMALL[cls.name].items() if k not in new}
@@ -236,8 +253,9 @@ def test_old_string_forms_of_lists_and_durations_still_load(sp500_recent, tmp_pa
     model.fit(sp500_recent.loc["2016-01-01":], TrainConfig(steps=2, validate_every=2, seed=0))
     directory = model.save(tmp_path / "old-forms")
     config = json.loads((directory / CONFIG_FILE).read_text())
-    config["hyperparameters"].update(dilations="1,2,4", d_dilations="1,2,4", facts_horizons="5,20,60",
-                                     time_budget="9.5m")
+    config["hyperparameters"].update(
+        dilations="1,2,4", d_dilations="1,2,4", facts_horizons="5,20,60", time_budget="9.5m"
+    )
     write_config(directory, config)
     loaded = Generator.load(directory)
     assert loaded.hparams["dilations"] == [1, 2, 4] and loaded.hparams["facts_horizons"] == [5, 20, 60]
@@ -276,15 +294,18 @@ def test_facts_matching_knows_real_windows_from_gaussian_noise(sp500_recent):
     quantile_error = lambda r: float(((facts.facts(r)["quantiles"] - quantiles) ** 2).sum())
     assert quantile_error(real) < 0.5 * quantile_error(same_volatility)
     assert "quantiles" not in FactsMatching(train, FactsConfig(window=128, quantiles=False)).target  # rgan's default
-    assert FactsMatching(train, FactsConfig(window=128, acf_lags=120)).target["acf_abs"].shape == (120,)  # conv1d_cgan's reach
-    assert FactsMatching(train, FactsConfig(window=128, acf_lags=500)).acf_lags == 120  # a few pairs left at the last lag
+    assert FactsMatching(train, FactsConfig(window=128, acf_lags=120)).target["acf_abs"].shape == (
+        120,
+    )  # conv1d_cgan's reach
+    assert (
+        FactsMatching(train, FactsConfig(window=128, acf_lags=500)).acf_lags == 120
+    )  # a few pairs left at the last lag
     heavier = FactsMatching(train, FactsConfig(window=128, short_acf_weight=5.0))  # the facts_short_acf_weight option
     with torch.no_grad():
         short = float(((facts.facts(noise)["acf_abs"] - target["acf_abs"])[:10] ** 2).sum())
         assert float(heavier.loss(noise)) == pytest.approx(float(facts.loss(noise)) + 4 * short, rel=1e-5)
     facts.loss(noise).backward()
     assert torch.isfinite(noise.grad).all() and noise.grad.abs().sum() > 0
-
 
 
 def test_facts_matching_can_measure_how_volatility_differs_between_windows(sp500_recent):
@@ -377,7 +398,9 @@ def test_facts_matching_can_ask_how_returns_add_up_over_weeks_and_months(sp500_r
     batch = noise.clone().requires_grad_()
     facts.loss(batch).backward()
     assert torch.isfinite(batch.grad).all()
-    assert FactsMatching(train, FactsConfig(window=128, horizons=(5, 100))).horizons == (5,)  # 100 days do not fit in 128
+    assert FactsMatching(train, FactsConfig(window=128, horizons=(5, 100))).horizons == (
+        5,
+    )  # 100 days do not fit in 128
     with pytest.raises(ConfigError):
         FactsMatching(train, FactsConfig(window=128, horizons=(1,)))
     with pytest.raises(ConfigError):
@@ -400,7 +423,9 @@ def test_unbiased_facts_loss_does_not_charge_real_windows_for_their_own_variabil
     assert abs(np.mean(unbiased_losses)) < 0.25 * np.mean(plain_losses)
     # a biased batch is still charged, by about its squared bias
     wild = torch.from_numpy((2.0 * np.stack([train[s : s + 128] for s in starts])).astype(np.float32))
-    assert float(unbiased.loss(wild)) > 0.4 and float(unbiased.loss(wild)) == pytest.approx(float(plain.loss(wild)), rel=0.5)
+    assert float(unbiased.loss(wild)) > 0.4 and float(unbiased.loss(wild)) == pytest.approx(
+        float(plain.loss(wild)), rel=0.5
+    )
 
 
 def test_the_return_shock_learns_skew_and_tails_from_the_identity():
@@ -491,7 +516,9 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
     data = TrainingData.from_bars(sp500_recent, regimes="volatility")
     names = list(data.scheme.names)
     facts = FactsMatching(data.train[:, 0], FactsConfig(window=96), labels=data.train_labels, n_regimes=len(names))
-    calm, normal, turbulent = (float(facts.target["regime_log_std"][names.index(r)]) for r in ("calm", "normal", "turbulent"))
+    calm, normal, turbulent = (
+        float(facts.target["regime_log_std"][names.index(r)]) for r in ("calm", "normal", "turbulent")
+    )
     assert calm < normal < turbulent
     # windows with the real labels but one volatility everywhere are told apart from the real ones
     rng = np.random.default_rng(0)
@@ -499,14 +526,17 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
     labels = torch.from_numpy(np.stack([data.train_labels[s : s + 96] for s in starts]))
     real = torch.from_numpy(np.stack([data.train[s : s + 96, 0] for s in starts]).astype(np.float32))
     flat = real.flatten()[torch.randperm(real.numel(), generator=torch.Generator().manual_seed(0))].reshape(real.shape)
-    regime_error = lambda r: float(((facts.facts(r, labels)["regime_log_std"] - facts.target["regime_log_std"]) ** 2).nansum())
+    regime_error = lambda r: float(
+        ((facts.facts(r, labels)["regime_log_std"] - facts.target["regime_log_std"]) ** 2).nansum()
+    )
     assert regime_error(real) < 0.2 * regime_error(flat)
     # a regime the batch lacks does not count
     only_calm = torch.full_like(labels, names.index("calm"))
     assert torch.isfinite(facts.loss(real, only_calm))
     # the unbiased error keeps the regimes' terms as squared errors of the whole batch
-    unbiased = FactsMatching(data.train[:, 0], FactsConfig(window=96, unbiased=True), labels=data.train_labels,
-                             n_regimes=len(names))
+    unbiased = FactsMatching(
+        data.train[:, 0], FactsConfig(window=96, unbiased=True), labels=data.train_labels, n_regimes=len(names)
+    )
     regime_part = lambda f, r: float(f.loss(r, labels)) - float(f.loss(r))
     assert regime_part(unbiased, flat) == pytest.approx(regime_part(facts, flat), rel=1e-4)
 
@@ -514,8 +544,9 @@ def test_facts_matching_learns_each_regimes_volatility(sp500_recent):
 def test_vae_prior_sample_is_the_same_in_torch_and_numpy():
     decoder = Decoder(5, 0, hidden=8, latent=4, embed_dim=4, burn_in=3)
     e = torch.randn(3, 40, 4, generator=torch.Generator().manual_seed(1))
-    np.testing.assert_allclose(decoder.prior_sample_torch(e).detach().numpy(), decoder.prior_sample(e.numpy()).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        decoder.prior_sample_torch(e).detach().numpy(), decoder.prior_sample(e.numpy()).numpy(), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("reversion", [0, 3])
@@ -592,7 +623,10 @@ def test_regimes_order_volatility(sp500_recent, name, steps):
 def test_every_logged_step_of_a_gan_shows_the_lazy_r1_penalty(sp500_recent, tmp_path):
     model = Conv1DCGAN(**SMALL["conv1d_cgan"])
     log = tmp_path / "log.jsonl"
-    model.fit(sp500_recent.loc["2014-01-01":"2016-12-31"], TrainConfig(steps=12, log_every=5, validate_every=100, log_file=log))
+    model.fit(
+        sp500_recent.loc["2014-01-01":"2016-12-31"],
+        TrainConfig(steps=12, log_every=5, validate_every=100, log_file=log),
+    )
     steps = [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)["event"] == "step"]
     assert [row["step"] for row in steps] == [1, 5, 10]
     assert all(row["r1"] > 0 and row["facts"] > 0 for row in steps)
@@ -674,8 +708,11 @@ def sample_in_fresh_process(directory, out, threads: int, env: dict[str, str]) -
     import sys
 
     environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", *OTHER_KERNELS)} | env
-    subprocess.run([sys.executable, "-c", SAMPLE_IN_A_FRESH_PROCESS, str(directory), str(threads), str(out)],
-                   env=environment, check=True)
+    subprocess.run(
+        [sys.executable, "-c", SAMPLE_IN_A_FRESH_PROCESS, str(directory), str(threads), str(out)],
+        env=environment,
+        check=True,
+    )
     return np.load(out)
 
 
@@ -685,9 +722,13 @@ def test_the_reproducibility_promise_in_fresh_processes(fitted, name, tmp_path):
     """Bit for bit whatever torch's thread count and OMP_NUM_THREADS; within the documented
     tolerance under another machine's kernels."""
     directory = fitted[name].save(tmp_path / "model")
-    runs = {(threads, omp): sample_in_fresh_process(directory, tmp_path / f"{threads}-{omp}.npy", threads,
-                                                    {} if omp is None else {"OMP_NUM_THREADS": omp})
-            for threads in (1, 2) for omp in (None, "1")}
+    runs = {
+        (threads, omp): sample_in_fresh_process(
+            directory, tmp_path / f"{threads}-{omp}.npy", threads, {} if omp is None else {"OMP_NUM_THREADS": omp}
+        )
+        for threads in (1, 2)
+        for omp in (None, "1")
+    }
     first = runs[1, None]
     for key, paths in runs.items():
         np.testing.assert_array_equal(paths, first, err_msg=f"threads, OMP_NUM_THREADS = {key}")

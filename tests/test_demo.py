@@ -13,9 +13,18 @@ from synthmarket.paths import Paths
 
 TINY = ["--generator", "bootstrap", "--paths", "30", "--steps", "120", "--jobs", "1", "--no-progress"]
 RUN_FILES = (
-    "run.json", "scenarios.parquet", "real.parquet", "report.html", "facts/scorecard.csv", "facts/verdicts.csv",
-    "facts/scorecard.png", "facts/distances.json", "backtest/results.parquet", "backtest/summary.json",
-    "model/config.json", "model/weights.safetensors",
+    "run.json",
+    "scenarios.parquet",
+    "real.parquet",
+    "report.html",
+    "facts/scorecard.csv",
+    "facts/verdicts.csv",
+    "facts/scorecard.png",
+    "facts/distances.json",
+    "backtest/results.parquet",
+    "backtest/summary.json",
+    "model/config.json",
+    "model/weights.safetensors",
 )
 
 
@@ -84,8 +93,9 @@ def test_the_notebook_api_runs_the_same_pipeline_quietly(tmp_path, capsys):
     from synthmarket.pipeline import Note, StepDone, StepStarted
 
     events = []
-    result = sm.run_pipeline(tmp_path / "run", generator="bootstrap", n_paths=30, n_steps=120, jobs=1,
-                             on_event=events.append)
+    result = sm.run_pipeline(
+        tmp_path / "run", generator="bootstrap", n_paths=30, n_steps=120, jobs=1, on_event=events.append
+    )
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
     assert result.report == tmp_path / "run" / "report.html" and result.report.is_file()

@@ -18,14 +18,42 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "synthmarket"
-CORE_MODULES = ("data", "dates", "gaps", "data_summary", "bars", "paths", "generator", "training_data", "model_files",
-                "training", "trainable", "checkpoints", "validation_score", "training_progress", "regimes", "distances",
-                "window_scores", "errors", "checks", "hookspecs", "registry", "executor", "feeds", "jsonutil",
-                "scenario_files")
+CORE_MODULES = (
+    "data",
+    "dates",
+    "gaps",
+    "data_summary",
+    "bars",
+    "paths",
+    "generator",
+    "training_data",
+    "model_files",
+    "training",
+    "trainable",
+    "checkpoints",
+    "validation_score",
+    "training_progress",
+    "regimes",
+    "distances",
+    "window_scores",
+    "errors",
+    "checks",
+    "hookspecs",
+    "registry",
+    "executor",
+    "feeds",
+    "jsonutil",
+    "scenario_files",
+)
 CORE_PACKAGES = ("facts", "montecarlo")
 CLI = "synthmarket.cli"
-REPORT_LAYER = ("synthmarket.report", "synthmarket.runs", "synthmarket.figures", "synthmarket.pages",
-                "synthmarket.notebook")
+REPORT_LAYER = (
+    "synthmarket.report",
+    "synthmarket.runs",
+    "synthmarket.figures",
+    "synthmarket.pages",
+    "synthmarket.notebook",
+)
 PIPELINE = "synthmarket.pipeline"
 
 
@@ -70,8 +98,10 @@ def is_under(name: str, targets: tuple[str, ...]) -> bool:
 
 
 def test_the_import_resolver_sees_relative_and_absolute_imports():
-    tree = ast.parse("from ..figures import plot_paths\nfrom . import summary\nimport synthmarket.cli.common\n"
-                     "def view():\n    from ..pages import html_table\n")
+    tree = ast.parse(
+        "from ..figures import plot_paths\nfrom . import summary\nimport synthmarket.cli.common\n"
+        "def view():\n    from ..pages import html_table\n"
+    )
     names = [n for node in load_time_imports(tree) for n in imported(node, "synthmarket.montecarlo.summary", False)]
     assert "synthmarket.figures" in names and "synthmarket.montecarlo.summary" in names
     assert "synthmarket.cli.common" in names and "synthmarket.pages.html_table" not in names
@@ -81,19 +111,23 @@ def test_the_import_resolver_sees_relative_and_absolute_imports():
 def test_the_core_imports_neither_the_cli_nor_the_report_layer_when_it_loads(file: Path):
     module = module_name(file)
     tree = ast.parse(file.read_text(), str(file))
-    bad = sorted({
-        f"line {node.lineno}: {name}"
-        for node in load_time_imports(tree)
-        for name in imported(node, module, file.name == "__init__.py")
-        if is_under(name, (CLI, *REPORT_LAYER))
-    })
+    bad = sorted(
+        {
+            f"line {node.lineno}: {name}"
+            for node in load_time_imports(tree)
+            for name in imported(node, module, file.name == "__init__.py")
+            if is_under(name, (CLI, *REPORT_LAYER))
+        }
+    )
     assert not bad, f"{module} imports the CLI or the report layer at load time (import it inside a function): {bad}"
 
 
 def test_loading_the_core_loads_neither_the_cli_nor_the_report_layer():
     modules = [module_name(f) for f in core_files()]
-    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            f"print(sorted(m for m in sys.modules if m.startswith({(CLI, *REPORT_LAYER, PIPELINE)!r})))")
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({(CLI, *REPORT_LAYER, PIPELINE)!r})))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -103,34 +137,43 @@ def test_loading_the_core_loads_neither_the_cli_nor_the_report_layer():
 def test_the_core_never_imports_the_pipeline(file: Path):
     module = module_name(file)
     tree = ast.parse(file.read_text(), str(file))
-    bad = sorted({
-        f"line {node.lineno}: {name}"
-        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in imported(node, module, file.name == "__init__.py")
-        if is_under(name, (PIPELINE,))
-    })
+    bad = sorted(
+        {
+            f"line {node.lineno}: {name}"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for name in imported(node, module, file.name == "__init__.py")
+            if is_under(name, (PIPELINE,))
+        }
+    )
     assert not bad, f"{module} imports the pipeline, which is built on the core: {bad}"
 
 
 def test_the_pipeline_never_imports_the_cli():
     file = PACKAGE / "pipeline.py"
     tree = ast.parse(file.read_text(), str(file))
-    bad = sorted({
-        f"line {node.lineno}: {name}"
-        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in imported(node, PIPELINE, False)
-        if is_under(name, (CLI,))
-    })
+    bad = sorted(
+        {
+            f"line {node.lineno}: {name}"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for name in imported(node, PIPELINE, False)
+            if is_under(name, (CLI,))
+        }
+    )
     assert not bad, f"the pipeline imports the CLI; the CLI calls the pipeline and does the printing: {bad}"
 
 
 @pytest.mark.parametrize("file", sorted((ROOT / "benchmarks").glob("*.py")), ids=lambda f: f.name)
 def test_benchmarks_do_not_import_the_cli(file: Path):
     tree = ast.parse(file.read_text(), str(file))
-    bad = sorted({
-        f"line {node.lineno}: {name}"
-        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in imported(node, "", False)
-        if is_under(name, (CLI,))
-    })
+    bad = sorted(
+        {
+            f"line {node.lineno}: {name}"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for name in imported(node, "", False)
+            if is_under(name, (CLI,))
+        }
+    )
     assert not bad, f"benchmarks/{file.name} imports the CLI; use the public API (synthmarket.api) instead: {bad}"

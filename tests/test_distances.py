@@ -79,7 +79,9 @@ def test_return_distances_keys_and_values(real, synthetic):
     out = return_distances(real, synthetic, max_lag=100)
     assert list(out) == ["w1_1", "w1_5", "w1_20", "w1_100", "acf_r", "acf_abs", "acf_sq", "leverage"]
     pooled = np.concatenate([np.convolve(p, np.ones(20), "valid") for p in synthetic])
-    assert out["w1_20"] == pytest.approx(wasserstein_distance(np.convolve(real, np.ones(20), "valid"), pooled), rel=1e-9)
+    assert out["w1_20"] == pytest.approx(
+        wasserstein_distance(np.convolve(real, np.ones(20), "valid"), pooled), rel=1e-9
+    )
     mean_acf = np.mean([sm_acf(np.abs(p), nlags=100) for p in synthetic], axis=0)
     expected = np.linalg.norm(sm_acf(np.abs(real), nlags=100)[1:] - mean_acf[1:])
     assert out["acf_abs"] == pytest.approx(expected, rel=1e-9)
@@ -171,7 +173,9 @@ def test_discriminative_and_predictive_scores_tell_gaussian_from_real(real):
 
 def test_window_scores_are_seeded(real):
     gaussian = _gaussian_like(real, 10, 300, seed=2)
-    assert discriminative_score(real, gaussian, steps=15, seed=4) == discriminative_score(real, gaussian, steps=15, seed=4)
+    assert discriminative_score(real, gaussian, steps=15, seed=4) == discriminative_score(
+        real, gaussian, steps=15, seed=4
+    )
     assert predictive_score(real, gaussian, steps=15, seed=4) == predictive_score(real, gaussian, steps=15, seed=4)
 
 
@@ -190,7 +194,9 @@ def test_masked_acf_is_statsmodels_adjusted_and_skips_the_days_outside():
     for row, inside in zip(x, mask):
         centred = np.where(inside, row - row[inside].mean(), 0.0)
         variance = np.mean(centred[inside] ** 2)
-        by_hand = [np.mean(centred[:-k][inside[:-k] & inside[k:]] * centred[k:][inside[:-k] & inside[k:]]) / variance
-                   for k in range(1, 11)]
+        by_hand = [
+            np.mean(centred[:-k][inside[:-k] & inside[k:]] * centred[k:][inside[:-k] & inside[k:]]) / variance
+            for k in range(1, 11)
+        ]
         np.testing.assert_allclose(acf(row, 10, inside)[1:], by_hand, atol=1e-12)
     assert np.isnan(acf(x[0], 10, np.arange(400) < 5, min_pairs=11)[1:]).all()

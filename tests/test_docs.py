@@ -45,6 +45,14 @@ def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch) -> None:
             exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the docs are ours
         else:
             script = "\n".join(line.removeprefix("$ ") for line in code.splitlines())
-            done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=600)
-            assert done.returncode == 0, f"{where} failed:\n{script}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, (
+                f"{where} failed:\n{script}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+            )

@@ -73,13 +73,17 @@ def test_real_windows_say_when_paths_are_too_short_to_judge_a_fact(sp500):
     slow = short["slow_decay"]
     assert slow.passed is None and slow.holds_on_real is True and slow.holds_on_real_windows is False
     assert slow.real_windows_pass_rate == 0.0 and slow.real_windows["acf_abs_50_100"].shape == (19,)
-    assert slow.note == ("cannot judge at this length: the real windows of 252 steps, resampled as sets of paths, "
-                         "pass the rule 0% of the time (at least 67% must)")
+    assert slow.note == (
+        "cannot judge at this length: the real windows of 252 steps, resampled as sets of paths, "
+        "pass the rule 0% of the time (at least 67% must)"
+    )
     assert "slow_decay" in short.too_short and "volatility_clustering" in short.too_short
     assert "cannot judge at this length (252 steps" in short.summary()
     assert short.passed and not short.failed
     verdicts = short.verdicts.set_index("fact")
-    assert verdicts.loc["slow_decay", "verdict"] == "n/a" and verdicts.loc["slow_decay", "holds on real windows"] == "0%"
+    assert (
+        verdicts.loc["slow_decay", "verdict"] == "n/a" and verdicts.loc["slow_decay", "holds on real windows"] == "0%"
+    )
     assert short["bar_validity"].real_windows["invalid_bars"].shape == (19,)  # facts of bars: windows of real bars
     long = scorecard(sp500, real_windows(sp500, 2500, 100), scores=False)
     assert all(r.holds_on_real_windows is not False for r in long.results) and not long.too_short
@@ -114,8 +118,19 @@ def test_gaussian_is_not_flagged_as_memorising(sp500):
 
 def test_table_reports_real_median_and_band(gaussian_card, sp500):
     table = gaussian_card.table
-    assert list(table.columns) == ["fact", "statistic", "real", "median", "p5", "p95", "real_windows_median",
-                                   "real_windows_p5", "real_windows_p95", "real_window_percentile", "verdict"]
+    assert list(table.columns) == [
+        "fact",
+        "statistic",
+        "real",
+        "median",
+        "p5",
+        "p95",
+        "real_windows_median",
+        "real_windows_p5",
+        "real_windows_p95",
+        "real_window_percentile",
+        "verdict",
+    ]
     row = table[table.statistic == "excess kurtosis"].iloc[0]
     real_returns = np.diff(np.log(sp500["close"].to_numpy()))
     from scipy.stats import kurtosis
@@ -199,7 +214,9 @@ def test_a_plain_stylized_fact_runs_per_path_on_a_subsample(sp500):
     assert any("computed on 7 randomly chosen paths of 20" in n for n in card.notes)
     # 2 of the 16 real 300-day windows move 5 of their own standard deviations in a day (none of the 7 the
     # fact's max_paths keeps): the rule cannot judge such paths
-    short = scorecard(sp500, gaussian_paths(sp500, 20, 300), facts=[LargestDailyMove], scores=False)["test_largest_move"]
+    short = scorecard(sp500, gaussian_paths(sp500, 20, 300), facts=[LargestDailyMove], scores=False)[
+        "test_largest_move"
+    ]
     assert short.real_windows["largest_move"].shape == (7,)  # 7 of the 16 real windows, as of the paths
     assert short.passed is None and "pass the rule 0% of the time" in short.note
 

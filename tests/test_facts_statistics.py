@@ -144,7 +144,9 @@ def test_fact_statistics_on_real_returns(returns, sp500_recent):
     assert out["acf_sq_1_10"] == pytest.approx(sm_acf(returns**2, nlags=10)[1:].mean(), rel=1e-10)
 
     out = F.SlowDecay().compute(returns)
-    assert out["acf_abs_50_100"] == pytest.approx(sm_acf(np.abs(returns), nlags=100, fft=False)[50:101].mean(), rel=1e-10)
+    assert out["acf_abs_50_100"] == pytest.approx(
+        sm_acf(np.abs(returns), nlags=100, fft=False)[50:101].mean(), rel=1e-10
+    )
 
     out = F.LeverageEffect().compute(returns)
     lev = sm_ccf(returns**2, returns, adjusted=False)
@@ -160,7 +162,9 @@ def test_fact_statistics_on_real_returns(returns, sp500_recent):
 
 def test_vectorised_paths_equal_one_series_at_a_time(sp500_recent):
     feats = to_features(sp500_recent)
-    paths = Paths.from_features(np.stack([feats[i : i + 700] for i in (0, 500, 1000)]), Anchor.after(sp500_recent.iloc[:1]))
+    paths = Paths.from_features(
+        np.stack([feats[i : i + 700] for i in (0, 500, 1000)]), Anchor.after(sp500_recent.iloc[:1])
+    )
     returns = paths.log_returns()
     for cls in F.BUILT_IN_FACTS:
         fact = cls()

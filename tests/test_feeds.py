@@ -19,7 +19,7 @@ def bars(sp500):
 
 def windows(bars: pd.DataFrame, n: int, steps: int) -> Paths:
     """``n`` consecutive ``steps``-bar windows of real bars, as paths on the first window's dates."""
-    arrays = {k: np.stack([bars[k].to_numpy()[i * steps:(i + 1) * steps] for i in range(n)]) for k in FIELDS}
+    arrays = {k: np.stack([bars[k].to_numpy()[i * steps : (i + 1) * steps] for i in range(n)]) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:steps])
 
 

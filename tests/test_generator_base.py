@@ -239,10 +239,7 @@ def test_a_model_of_a_generator_from_a_file_loads_through_its_class(bars, tmp_pa
     from synthmarket.registry import load_object
 
     source = tmp_path / "my_generators.py"
-    source.write_text(
-        "from synthmarket_plugins.classical import Gbm\n\n"
-        "class MyWalk(Gbm):\n    name = 'my_walk'\n"
-    )
+    source.write_text("from synthmarket_plugins.classical import Gbm\n\nclass MyWalk(Gbm):\n    name = 'my_walk'\n")
     cls = load_object(f"{source}:MyWalk")
     model = cls()
     model.fit(bars)

@@ -54,7 +54,7 @@ def plugin_modules(modules: set[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def scenario_file(sp500, tmp_path_factory) -> Path:
-    bars = sp500.iloc[:4 * 60]
+    bars = sp500.iloc[: 4 * 60]
     arrays = {k: bars[k].to_numpy().reshape(4, 60) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:60]).save(tmp_path_factory.mktemp("scenarios") / "paths.parquet")
 
@@ -97,9 +97,19 @@ def test_data_info_imports_no_torch():
 
 
 def test_backtest_of_a_scenario_file_imports_no_torch(scenario_file, tmp_path):
-    modules = modules_after(run_cli(
-        "backtest", "--scenarios", str(scenario_file), "-s", "buy_and_hold", "-j", "1", "--out", str(tmp_path / "run"),
-    ))
+    modules = modules_after(
+        run_cli(
+            "backtest",
+            "--scenarios",
+            str(scenario_file),
+            "-s",
+            "buy_and_hold",
+            "-j",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        )
+    )
     assert (tmp_path / "run" / "results.parquet").is_file()
     assert not set(HEAVY) & modules
     assert not {m for m in modules if m.startswith(("synthmarket_plugins.", "synthmarket.facts"))}
@@ -127,8 +137,17 @@ def test_monte_carlo_workers_import_no_torch(scenario_file, tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(heavy=HEAVY, out=str(seen)))
     code = run_cli(
-        "backtest", "--scenarios", str(scenario_file), "-s", f"{probe}:Probe", "-j", "2", "--batch-size", "1",
-        "--out", str(tmp_path / "run"),
+        "backtest",
+        "--scenarios",
+        str(scenario_file),
+        "-s",
+        f"{probe}:Probe",
+        "-j",
+        "2",
+        "--batch-size",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
     )
     parent = modules_after(code)  # with two workers, no path runs in this process
     reports = {int(path.stem): json.loads(path.read_text()) for path in seen.glob("*.json")}

@@ -60,8 +60,13 @@ def test_every_band_panel_draws_the_real_windows_and_the_whole_history_dashed(ga
     fig = plot_scorecard(gaussian_card)
     panels = {ax.get_title(): ax for ax in fig.axes}
     curves = gaussian_card.curves
-    for title in ("ACF of r", "ACF of |r|", "ACF of r$^2$", "Leverage corr(r$_t$, r$_{t+k}^2$)",
-                  "Excess kurtosis against horizon"):
+    for title in (
+        "ACF of r",
+        "ACF of |r|",
+        "ACF of r$^2$",
+        "Leverage corr(r$_t$, r$_{t+k}^2$)",
+        "Excess kurtosis against horizon",
+    ):
         lines = {line.get_label(): line for line in panels[title].get_lines()}
         assert "real 252-step windows (n=19) median" in lines, title
         assert lines["real, whole history"].get_linestyle() == "--", title

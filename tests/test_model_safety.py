@@ -79,8 +79,9 @@ def test_a_generator_that_is_not_an_installed_name_is_refused_before_any_import(
     source, marker = evil
     monkeypatch.chdir(source.parent)
     monkeypatch.syspath_prepend(str(source.parent))  # "evil:G" would import, were imports tried
-    value = {"absolute file": f"{source}:G", "relative file": "evil.py:G", "module": "evil:G",
-             "unknown name": "evil"}[form]
+    value = {"absolute file": f"{source}:G", "relative file": "evil.py:G", "module": "evil:G", "unknown name": "evil"}[
+        form
+    ]
     set_generator(model_dir, value, write)
     for loader in (Generator, Gbm):
         with pytest.raises(ConfigError) as refused:
@@ -104,8 +105,9 @@ def test_the_cli_refuses_a_generator_file_in_one_message(model_dir, evil, tmp_pa
     value = f"{source}:G"
     set_generator(model_dir, value)
     out = tmp_path / "x.parquet"
-    result = CliRunner().invoke(app, ["generate", "--model", str(model_dir), "--paths", "3", "--steps", "20",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["generate", "--model", str(model_dir), "--paths", "3", "--steps", "20", "--out", str(out)]
+    )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert_names_value_and_generators(" ".join(result.output.split()), value)
@@ -116,8 +118,18 @@ def test_the_installed_cli_refuses_a_generator_file(model_dir, evil, tmp_path):
     """The reported reproduction, in a fresh process as a user runs it."""
     source, marker = evil
     set_generator(model_dir, f"{source}:G")
-    command = [str(Path(sys.executable).parent / "synthmarket"), "generate", "--model", str(model_dir),
-               "--paths", "3", "--steps", "20", "--out", str(tmp_path / "x.parquet")]
+    command = [
+        str(Path(sys.executable).parent / "synthmarket"),
+        "generate",
+        "--model",
+        str(model_dir),
+        "--paths",
+        "3",
+        "--steps",
+        "20",
+        "--out",
+        str(tmp_path / "x.parquet"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "500"}, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "evil.py:G" in done.stderr
@@ -185,16 +197,24 @@ SCHEMA_VIOLATIONS = {
     "anchor unknown key": (_set_in("anchor", "open", 1.0), "'anchor'"),
     "regimes incomplete": (_set("regimes", {"kind": "volatility"}), "'regimes'"),
     "regimes thresholds descending": (
-        _set("regimes", {"kind": "volatility", "names": ["calm", "normal", "turbulent"], "window": 20,
-                         "thresholds": [0.02, 0.01]}), "'regimes.thresholds'"),
+        _set(
+            "regimes",
+            {"kind": "volatility", "names": ["calm", "normal", "turbulent"], "window": 20, "thresholds": [0.02, 0.01]},
+        ),
+        "'regimes.thresholds'",
+    ),
     "regimes names": (
         _set("regimes", {"kind": "volatility", "names": ["a", "b", "c"], "window": 20, "thresholds": [0.01, 0.02]}),
-        "'regimes.names'"),
+        "'regimes.names'",
+    ),
     "regimes window": (
         _set("regimes", {"kind": "trend", "names": ["bear", "flat", "bull"], "window": 0, "thresholds": [-0.1, 0.1]}),
-        "'regimes.window'"),
+        "'regimes.window'",
+    ),
     "regimes one column label": (
-        _set("regimes", {"kind": "label", "names": ["only"], "window": 0, "thresholds": []}), "'regimes.names'"),
+        _set("regimes", {"kind": "label", "names": ["only"], "window": 0, "thresholds": []}),
+        "'regimes.names'",
+    ),
     "train_report field": (_set_in("train_report", "seconds", "fast"), "'train_report.seconds'"),
     "train_report unknown field": (_set_in("train_report", "callback", "x"), "'train_report'"),
     "weights sha256": (_set_in("weights", "sha256", "abc"), "'weights.sha256'"),

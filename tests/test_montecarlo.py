@@ -13,7 +13,15 @@ import pytest
 
 from synthmarket.errors import ConfigError, PluginError
 from synthmarket.montecarlo import (
-    COLUMNS, REAL, PathFailed, ResultStore, Summary, WorkerDied, coerce_params, read_results, run_montecarlo,
+    COLUMNS,
+    REAL,
+    PathFailed,
+    ResultStore,
+    Summary,
+    WorkerDied,
+    coerce_params,
+    read_results,
+    run_montecarlo,
     tidy_results,
 )
 from synthmarket.paths import FIELDS, Paths
@@ -57,7 +65,7 @@ USER_STRATEGIES = textwrap.dedent(
 
 def windows(bars: pd.DataFrame, n: int, steps: int) -> Paths:
     """``n`` consecutive ``steps``-bar windows of real bars, as paths on the first window's dates."""
-    arrays = {k: np.stack([bars[k].to_numpy()[i * steps:(i + 1) * steps] for i in range(n)]) for k in FIELDS}
+    arrays = {k: np.stack([bars[k].to_numpy()[i * steps : (i + 1) * steps] for i in range(n)]) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:steps])
 
 
@@ -123,8 +131,14 @@ def direct_metrics(cls, frame, params, cash, commission, slippage):
 def test_path_metrics_equal_a_direct_cerebro_run(paths, name, params):
     cash, commission, slippage = 50_000.0, 0.002, 0.0005
     result = run_montecarlo(
-        name, paths.subset(slice(0, 4)), params=params, cash=cash, commission=commission, slippage=slippage,
-        jobs=1, progress=False,
+        name,
+        paths.subset(slice(0, 4)),
+        params=params,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        jobs=1,
+        progress=False,
     )
     cls = get_registry().get("strategy", name)
     for i in range(4):
@@ -170,17 +184,21 @@ def test_params_are_checked_and_converted():
 
 def test_bool_and_str_params(tmp_path):
     file = tmp_path / "typed.py"
-    file.write_text(textwrap.dedent(
-        """
+    file.write_text(
+        textwrap.dedent(
+            """
         import backtrader as bt
 
         class Typed(bt.Strategy):
             params = (("flag", False), ("mode", "fast"), ("extra", None))
         """
-    ))
+        )
+    )
     cls = get_registry().get("strategy", f"{file}:Typed")
     assert coerce_params(cls, {"flag": "yes", "mode": "slow", "extra": "(1, 2)"}) == {
-        "flag": True, "mode": "slow", "extra": (1, 2)
+        "flag": True,
+        "mode": "slow",
+        "extra": (1, 2),
     }
     with pytest.raises(ConfigError, match="takes true or false"):
         coerce_params(cls, {"flag": "maybe"})
@@ -217,16 +235,16 @@ def test_one_failing_path_is_recorded_and_the_run_goes_on(small, user_file):
     assert failed["error"].iloc[0].startswith("ZeroDivisionError: boom on path-3 (at my_strategies.py:")
     assert np.isnan(failed["sharpe"].iloc[0]) and pd.isna(failed["n_trades"].iloc[0])
     ok = frame["path"] != "3"
-    pd.testing.assert_frame_equal(frame[ok].reset_index(drop=True), reference[reference["path"] != "3"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        frame[ok].reset_index(drop=True), reference[reference["path"] != "3"].reset_index(drop=True)
+    )
     assert result.summary.n_failed == 1 and result.summary.n_paths == 8
 
 
 def test_fail_fast_stops_and_leaves_a_readable_file(small, user_file, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(PathFailed, match=r"Path 3 failed: ZeroDivisionError.*paths are saved in .*--resume"):
-        run_montecarlo(
-            f"{user_file}:FailsOnPath", small, jobs=1, batch_size=2, out=out, fail_fast=True, progress=False
-        )
+        run_montecarlo(f"{user_file}:FailsOnPath", small, jobs=1, batch_size=2, out=out, fail_fast=True, progress=False)
     stored = pq.read_table(out / "results.parquet").to_pandas()
     assert list(stored["path"]) == ["0", "1", "2", "3"]
     assert stored["error"].notna().tolist() == [False, False, False, True]
@@ -263,7 +281,9 @@ def test_resume_skips_stored_paths_and_checks_the_inputs(small, tmp_path):
     with pytest.raises(ConfigError, match="already holds backtest results"):
         run_montecarlo("sma_cross", small.subset(slice(0, 6)), jobs=1, out=out, progress=False)
     with pytest.raises(ConfigError, match=r"other inputs \(params"):
-        run_montecarlo("sma_cross", small.subset(slice(0, 6)), params={"fast": 3}, jobs=1, out=out, resume=True, progress=False)
+        run_montecarlo(
+            "sma_cross", small.subset(slice(0, 6)), params={"fast": 3}, jobs=1, out=out, resume=True, progress=False
+        )
     # a finished run resumes to the same results without running anything again
     stamp = (out / "results.parquet").stat().st_mtime_ns
     again = run_montecarlo("sma_cross", small.subset(slice(0, 6)), jobs=1, out=out, resume=True, progress=False)
@@ -296,7 +316,9 @@ def test_summary_statistics():
         for i, (r, d) in enumerate(zip(returns, drawdowns))
     ]
     rows.append({"path": "20", "error": "ValueError: x"})
-    rows.append({"path": REAL, "final_value": 1.1, "total_return": 0.1, "max_drawdown": 0.05, "sharpe": 0.1, "error": None})
+    rows.append(
+        {"path": REAL, "final_value": 1.1, "total_return": 0.1, "max_drawdown": 0.05, "sharpe": 0.1, "error": None}
+    )
     summary = Summary.of(tidy_results(rows))
     assert summary.n_paths == 21 and summary.n_failed == 1
     assert summary.prob_loss == pytest.approx(np.mean(returns < 0))

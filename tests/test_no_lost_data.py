@@ -31,10 +31,24 @@ from synthmarket.paths import FIELDS, Paths
 runner = CliRunner()
 ENV = {**os.environ, "SYNTHMARKET_LOAD_PLUGINS": ""}
 DATA = ["--data", "sp500", "--start", "2014-01-01", "--end", "2016-12-31"]
-TINY = ["-H", "hidden=8", "-H", "d_hidden=8", "-H", "dilations=1,2", "-H", "d_dilations=1,2", "-H", "window=32",
-        "-H", "batch_size=8"]
-SLOW_STRATEGY = ("import time\nfrom synthmarket_strategies import BuyAndHold\n\n"
-                 "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(1.0)\n")
+TINY = [
+    "-H",
+    "hidden=8",
+    "-H",
+    "d_hidden=8",
+    "-H",
+    "dilations=1,2",
+    "-H",
+    "d_dilations=1,2",
+    "-H",
+    "window=32",
+    "-H",
+    "batch_size=8",
+]
+SLOW_STRATEGY = (
+    "import time\nfrom synthmarket_strategies import BuyAndHold\n\n"
+    "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(1.0)\n"
+)
 
 
 def invoke(*args) -> object:
@@ -43,8 +57,11 @@ def invoke(*args) -> object:
 
 def fingerprint(directory: Path) -> dict[str, str]:
     """sha256 of every file under ``directory``, by relative path."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def dead_pid() -> int:
@@ -54,8 +71,13 @@ def dead_pid() -> int:
 
 
 def start_cli(*args, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from synthmarket.cli import main; main()", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from synthmarket.cli import main; main()", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=ENV,
+        **kwargs,
+    )
 
 
 def wait_for(condition, process: subprocess.Popen | None = None, seconds: float = 90) -> None:
@@ -86,7 +108,7 @@ def descendants(pid: int) -> set[int]:
 
 
 def windows(bars: pd.DataFrame, n: int, steps: int) -> Paths:
-    arrays = {k: np.stack([bars[k].to_numpy()[i * steps:(i + 1) * steps] for i in range(n)]) for k in FIELDS}
+    arrays = {k: np.stack([bars[k].to_numpy()[i * steps : (i + 1) * steps] for i in range(n)]) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:steps])
 
 
@@ -119,10 +141,13 @@ def old_model(garch_model, tmp_path):
 
 
 # -- train --force ---------------------------------------------------------------------------
-@pytest.mark.parametrize("args, message", [
-    (["--steps", "0"], "positive whole number"),
-    (["--data", "no/such/bars.csv"], "No such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "0"], "positive whole number"),
+        (["--data", "no/such/bars.csv"], "No such file"),
+    ],
+)
 def test_train_force_with_a_mistake_keeps_the_old_model(old_model, args, message):
     out, before = old_model
     result = invoke("train", "-g", "conv1d_cgan", "--out", out, "--force", *args, "--no-progress")
@@ -133,8 +158,25 @@ def test_train_force_with_a_mistake_keeps_the_old_model(old_model, args, message
 
 def test_train_force_that_diverges_keeps_the_old_model(old_model):
     out, before = old_model
-    result = invoke("train", "-g", "conv1d_cgan", *DATA, *TINY, "-H", "lr_g=1e9", "-H", "lr_d=1e9", "--steps", "30",
-                    "--checkpoint-every", "1", "--force", "--out", out, "--no-progress")
+    result = invoke(
+        "train",
+        "-g",
+        "conv1d_cgan",
+        *DATA,
+        *TINY,
+        "-H",
+        "lr_g=1e9",
+        "-H",
+        "lr_d=1e9",
+        "--steps",
+        "30",
+        "--checkpoint-every",
+        "1",
+        "--force",
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert result.exit_code == 2, result.output
     assert "diverged" in result.output and "kept as it was" in result.output
     assert fingerprint(out) == before
@@ -149,8 +191,9 @@ def test_training_that_fails_midway_keeps_the_old_model(old_model, failure):
     from synthmarket.training_data import TrainingData
 
     out, before = old_model
-    model = get_registry().get("generator", "conv1d_cgan")(hidden=8, d_hidden=8, dilations="1,2",
-                                                            d_dilations="1,2", window=32, batch_size=8)
+    model = get_registry().get("generator", "conv1d_cgan")(
+        hidden=8, d_hidden=8, dilations="1,2", d_dilations="1,2", window=32, batch_size=8
+    )
     seen = []
 
     def fail_at_step_3(step, losses):
@@ -176,15 +219,20 @@ def test_train_force_replaces_a_model_once_the_new_one_is_saved(tmp_path):
     assert forced.exit_code == 0, forced.output
     assert Generator.load(out).name == "gbm"
     # the deep run's checkpoints went with it; the user's own file stayed
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt", "train_log.jsonl",
-                                                      "weights.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "notes.txt",
+        "train_log.jsonl",
+        "weights.safetensors",
+    ]
 
 
 # -- one run per output ----------------------------------------------------------------------
 def test_a_second_backtest_into_the_same_out_is_refused(scenario_file, slow_strategy, tmp_path):
     out = tmp_path / "run"
-    first = start_cli("backtest", "-s", slow_strategy, "--scenarios", scenario_file, "--jobs", "1", "--batch-size", "1",
-                      "--out", out)
+    first = start_cli(
+        "backtest", "-s", slow_strategy, "--scenarios", scenario_file, "--jobs", "1", "--batch-size", "1", "--out", out
+    )
     try:
         wait_for(lambda: (out / LOCK_FILE).exists() and (out / "run.json").exists(), first)
         holder = json.loads((out / LOCK_FILE).read_text())
@@ -205,8 +253,16 @@ def test_a_stale_lock_is_taken_over(scenario_file, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     pid = dead_pid()
-    (out / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "started": "2020-01-02 03:04:05",
-                                             "command": "synthmarket backtest"}))
+    (out / LOCK_FILE).write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "host": socket.gethostname(),
+                "started": "2020-01-02 03:04:05",
+                "command": "synthmarket backtest",
+            }
+        )
+    )
     result = invoke("backtest", "-s", "buy_and_hold", "--scenarios", scenario_file, "--jobs", "1", "--out", out)
     assert result.exit_code == 0, result.output
     assert f"taking over the lock of a run that is no longer running (pid {pid}" in " ".join(result.output.split())
@@ -242,10 +298,15 @@ def test_a_run_that_fails_before_starting_leaves_no_results_file(scenario_file, 
 
 def test_resume_without_run_json_is_refused(scenario_file, tmp_path):
     out = tmp_path / "run"
-    assert invoke("backtest", "-s", "buy_and_hold", "--scenarios", scenario_file, "--jobs", "1", "--out", out).exit_code == 0
+    assert (
+        invoke("backtest", "-s", "buy_and_hold", "--scenarios", scenario_file, "--jobs", "1", "--out", out).exit_code
+        == 0
+    )
     (out / "run.json").unlink()
     before = fingerprint(out)
-    result = invoke("backtest", "-s", "sma_cross", "--scenarios", scenario_file, "--jobs", "1", "--out", out, "--resume")
+    result = invoke(
+        "backtest", "-s", "sma_cross", "--scenarios", scenario_file, "--jobs", "1", "--out", out, "--resume"
+    )
     assert result.exit_code == 2 and "run.json is missing" in result.output, result.output
     assert fingerprint(out) == before
 
@@ -273,8 +334,9 @@ def test_generate_removes_the_partial_file_of_a_dead_run(gbm_dir, tmp_path):
 
 def test_sigterm_of_generate_removes_its_partial_file(gbm_dir, tmp_path):
     out = tmp_path / "paths.parquet"
-    process = start_cli("generate", "--model", gbm_dir, "--paths", 2_000_000, "--steps", 252, "--chunk-size", 500,
-                        "--out", out)
+    process = start_cli(
+        "generate", "--model", gbm_dir, "--paths", 2_000_000, "--steps", 252, "--chunk-size", 500, "--out", out
+    )
     try:
         wait_for(lambda: any(p.name.startswith(".paths.parquet.partial-") for p in tmp_path.iterdir()), process)
         process.send_signal(signal.SIGTERM)
@@ -288,8 +350,9 @@ def test_sigterm_of_generate_removes_its_partial_file(gbm_dir, tmp_path):
 # -- workers die with their parent ------------------------------------------------------------------
 def test_sigkill_of_a_parallel_backtest_leaves_no_processes(scenario_file, slow_strategy, tmp_path):
     out = tmp_path / "run"
-    process = start_cli("backtest", "-s", slow_strategy, "--scenarios", scenario_file, "--jobs", "2",
-                        "--batch-size", "1", "--out", out)
+    process = start_cli(
+        "backtest", "-s", slow_strategy, "--scenarios", scenario_file, "--jobs", "2", "--batch-size", "1", "--out", out
+    )
     children: set[int] = set()
     try:
         wait_for(lambda: len(list((out / "results").glob("part-*.parquet"))) >= 1, process)

@@ -37,7 +37,6 @@ from synthmarket.registry import (
     KINDS,
     collect,
     get_registry,
-    load_entry_points,
     load_object,
     plugin_manager,
     reset_registry,
@@ -59,9 +58,23 @@ def plugin_site(tmp_path_factory) -> Path:
         sources.append(str(work / name))
     site = work / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--target", str(site), *sources],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            *sources,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return site
 
@@ -96,7 +109,9 @@ PLUGIN_GROUPS = (GROUP, *DECLARED_GROUPS.values())
 
 def builtin_entry_points() -> list[importlib.metadata.EntryPoint]:
     every = importlib.metadata.entry_points()
-    return [ep for group in PLUGIN_GROUPS for ep in every.select(group=group) if ep.dist and ep.dist.name == "synthmarket"]
+    return [
+        ep for group in PLUGIN_GROUPS for ep in every.select(group=group) if ep.dist and ep.dist.name == "synthmarket"
+    ]
 
 
 def declared_in_pyproject() -> dict[str, dict[str, str]]:
@@ -142,7 +157,10 @@ def test_third_party_package_is_listed_by_the_cli_subprocess(plugin_site):
     env["COLUMNS"] = "250"
     result = subprocess.run(
         [sys.executable, "-c", "from synthmarket.cli import main; main()", "plugins"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
@@ -168,13 +186,17 @@ def test_third_party_generator_is_usable(installed, sp500_recent, tmp_path):
     model.fit(sp500_recent.iloc[-600:], regimes="volatility")
     paths = model.sample_paths(8, 300, schedule="calm:150,turbulent:150", seed=7)
     assert paths.n_paths == 8 and paths.n_steps == 300
-    assert (paths.low <= np.minimum(paths.open, paths.close)).all() and (paths.high >= np.maximum(paths.open, paths.close)).all()
+    assert (paths.low <= np.minimum(paths.open, paths.close)).all() and (
+        paths.high >= np.maximum(paths.open, paths.close)
+    ).all()
     r = paths.log_returns()
     assert r[:, 150:].std() > 1.5 * r[:, :150].std()  # the turbulent half is wilder
     model.save(tmp_path / "model")
     again = Generator.load(tmp_path / "model")  # found by name through the registry
     assert type(again) is type(model)
-    np.testing.assert_array_equal(again.sample(2, 50, regime="calm", seed=1), model.sample(2, 50, regime="calm", seed=1))
+    np.testing.assert_array_equal(
+        again.sample(2, 50, regime="calm", seed=1), model.sample(2, 50, regime="calm", seed=1)
+    )
 
 
 def test_third_party_strategy_is_usable(installed, sp500):
@@ -280,7 +302,9 @@ def test_plugin_failing_inside_a_hook_is_reported_and_the_others_load():
     pm.register(good, name="good_plugin")
     registry = collect(pm, origins={"hook_raises": "hook_raises (some-package)"})
     assert registry.get("generator", "good") is Good
-    assert "Plugin hook_raises (some-package) failed in register_generators: ZeroDivisionError" in problems_text(registry)
+    assert "Plugin hook_raises (some-package) failed in register_generators: ZeroDivisionError" in problems_text(
+        registry
+    )
 
 
 def test_registering_the_wrong_thing_is_reported():
@@ -298,7 +322,9 @@ def test_registering_the_wrong_thing_is_reported():
 
     text = registry_of(lambda register: register(NotAStrategy, name="wrong"))
     assert "wrong_things gave" in text and "must be a subclass of backtrader.Strategy" in text
-    assert "without a usable name ('has space')" in registry_of(lambda register: register(bt.Strategy, name="has space"))
+    assert "without a usable name ('has space')" in registry_of(
+        lambda register: register(bt.Strategy, name="has space")
+    )
     assert "without a usable name ('')" in registry_of(lambda register: register(bt.Strategy, name=""))
 
 
@@ -396,15 +422,22 @@ def test_bad_references(ref, message):
 
 @pytest.mark.parametrize(
     "source, cause",
-    [("1 / 0\n", "ZeroDivisionError: division by zero"), ("def broken(:\n", "SyntaxError"),
-     ("import sys\nsys.exit(3)\n", "SystemExit: 3")],
+    [
+        ("1 / 0\n", "ZeroDivisionError: division by zero"),
+        ("def broken(:\n", "SyntaxError"),
+        ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    ],
 )
 def test_file_that_fails_to_import(tmp_path, source, cause):
     path = tmp_path / "bad.py"
     path.write_text(source)
     with pytest.raises(PluginError, match=cause):
         load_object(f"{path}:Anything")
-    assert not [m for m in sys.modules if m.startswith("synthmarket_user_") and getattr(sys.modules[m], "__file__", "") == str(path)]
+    assert not [
+        m
+        for m in sys.modules
+        if m.startswith("synthmarket_user_") and getattr(sys.modules[m], "__file__", "") == str(path)
+    ]
 
 
 def test_reference_of_the_wrong_kind(fresh_registry, tmp_path):
@@ -416,7 +449,9 @@ def test_reference_of_the_wrong_kind(fresh_registry, tmp_path):
 
 def test_unknown_name_suggests_the_closest(installed):
     registry = installed("sample")
-    with pytest.raises(PluginError, match="No generator named 'radnom_walk'. Did you mean 'random_walk'?.*Known generators:"):
+    with pytest.raises(
+        PluginError, match="No generator named 'radnom_walk'. Did you mean 'random_walk'?.*Known generators:"
+    ):
         registry.get("generator", "radnom_walk")
     with pytest.raises(PluginError, match="Unknown plugin kind 'model'"):
         registry.get("model", "random_walk")
@@ -427,7 +462,8 @@ def test_unknown_name_suggests_the_closest(installed):
 
 def hook_names() -> list[str]:
     return sorted(
-        name for name, obj in inspect.getmembers(hookspecs, inspect.isfunction)
+        name
+        for name, obj in inspect.getmembers(hookspecs, inspect.isfunction)
         if hasattr(obj, f"{hookspecs.PROJECT}_spec")
     )
 
@@ -473,9 +509,23 @@ def test_wheel_holds_every_module_and_the_entry_points(tmp_path):
     for folder in set(mapping.values()):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "-w", str(tmp_path / "dist"), str(source)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     [wheel] = (tmp_path / "dist").glob("synthmarket-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -27,8 +27,14 @@ def run_dir(tmp_path_factory, sp500_recent):
     paths = sm.generate(model, 50, 130, seed=3)
     card = sm.scorecard(sp500_recent, paths, scores=False)
     regimes = sm.regime_comparison(model, sp500_recent, n_paths=20, n_steps=130, seed=3)
-    sm.write_run(out, config={"generator": "bootstrap", "seed": 3, "data": "sp500"}, paths=paths, real=sp500_recent,
-                 card=card, regimes=regimes)
+    sm.write_run(
+        out,
+        config={"generator": "bootstrap", "seed": 3, "data": "sp500"},
+        paths=paths,
+        real=sp500_recent,
+        card=card,
+        regimes=regimes,
+    )
     sm.run_montecarlo("sma_cross", paths, real=sp500_recent.iloc[-130:], jobs=1, out=out / "backtest", progress=False)
     return out
 
@@ -37,8 +43,16 @@ def run_dir(tmp_path_factory, sp500_recent):
 def deep_model_dir(tmp_path_factory, sp500_recent):
     """A tiny conv1d_cgan trained for 30 steps with a validation every 10."""
     out = tmp_path_factory.mktemp("cgan")
-    sm.train("conv1d_cgan", sp500_recent, steps=30, out=out, window=64, hidden=8, d_hidden=8,
-             train_options={"validate_every": 10, "log_every": 5})
+    sm.train(
+        "conv1d_cgan",
+        sp500_recent,
+        steps=30,
+        out=out,
+        window=64,
+        hidden=8,
+        d_hidden=8,
+        train_options={"validate_every": 10, "log_every": 5},
+    )
     return out
 
 
@@ -48,8 +62,19 @@ def test_run_report_has_every_section_and_embeds_its_figures(run_dir):
     assert path == run_dir / "report.html"
     for section in ("id='summary'", "id='prices'", "id='regimes'", "id='facts'", "id='backtest'", "id='config'"):
         assert section in page
-    for text in ("Synthetic prices", "Per-regime comparison", "Stylized facts", "Backtest outcomes", "Configuration",
-                 "no_autocorrelation", "sharpe", "max_drawdown", "calm", "turbulent", "real rank %"):
+    for text in (
+        "Synthetic prices",
+        "Per-regime comparison",
+        "Stylized facts",
+        "Backtest outcomes",
+        "Configuration",
+        "no_autocorrelation",
+        "sharpe",
+        "max_drawdown",
+        "calm",
+        "turbulent",
+        "real rank %",
+    ):
         assert text in page
     # fan chart, regime figure, facts grid, outcome histograms
     assert page.count("data:image/png;base64,") == 4
@@ -71,8 +96,13 @@ def test_report_sets_the_facts_beside_real_windows_of_the_paths_length(run_dir):
     assert verdicts["holds on real windows"].str.endswith("%").all()  # 130-step paths, 18 real windows
     page = sm.build_report(run_dir, run_dir / "facts.html").read_text()
     assert "<td class='na'>n/a</td>" in page and ">nan<" not in page
-    for text in ("Synthetic against real windows of the same length", "percentile among real windows",
-                 "real windows median", "real, whole series", "holds on real windows"):
+    for text in (
+        "Synthetic against real windows of the same length",
+        "percentile among real windows",
+        "real windows median",
+        "real, whole series",
+        "holds on real windows",
+    ):
         assert text in page
 
 

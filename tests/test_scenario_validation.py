@@ -29,7 +29,7 @@ PATH, BAR = 2, 40  # the corrupted bar: path 2 on its 41st date
 
 def windows(bars: pd.DataFrame, n: int, steps: int) -> Paths:
     """``n`` consecutive ``steps``-bar windows of real bars, as paths on the first window's dates."""
-    arrays = {k: np.stack([bars[k].to_numpy()[i * steps:(i + 1) * steps] for i in range(n)]) for k in FIELDS}
+    arrays = {k: np.stack([bars[k].to_numpy()[i * steps : (i + 1) * steps] for i in range(n)]) for k in FIELDS}
     return Paths(**arrays, dates=bars.index[:steps])
 
 
@@ -40,12 +40,17 @@ def paths(sp500):
 
 @pytest.fixture(scope="module")
 def days(paths):
-    return {"day": f"{paths.dates[BAR]:%Y-%m-%d}", "first": f"{paths.dates[0]:%Y-%m-%d}",
-            "last": f"{paths.dates[-1]:%Y-%m-%d}", "negated": f"{-paths.open[PATH, 0]:.10g}"}
+    return {
+        "day": f"{paths.dates[BAR]:%Y-%m-%d}",
+        "first": f"{paths.dates[0]:%Y-%m-%d}",
+        "last": f"{paths.dates[-1]:%Y-%m-%d}",
+        "negated": f"{-paths.open[PATH, 0]:.10g}",
+    }
 
 
 def one_bar(**values):
     """Set some fields of the corrupted bar."""
+
     def corrupt(frame, sp500):
         row = PATH * STEPS + BAR
         for field, value in values.items():
@@ -53,12 +58,13 @@ def one_bar(**values):
                 frame[field] = frame[field].astype(object)
             frame.loc[row, field] = value
         return frame
+
     return corrupt
 
 
 def own_dates(frame, sp500):
     """Path 2 on the real dates of its window (as long as the others, but later)."""
-    frame.loc[frame["path"] == PATH, "date"] = sp500.index[PATH * STEPS:(PATH + 1) * STEPS].to_numpy()
+    frame.loc[frame["path"] == PATH, "date"] = sp500.index[PATH * STEPS : (PATH + 1) * STEPS].to_numpy()
     return frame
 
 
@@ -74,31 +80,90 @@ RULE_PRICE = "(rule: prices are finite and positive)"
 
 # id, corruption, file suffix, expected message after "FILE: "
 CASES = [
-    ("nan price", one_bar(close=np.nan), "parquet",
-     f"path 2, {{day}}: close nan is not a finite positive price {RULE_PRICE}"),
-    ("zero price", one_bar(open=0.0), "parquet", f"path 2, {{day}}: open 0 is not a finite positive price {RULE_PRICE}"),
-    ("negative price", one_bar(low=-99.0), "csv", f"path 2, {{day}}: low -99 is not a finite positive price {RULE_PRICE}"),
-    ("negated path", negated, "parquet", f"path 2, {{first}}: open {{negated}} is not a finite positive price {RULE_PRICE}"),
-    ("infinite price", one_bar(high=np.inf), "parquet",
-     f"path 2, {{day}}: high inf is not a finite positive price {RULE_PRICE}"),
-    ("high below low", one_bar(open=100.0, high=99.0, low=100.5, close=100.0), "parquet",
-     f"path 2, {{day}}: high 99 is below low 100.5 {RULE_BAR}"),
-    ("close above high", one_bar(open=100.0, high=101.2, low=99.0, close=101.9), "csv",
-     f"path 2, {{day}}: high 101.2 is below close 101.9 {RULE_BAR}"),
-    ("negative volume", one_bar(volume=-5.0), "parquet",
-     "path 2, {day}: volume -5 is negative or not a number (rule: volume is finite and >= 0)"),
-    ("duplicate row", lambda f, _: pd.concat([f, f.iloc[[PATH * STEPS + BAR]]], ignore_index=True), "parquet",
-     "path 2, {day}: more than one row (rule: one row per path and date)"),
-    ("every path twice", lambda f, _: pd.concat([f, f], ignore_index=True), "parquet",
-     "path 0, {first}: more than one row (rule: one row per path and date)"),
-    ("text in prices", one_bar(close="abc"), "csv",
-     "path 2, {day}: close 'abc' is not a number (rule: prices and volume are numbers)"),
-    ("text in dates", one_bar(date="2019-13-45"), "csv",
-     "path 2: date '2019-13-45' is not a date (rule: dates such as 2019-03-04)"),
-    ("different dates", own_dates, "parquet",
-     "path 2, {first}: no bar, while path 0 has one (rule: every path has the same dates)"),
-    ("shorter path", lambda f, _: f.drop(index=(PATH + 1) * STEPS - 1), "csv",
-     "path 2, {last}: no bar, while path 0 has one (rule: every path has the same dates)"),
+    (
+        "nan price",
+        one_bar(close=np.nan),
+        "parquet",
+        f"path 2, {{day}}: close nan is not a finite positive price {RULE_PRICE}",
+    ),
+    (
+        "zero price",
+        one_bar(open=0.0),
+        "parquet",
+        f"path 2, {{day}}: open 0 is not a finite positive price {RULE_PRICE}",
+    ),
+    (
+        "negative price",
+        one_bar(low=-99.0),
+        "csv",
+        f"path 2, {{day}}: low -99 is not a finite positive price {RULE_PRICE}",
+    ),
+    (
+        "negated path",
+        negated,
+        "parquet",
+        f"path 2, {{first}}: open {{negated}} is not a finite positive price {RULE_PRICE}",
+    ),
+    (
+        "infinite price",
+        one_bar(high=np.inf),
+        "parquet",
+        f"path 2, {{day}}: high inf is not a finite positive price {RULE_PRICE}",
+    ),
+    (
+        "high below low",
+        one_bar(open=100.0, high=99.0, low=100.5, close=100.0),
+        "parquet",
+        f"path 2, {{day}}: high 99 is below low 100.5 {RULE_BAR}",
+    ),
+    (
+        "close above high",
+        one_bar(open=100.0, high=101.2, low=99.0, close=101.9),
+        "csv",
+        f"path 2, {{day}}: high 101.2 is below close 101.9 {RULE_BAR}",
+    ),
+    (
+        "negative volume",
+        one_bar(volume=-5.0),
+        "parquet",
+        "path 2, {day}: volume -5 is negative or not a number (rule: volume is finite and >= 0)",
+    ),
+    (
+        "duplicate row",
+        lambda f, _: pd.concat([f, f.iloc[[PATH * STEPS + BAR]]], ignore_index=True),
+        "parquet",
+        "path 2, {day}: more than one row (rule: one row per path and date)",
+    ),
+    (
+        "every path twice",
+        lambda f, _: pd.concat([f, f], ignore_index=True),
+        "parquet",
+        "path 0, {first}: more than one row (rule: one row per path and date)",
+    ),
+    (
+        "text in prices",
+        one_bar(close="abc"),
+        "csv",
+        "path 2, {day}: close 'abc' is not a number (rule: prices and volume are numbers)",
+    ),
+    (
+        "text in dates",
+        one_bar(date="2019-13-45"),
+        "csv",
+        "path 2: date '2019-13-45' is not a date (rule: dates such as 2019-03-04)",
+    ),
+    (
+        "different dates",
+        own_dates,
+        "parquet",
+        "path 2, {first}: no bar, while path 0 has one (rule: every path has the same dates)",
+    ),
+    (
+        "shorter path",
+        lambda f, _: f.drop(index=(PATH + 1) * STEPS - 1),
+        "csv",
+        "path 2, {last}: no bar, while path 0 has one (rule: every path has the same dates)",
+    ),
 ]
 
 
@@ -119,10 +184,14 @@ def test_backtest_facts_and_the_api_refuse_the_same_way(paths, days, sp500, tmp_
     file = write(corrupt(paths.to_frame(), sp500), tmp_path / f"scenarios.{suffix}")
     message = f"{file.name}: {expected.format(**days)}"
     out = tmp_path / "run"
-    backtest = runner.invoke(app, ["backtest", "-s", "buy_and_hold", "--scenarios", str(file), "--jobs", "1",
-                                   "--out", str(out)], catch_exceptions=False)
-    facts = runner.invoke(app, ["facts", "--scenarios", str(file), "--no-scores", "--fact", "heavy_tails"],
-                          catch_exceptions=False)
+    backtest = runner.invoke(
+        app,
+        ["backtest", "-s", "buy_and_hold", "--scenarios", str(file), "--jobs", "1", "--out", str(out)],
+        catch_exceptions=False,
+    )
+    facts = runner.invoke(
+        app, ["facts", "--scenarios", str(file), "--no-scores", "--fact", "heavy_tails"], catch_exceptions=False
+    )
     for result in (backtest, facts):
         assert result.exit_code == 2, result.output
         assert message in flat(result.output)
@@ -153,18 +222,26 @@ def test_paths_in_memory_are_checked_before_a_backtest(paths, days, field, value
 
 def test_the_real_histories_id_and_repeated_ids_are_refused(paths):
     with pytest.raises(DataError, match="path real .*kept for the real history"):
-        run_montecarlo("buy_and_hold", Paths(**{k: getattr(paths, k) for k in FIELDS}, dates=paths.dates,
-                                             ids=["a", "real", "b", "c"]), jobs=1, progress=False)
+        run_montecarlo(
+            "buy_and_hold",
+            Paths(**{k: getattr(paths, k) for k in FIELDS}, dates=paths.dates, ids=["a", "real", "b", "c"]),
+            jobs=1,
+            progress=False,
+        )
     with pytest.raises(DataError, match="path 7 appears twice"):
-        run_montecarlo("buy_and_hold", Paths(**{k: getattr(paths, k) for k in FIELDS}, dates=paths.dates,
-                                             ids=[7, 8, 7, 9]), jobs=1, progress=False)
+        run_montecarlo(
+            "buy_and_hold",
+            Paths(**{k: getattr(paths, k) for k in FIELDS}, dates=paths.dates, ids=[7, 8, 7, 9]),
+            jobs=1,
+            progress=False,
+        )
 
 
 # ----------------------------------------------------------------------------------------
 # Path ids travel unchanged
 # ----------------------------------------------------------------------------------------
 FAILS_ON_ONE_PATH = textwrap.dedent(
-    '''
+    """
     from synthmarket_strategies import BuyAndHold
 
 
@@ -175,7 +252,7 @@ FAILS_ON_ONE_PATH = textwrap.dedent(
             if self.data._name == self.p.fail_on:
                 raise ValueError("boom on " + self.data._name)
             super().next()
-    '''
+    """
 )
 
 
@@ -201,8 +278,25 @@ def test_ids_come_back_unchanged_through_the_cli_and_the_api(paths, by_position,
     assert Paths.load(file).ids.tolist() == sorted(ids, key=lambda i: order.index(str(i)))  # ids keep their type
 
     out = tmp_path / "run"
-    result = runner.invoke(app, ["backtest", "-s", "sma_cross", "--scenarios", str(file), "--data", "sp500",
-                                 "--jobs", "1", "--batch-size", "1", "--out", str(out)], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "-s",
+            "sma_cross",
+            "--scenarios",
+            str(file),
+            "--data",
+            "sp500",
+            "--jobs",
+            "1",
+            "--batch-size",
+            "1",
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     stored = pq.read_table(out / "results.parquet").to_pandas()
     assert list(stored["path"]) == order + ["real"]
@@ -221,8 +315,23 @@ def test_failures_and_the_summary_name_the_files_ids(paths, tmp_path):
     strategy = tmp_path / "fails.py"
     strategy.write_text(FAILS_ON_ONE_PATH)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["backtest", "-s", f"{strategy}:FailsOn", "-p", "fail_on=path-107", "--scenarios",
-                                 str(file), "--jobs", "1", "--out", str(out)], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "-s",
+            f"{strategy}:FailsOn",
+            "-p",
+            "fail_on=path-107",
+            "--scenarios",
+            str(file),
+            "--jobs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "failed paths: 1" in result.output
     assert "First failure (path 107): ValueError: boom on path-107" in flat(result.output)

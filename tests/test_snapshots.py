@@ -14,8 +14,25 @@ runner = CliRunner()
 def test_snapshots_are_saved_every_n_steps_and_shown_in_the_training_report(tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "model"
-    result = runner.invoke(app, ["train", "--generator", "conv1d_cgan", "--start", "2012-01-01", "--end", "2015-12-31",
-                                 "--steps", "30", "--snapshots", "10", "--no-progress", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--generator",
+            "conv1d_cgan",
+            "--start",
+            "2012-01-01",
+            "--end",
+            "2015-12-31",
+            "--steps",
+            "30",
+            "--snapshots",
+            "10",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     files = snapshot_files(out)
     assert [f.name for f in files] == ["step_000010.png", "step_000020.png", "step_000030.png"]

@@ -29,7 +29,9 @@ def test_registered_through_the_entry_point(strategies):
     for name in NAMES:
         info = strategies[name]
         assert issubclass(info.obj, bt.Strategy)
-        assert info.origin == f"{info.obj.__module__} (synthmarket)" and info.origin.startswith("synthmarket_strategies.")
+        assert info.origin == f"{info.obj.__module__} (synthmarket)" and info.origin.startswith(
+            "synthmarket_strategies."
+        )
         assert info.description and "``" not in info.description
 
 
@@ -71,7 +73,11 @@ def test_sma_cross_trades_on_crossings(strategies, bars):
     slow = bars["close"].rolling(30).mean()
     above = (fast > slow).astype(int).diff()
     buys = {bars.index[bars.index.get_loc(d) + 1].date() for d in above[above > 0].index}
-    sells = {bars.index[bars.index.get_loc(d) + 1].date() for d in above[above < 0].index if bars.index.get_loc(d) + 1 < len(bars)}
+    sells = {
+        bars.index[bars.index.get_loc(d) + 1].date()
+        for d in above[above < 0].index
+        if bars.index.get_loc(d) + 1 < len(bars)
+    }
     assert len(tx) >= 4
     for date, size in tx:
         assert date in (buys if size > 0 else sells)

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from synthmarket.bars import to_features
-from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
 from synthmarket.checkpoints import CHECKPOINT_DIR, LAST_FILE, read_checkpoint
+from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
 from synthmarket.testing import corrupt
 from synthmarket.trainable import Batch, StepContext, WindowSampler
 from synthmarket.training import TrainConfig, Trainer, parse_duration, resolve_device
@@ -82,7 +82,11 @@ def regime_dataset(sp500_recent):
 
 
 def weights(model) -> dict[str, np.ndarray]:
-    return {f"{n}.{k}": v.detach().cpu().numpy().copy() for n, m in model.training_modules().items() for k, v in m.state_dict().items()}
+    return {
+        f"{n}.{k}": v.detach().cpu().numpy().copy()
+        for n, m in model.training_modules().items()
+        for k, v in m.state_dict().items()
+    }
 
 
 def assert_same_weights(a, b):
@@ -100,8 +104,10 @@ def test_one_validation_block_holds_out_the_latest_bars(sp500_recent):
     n_val = round(0.15 * n)
     assert len(data.validation) == n_val and data.train_segments == (n - n_val,)
     np.testing.assert_array_equal(data.window_starts(32), np.arange(n - n_val - 31))
-    assert data.scheme == TrainingData.from_bars(bars.iloc[: n - n_val + 1], regimes="volatility",
-                                            validation_fraction=0).scheme  # regimes fitted on the training bars
+    assert (
+        data.scheme
+        == TrainingData.from_bars(bars.iloc[: n - n_val + 1], regimes="volatility", validation_fraction=0).scheme
+    )  # regimes fitted on the training bars
 
 
 def test_validation_blocks_spread_the_held_out_bars_and_windows_stay_inside_one_stretch(sp500_recent):
@@ -142,7 +148,9 @@ def test_training_windows_never_span_two_stretches(sp500_recent):
 
 
 # -- configuration ---------------------------------------------------------------------------
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("1.5h", 5400), ("2 min", 120), (45, 45), ("30", 30)])
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("1.5h", 5400), ("2 min", 120), (45, 45), ("30", 30)]
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -275,8 +283,10 @@ def test_resume_refuses_other_data_or_hyperparameters(dataset, regime_dataset, t
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(dataset, tmp_path):
     seen = []
     model = GaussianModel(dataset.n_channels, lr=1e6)
-    trainer = Trainer(TrainConfig(steps=200, checkpoint_every=1, out_dir=tmp_path, max_loss=1e4),
-                      callbacks=[lambda step, losses: seen.append(step)])
+    trainer = Trainer(
+        TrainConfig(steps=200, checkpoint_every=1, out_dir=tmp_path, max_loss=1e4),
+        callbacks=[lambda step, losses: seen.append(step)],
+    )
     with pytest.raises(TrainingDiverged, match=r"diverged at step \d+: loss 'nll'.*last good checkpoint \(step \d+\)"):
         trainer.fit(model, dataset)
     record, _ = read_checkpoint(tmp_path)
@@ -293,7 +303,8 @@ def test_a_nan_loss_diverges(dataset):
 
 def test_time_budget_stops_and_checkpoints(dataset, tmp_path):
     report = Trainer(TrainConfig(steps=10**7, time_budget=0.5, validate_every=10**6, out_dir=tmp_path)).fit(
-        GaussianModel(dataset.n_channels), dataset)
+        GaussianModel(dataset.n_channels), dataset
+    )
     assert report.stopped == "time budget" and 0 < report.steps < 10**7
     assert read_checkpoint(tmp_path)[0]["state"]["step"] == report.steps
 
@@ -306,8 +317,11 @@ def _select(dataset, scores, **config):
     def remember(step, losses):
         snapshots[step] = weights(model)
 
-    report = Trainer(TrainConfig(steps=100, validate_every=5, **config), score=lambda sample: (next(scores), {}),
-                     callbacks=[remember]).fit(model, dataset)
+    report = Trainer(
+        TrainConfig(steps=100, validate_every=5, **config),
+        score=lambda sample: (next(scores), {}),
+        callbacks=[remember],
+    ).fit(model, dataset)
     for key, value in weights(model).items():
         np.testing.assert_array_equal(value, snapshots[report.best_step][key])  # the kept weights are the best step's
     return report
@@ -329,8 +343,9 @@ def test_model_selection_ignores_the_warm_up_once_it_is_over(dataset):
 
 def test_model_selection_warm_up_is_a_third_of_the_planned_steps_by_default(dataset):
     scores = iter([0.1, 2.0, 1.0, 3.0, 4.0, 5.0])
-    report = Trainer(TrainConfig(steps=30, validate_every=5, patience=None),
-                     score=lambda sample: (next(scores), {})).fit(GaussianModel(dataset.n_channels), dataset)
+    report = Trainer(
+        TrainConfig(steps=30, validate_every=5, patience=None), score=lambda sample: (next(scores), {})
+    ).fit(GaussianModel(dataset.n_channels), dataset)
     assert report.best_step == 15 and report.best_score == 1.0
     with pytest.raises(ConfigError, match="select_after"):
         TrainConfig(select_after=-1)
@@ -339,7 +354,9 @@ def test_model_selection_warm_up_is_a_third_of_the_planned_steps_by_default(data
 def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_walk(dataset):
     score = ValidationScore(dataset, n_paths=32)
     held_out = dataset.validation
-    real_scaled = (held_out - held_out.mean(axis=0, dtype=np.float64)) / held_out.std(axis=0, dtype=np.float64)  # at the training level
+    real_scaled = (held_out - held_out.mean(axis=0, dtype=np.float64)) / held_out.std(
+        axis=0, dtype=np.float64
+    )  # at the training level
 
     def copy_real(n, labels, rng, n_steps):
         return np.repeat(real_scaled[None, :n_steps], n, axis=0)
@@ -355,11 +372,14 @@ def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_wa
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("name, hparams", [
-    ("conv1d_cgan", TINY_GAN),
-    ("rgan", dict(hidden=8, d_hidden=8, window=32, warmup=8, batch_size=8)),  # R1 through a cuDNN GRU critic
-    ("vae", dict(hidden=8, encoder_hidden=8, window=32, batch_size=8)),
-])
+@pytest.mark.parametrize(
+    "name, hparams",
+    [
+        ("conv1d_cgan", TINY_GAN),
+        ("rgan", dict(hidden=8, d_hidden=8, window=32, warmup=8, batch_size=8)),  # R1 through a cuDNN GRU critic
+        ("vae", dict(hidden=8, encoder_hidden=8, window=32, batch_size=8)),
+    ],
+)
 def test_mixed_precision_on_cuda(regime_dataset, name, hparams):
     from synthmarket.registry import get_registry
 

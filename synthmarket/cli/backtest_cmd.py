@@ -30,7 +30,9 @@ SHOWN = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
 @app.command()
 def backtest(
     strategy: str = typer.Option(
-        ..., "--strategy", "-s",
+        ...,
+        "--strategy",
+        "-s",
         help="A strategy name (see `synthmarket strategies`), package.module:Class or path/to/file.py:Class.",
     ),
     param: list[str] = typer.Option([], "--param", "-p", help="A strategy parameter, key=value (repeatable)."),
@@ -48,7 +50,9 @@ def backtest(
     slippage: float = typer.Option(0.0, "--slippage", help="Slippage, a fraction of the price."),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="Worker processes (-1: every core; 1: no extra process)."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or ray."),
-    ray_address: str | None = typer.Option(None, "--ray-address", help="A running Ray cluster (default: start a local one)."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="A running Ray cluster (default: start a local one)."
+    ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Paths per task (default: automatic)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out, skipping the paths done."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first path that raises."),
@@ -69,13 +73,27 @@ def backtest(
     if data is None and (start or end):
         raise ConfigError("--start and --end cut the real history; give it with --data.")
     result = run_montecarlo(
-        strategy, source, params=parse_param_items(param), cash=cash, commission=commission, slippage=slippage,
-        jobs=jobs, backend=backend, ray_address=ray_address, real=real, out=out, resume=resume,
-        fail_fast=fail_fast, batch_size=batch_size, progress=progress,
+        strategy,
+        source,
+        params=parse_param_items(param),
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        jobs=jobs,
+        backend=backend,
+        ray_address=ray_address,
+        real=real,
+        out=out,
+        resume=resume,
+        fail_fast=fail_fast,
+        batch_size=batch_size,
+        progress=progress,
     )
     print_summary(result)
-    console.print(f"Wrote {escape(str(out / RESULTS_FILE))} and {escape(str(out / SUMMARY_FILE))} in {result.seconds:.1f} s.",
-                  highlight=False)
+    console.print(
+        f"Wrote {escape(str(out / RESULTS_FILE))} and {escape(str(out / SUMMARY_FILE))} in {result.seconds:.1f} s.",
+        highlight=False,
+    )
 
 
 def _scenarios(scenarios, model, n_paths, steps, regime, seed):
@@ -103,8 +121,12 @@ def print_summary(result: MonteCarloResult) -> None:
     summary = result.summary
     params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "default parameters"
     table = Table(
-        title=f"{result.strategy} ({params}) on {summary.n_paths} paths", title_justify="left",
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
+        title=f"{result.strategy} ({params}) on {summary.n_paths} paths",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
     )
     table.add_column("metric", no_wrap=True)
     for column in SHOWN:
@@ -121,8 +143,10 @@ def print_summary(result: MonteCarloResult) -> None:
     )
     if summary.n_failed:
         first = result.errors.iloc[0]
-        console.print(f"[yellow]First failure[/] (path {escape(str(first['path']))}): {escape(str(first['error']))}",
-                      highlight=False)
+        console.print(
+            f"[yellow]First failure[/] (path {escape(str(first['path']))}): {escape(str(first['error']))}",
+            highlight=False,
+        )
 
 
 def _cell(metric: str, column: str, value: float) -> str:

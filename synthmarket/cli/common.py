@@ -32,7 +32,9 @@ def filesystem_message(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return f"No space left on the device to write{where}; free some space and run again (nothing was kept half-written)."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"Permission denied on{where}: {reason}. Choose a path you may read and write, or change its permissions."
+        return (
+            f"Permission denied on{where}: {reason}. Choose a path you may read and write, or change its permissions."
+        )
     return f"Cannot use{where}: {reason}."
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import typer
 from rich.markup import escape
@@ -16,7 +16,7 @@ data_app = typer.Typer(help="Inspect OHLCV data: bundled sets or your own CSV/Pa
 app.add_typer(data_app, name="data")
 
 
-class MissingPolicy(str, Enum):
+class MissingPolicy(StrEnum):
     error = "error"
     drop = "drop"
     ffill = "ffill"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -30,27 +29,50 @@ def print_event(event: Event) -> None:
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("synthmarket-demo"), "--out", "-o", help="Run directory to write (model/, report.html, ...)."),
-    generator: str = typer.Option("conv1d_cgan", "--generator", "-g", help="Generator to train (see `synthmarket plugins`)."),
-    time_budget: Optional[str] = typer.Option("3m", "--time-budget", help="Longest training time, e.g. 90s, 3m."),
+    out: Path = typer.Option(
+        Path("synthmarket-demo"), "--out", "-o", help="Run directory to write (model/, report.html, ...)."
+    ),
+    generator: str = typer.Option(
+        "conv1d_cgan", "--generator", "-g", help="Generator to train (see `synthmarket plugins`)."
+    ),
+    time_budget: str | None = typer.Option("3m", "--time-budget", help="Longest training time, e.g. 90s, 3m."),
     paths: int = typer.Option(500, "--paths", "-n", min=1, help="Synthetic paths to sample."),
     steps: int = typer.Option(252, "--steps", "-s", min=100, help="Bars per path (252: one trading year)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training, the sampling and the scores."),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="Backtest worker processes (-1: every core)."),
-    regimes: Optional[str] = typer.Option(None, "--regimes", help="Train on regimes (volatility, trend) and compare them."),
-    strategy: str = typer.Option("sma_cross", "--strategy", help="Strategy to backtest (see `synthmarket strategies`)."),
+    regimes: str | None = typer.Option(
+        None, "--regimes", help="Train on regimes (volatility, trend) and compare them."
+    ),
+    strategy: str = typer.Option(
+        "sma_cross", "--strategy", help="Strategy to backtest (see `synthmarket strategies`)."
+    ),
     data: str = typer.Option("sp500", "--data", "-d", help=DATA_HELP),
-    train_steps: Optional[int] = typer.Option(None, "--train-steps", help="Training length in steps (default: the model's)."),
+    train_steps: int | None = typer.Option(
+        None, "--train-steps", help="Training length in steps (default: the model's)."
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Train afresh even when OUT/model matches these settings."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train, sample, score and backtest on the bundled S&P 500 data; write an HTML report."""
     began = time.perf_counter()
     result = run_pipeline(
-        out, generator=generator, time_budget=time_budget, n_paths=paths, n_steps=steps, seed=seed, jobs=jobs,
-        data=data, regimes=regimes, strategy=strategy, steps=train_steps, retrain=retrain, progress=progress,
+        out,
+        generator=generator,
+        time_budget=time_budget,
+        n_paths=paths,
+        n_steps=steps,
+        seed=seed,
+        jobs=jobs,
+        data=data,
+        regimes=regimes,
+        strategy=strategy,
+        steps=train_steps,
+        retrain=retrain,
+        progress=progress,
         on_event=print_event,
     )
     report = result.report
-    console.print(f"Demo finished in {time.perf_counter() - began:.0f} s. Report: [bold]{escape(str(report))}[/]", highlight=False)
+    console.print(
+        f"Demo finished in {time.perf_counter() - began:.0f} s. Report: [bold]{escape(str(report))}[/]", highlight=False
+    )
     console.print(str(report.resolve()), highlight=False, soft_wrap=True)

@@ -105,10 +105,14 @@ def _enough_steps(steps: int) -> int:
 
 @app.command()
 def facts(
-    scenarios: Path = typer.Option(None, "--scenarios", help="Paths to judge: a .parquet/.csv file from `synthmarket generate`."),
+    scenarios: Path = typer.Option(
+        None, "--scenarios", help="Paths to judge: a .parquet/.csv file from `synthmarket generate`."
+    ),
     model: Path = typer.Option(None, "--model", "-m", help="Or a trained model directory to sample paths from."),
     n_paths: int = typer.Option(1000, "--paths", "-n", min=1, help="With --model: number of paths to sample."),
-    steps: int = typer.Option(1000, "--steps", "-s", callback=_enough_steps, help="With --model: bars per sampled path."),
+    steps: int = typer.Option(
+        1000, "--steps", "-s", callback=_enough_steps, help="With --model: bars per sampled path."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling, subsamples and classifier scores."),
     data: str = typer.Option("sp500", "--data", "-d", help=DATA_HELP + " The real data to compare with."),
     start: str = typer.Option(None, "--start", help="First real date to keep (YYYY-MM-DD)."),
@@ -118,7 +122,9 @@ def facts(
         None, "--score", help="Only this window score: memorisation, discriminative or predictive (repeatable)."
     ),
     no_scores: bool = typer.Option(False, "--no-scores", help="Skip the window scores (classifiers, memorisation)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Directory for scorecard.md, .csv, .png, verdicts.csv and distances.json."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Directory for scorecard.md, .csv, .png, verdicts.csv and distances.json."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when a stylized fact fails."),
     date_format: str = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress while it runs."),
@@ -131,7 +137,9 @@ def facts(
         synthetic = _synthetic(scenarios, model, n_paths, steps, seed)
         status = console.status(f"Scoring {synthetic.n_paths} paths x {synthetic.n_steps} steps ...")
         with status if progress else nullcontext():
-            card = scorecard(real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed)
+            card = scorecard(
+                real, synthetic, facts=fact or None, scores=False if no_scores else (score or True), seed=seed
+            )
         _print(card)
         if out is not None:
             for file in write_outputs(card, out):

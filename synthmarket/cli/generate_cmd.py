@@ -43,7 +43,9 @@ def generate(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed (and chunk size) gives the same file."),
     start_date: str = typer.Option(
-        None, "--start-date", help="Date of the first bar (YYYY-MM-DD); default: the business day after the training data."
+        None,
+        "--start-date",
+        help="Date of the first bar (YYYY-MM-DD); default: the business day after the training data.",
     ),
     chunk_size: int = typer.Option(
         DEFAULT_CHUNK, "--chunk-size", min=1, help="Paths sampled and written at a time (bounds memory)."
@@ -61,14 +63,29 @@ def generate(
     n_steps = resolve_steps(generator, steps, schedule)
     began = time.perf_counter()
     progress = Progress(
-        TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"), TimeRemainingColumn(),
-        console=console, transient=True, disable=not progress or paths <= chunk_size,
+        TextColumn("sampling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("paths"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not progress or paths <= chunk_size,
     )
     with progress:
         task = progress.add_task("sampling", total=paths)
         generate_file(
-            generator, out, paths, n_steps, regime=regime, schedule=schedule, seed=seed, start=start_date,
-            chunk_size=chunk_size, force=force, on_chunk=lambda n: progress.advance(task, n),
+            generator,
+            out,
+            paths,
+            n_steps,
+            regime=regime,
+            schedule=schedule,
+            seed=seed,
+            start=start_date,
+            chunk_size=chunk_size,
+            force=force,
+            on_chunk=lambda n: progress.advance(task, n),
         )
     seconds = time.perf_counter() - began
     console.print(

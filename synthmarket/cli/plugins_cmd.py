@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -15,8 +13,9 @@ from .common import app, console
 
 @app.command()
 def plugins(
-    generator: Optional[str] = typer.Option(
-        None, "--generator", "-g", help="List this generator's hyper-parameters: name, type, default and help."),
+    generator: str | None = typer.Option(
+        None, "--generator", "-g", help="List this generator's hyper-parameters: name, type, default and help."
+    ),
 ) -> None:
     """List every generator, strategy and stylized fact, with a description and its origin."""
     registry = get_registry()

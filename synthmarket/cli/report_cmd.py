@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -15,9 +14,9 @@ from .common import app, console
 
 @app.command()
 def report(
-    run: Optional[Path] = typer.Option(None, "--run", help="A run directory (as `synthmarket demo --out` writes)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A model directory: show its training curves."),
-    out: Optional[Path] = typer.Option(
+    run: Path | None = typer.Option(None, "--run", help="A run directory (as `synthmarket demo --out` writes)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="A model directory: show its training curves."),
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="HTML file to write (default: RUN/report.html or MODEL/training.html)."
     ),
 ) -> None:

@@ -28,12 +28,28 @@ for any Python started inside ``synthmarket/``.)
 from __future__ import annotations
 
 from synthmarket.deep.base import SAMPLE_POSITIONS, TRAINING_HYPERPARAMETERS, VOLUME_INDEX, TorchGenerator
-from synthmarket.deep.facts_loss import FACTS_DEFAULTS, FACTS_HYPERPARAMETERS, FactsConfig, FactsMatching, parse_horizons
+from synthmarket.deep.facts_loss import (
+    FACTS_DEFAULTS,
+    FACTS_HYPERPARAMETERS,
+    FactsConfig,
+    FactsMatching,
+    parse_horizons,
+)
 from synthmarket.deep.gan import GAN_DEFAULTS, GAN_HYPERPARAMETERS, AdversarialGenerator, ema_update
 from synthmarket.deep.heads import PiecewiseLinearShock, VolatilityHead, clamp_passing_gradient
 from synthmarket.deep.layers import (
-    TIME_CHUNK, CausalConv1d, DecayingAverages, RegimeEmbedding, ShockInputs, ShockMemory, SlowNoise, TemporalConvNet,
-    VolatilityFeatures, decay_logits, pad_labels, with_regimes,
+    TIME_CHUNK,
+    CausalConv1d,
+    DecayingAverages,
+    RegimeEmbedding,
+    ShockInputs,
+    ShockMemory,
+    SlowNoise,
+    TemporalConvNet,
+    VolatilityFeatures,
+    decay_logits,
+    pad_labels,
+    with_regimes,
 )
 from synthmarket.deep.regime_chain import RegimeChain
 from synthmarket.deep.weights import load_module_arrays, module_arrays, numpy_noise
@@ -42,17 +58,45 @@ from synthmarket.trainable import Batch, StepContext
 
 __all__ = [
     # the base classes, and what train_step receives
-    "TorchGenerator", "AdversarialGenerator", "Batch", "StepContext", "GAN_DEFAULTS", "SAMPLE_POSITIONS",
+    "TorchGenerator",
+    "AdversarialGenerator",
+    "Batch",
+    "StepContext",
+    "GAN_DEFAULTS",
+    "SAMPLE_POSITIONS",
     "VOLUME_INDEX",
     # hyper-parameters
-    "HyperParameter", "Duration", "with_defaults", "TRAINING_HYPERPARAMETERS", "GAN_HYPERPARAMETERS",
+    "HyperParameter",
+    "Duration",
+    "with_defaults",
+    "TRAINING_HYPERPARAMETERS",
+    "GAN_HYPERPARAMETERS",
     "FACTS_HYPERPARAMETERS",
     # the stylized-facts loss
-    "FactsMatching", "FactsConfig", "FACTS_DEFAULTS", "parse_horizons",
+    "FactsMatching",
+    "FactsConfig",
+    "FACTS_DEFAULTS",
+    "parse_horizons",
     # layers
-    "CausalConv1d", "TemporalConvNet", "DecayingAverages", "ShockMemory", "SlowNoise", "RegimeEmbedding",
-    "ShockInputs", "VolatilityFeatures", "VolatilityHead", "PiecewiseLinearShock", "TIME_CHUNK",
-    "clamp_passing_gradient", "decay_logits", "pad_labels", "with_regimes",
+    "CausalConv1d",
+    "TemporalConvNet",
+    "DecayingAverages",
+    "ShockMemory",
+    "SlowNoise",
+    "RegimeEmbedding",
+    "ShockInputs",
+    "VolatilityFeatures",
+    "VolatilityHead",
+    "PiecewiseLinearShock",
+    "TIME_CHUNK",
+    "clamp_passing_gradient",
+    "decay_logits",
+    "pad_labels",
+    "with_regimes",
     # regimes, weights and noise
-    "RegimeChain", "module_arrays", "load_module_arrays", "numpy_noise", "ema_update",
+    "RegimeChain",
+    "module_arrays",
+    "load_module_arrays",
+    "numpy_noise",
+    "ema_update",
 ]

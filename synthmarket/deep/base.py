@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from synthmarket.bars import PRICE_CHANNELS
-from synthmarket.errors import ConfigError
-from synthmarket.generator import Generator, TrainReport
-from synthmarket.hyperparameters import Duration, HyperParameter
 from synthmarket.deep.facts_loss import FactsConfig, FactsMatching
 from synthmarket.deep.regime_chain import RegimeChain
 from synthmarket.deep.weights import load_module_arrays, module_arrays
+from synthmarket.errors import ConfigError
+from synthmarket.generator import Generator, TrainReport
+from synthmarket.hyperparameters import Duration, HyperParameter
 from synthmarket.trainable import Batch, StepContext
 from synthmarket.training import TrainConfig, Trainer
 from synthmarket.training_data import TrainingData
@@ -39,7 +39,9 @@ VOLUME_INDEX = len(PRICE_CHANNELS)
 #: :func:`~synthmarket.hyperparameters.with_defaults`).
 TRAINING_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     HyperParameter("steps", int, 3000, "default number of training steps"),
-    HyperParameter("time_budget", Duration, "9.5m", "caps the default length (not a given --steps/--epochs); e.g. 90s, 5m"),
+    HyperParameter(
+        "time_budget", Duration, "9.5m", "caps the default length (not a given --steps/--epochs); e.g. 90s, 5m"
+    ),
     HyperParameter("batch_size", int, 32, "training windows per step"),
     HyperParameter("window", int, 128, "length of a training window in bars"),
 )
@@ -104,8 +106,12 @@ class TorchGenerator(Generator):
 
     # -- Trainer protocol -------------------------------------------------------------------
     def training_plan(self) -> dict[str, Any]:
-        return {"steps": self.hparams["steps"], "batch_size": self.hparams["batch_size"],
-                "window": self.hparams["window"], "time_budget": self.hparams.get("time_budget")}
+        return {
+            "steps": self.hparams["steps"],
+            "batch_size": self.hparams["batch_size"],
+            "window": self.hparams["window"],
+            "time_budget": self.hparams.get("time_budget"),
+        }
 
     def training_modules(self) -> dict[str, nn.Module]:
         return self.nets
@@ -127,9 +133,13 @@ class TorchGenerator(Generator):
         try:
             yield
         except (RuntimeError, ValueError) as exc:
-            given = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items() if self.defaults.get(k) != v) or "the defaults"
-            raise ConfigError(f"{self.name}: these hyper-parameters do not make a model ({given}): {exc}. "
-                              f"`synthmarket plugins` lists each generator's defaults.") from None
+            given = (
+                ", ".join(f"{k}={v!r}" for k, v in self.hparams.items() if self.defaults.get(k) != v) or "the defaults"
+            )
+            raise ConfigError(
+                f"{self.name}: these hyper-parameters do not make a model ({given}): {exc}. "
+                f"`synthmarket plugins` lists each generator's defaults."
+            ) from None
 
     def checkpoint_meta(self) -> dict:
         return {"generator": self.name, "hyperparameters": self.hparams}
@@ -166,8 +176,11 @@ class TorchGenerator(Generator):
             window = min(self.hparams["window"], dataset.longest_segment)
             with_volume = self.hparams.get("facts_volume", False) and dataset.n_channels > VOLUME_INDEX
             self.facts = FactsMatching(
-                dataset.train[:, 0], FactsConfig.from_hparams(self.hparams, window), segments=dataset.train_segments,
-                labels=dataset.train_labels, n_regimes=self.n_regimes,
+                dataset.train[:, 0],
+                FactsConfig.from_hparams(self.hparams, window),
+                segments=dataset.train_segments,
+                labels=dataset.train_labels,
+                n_regimes=self.n_regimes,
                 volume=dataset.train[:, VOLUME_INDEX] if with_volume else None,
             )
 
@@ -240,7 +253,9 @@ class TorchGenerator(Generator):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(min(threads, len(starts)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            with ThreadPoolExecutor(
+                min(threads, len(starts)), initializer=torch.set_num_threads, initargs=(1,)
+            ) as pool:
                 list(pool.map(run, starts, rngs))
         finally:
             torch.set_num_threads(threads)
@@ -249,4 +264,3 @@ class TorchGenerator(Generator):
     def burn_in(self) -> int:
         """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
         return 0
-

@@ -9,8 +9,9 @@ builds ``facts`` from the model's ``facts_*`` hyper-parameters (:data:`FACTS_DEF
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,13 +78,18 @@ class FactsConfig:
     @classmethod
     def from_hparams(cls, hparams: Mapping[str, Any], window: int) -> FactsConfig:
         """The options a model's ``facts_*`` hyper-parameters set (their declared defaults where absent)."""
+
         def get(key: str) -> Any:
             return hparams.get(key, FACTS_DEFAULTS[key])
 
         return cls(
-            window=window, acf_lags=int(get("facts_acf_lags")), quantiles=bool(get("facts_quantiles")),
-            short_acf_weight=float(get("facts_short_acf_weight")), unbiased=bool(get("facts_unbiased")),
-            window_spread=float(get("facts_window_spread")), block_spread=float(get("facts_block_spread")),
+            window=window,
+            acf_lags=int(get("facts_acf_lags")),
+            quantiles=bool(get("facts_quantiles")),
+            short_acf_weight=float(get("facts_short_acf_weight")),
+            unbiased=bool(get("facts_unbiased")),
+            window_spread=float(get("facts_window_spread")),
+            block_spread=float(get("facts_block_spread")),
             horizons=parse_horizons(get("facts_horizons")),
         )
 
@@ -130,8 +136,16 @@ class FactsMatching:
     #: within each month (``SPAN`` days).
     BLOCK, SPAN = 5, 20
 
-    def __init__(self, real: np.ndarray, config: FactsConfig, *, segments: Sequence[int] | None = None,
-                 labels: np.ndarray | None = None, n_regimes: int = 0, volume: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        real: np.ndarray,
+        config: FactsConfig,
+        *,
+        segments: Sequence[int] | None = None,
+        labels: np.ndarray | None = None,
+        n_regimes: int = 0,
+        volume: np.ndarray | None = None,
+    ) -> None:
         self.config = config
         self.window = int(config.window)
         self.horizons = tuple(k for k in config.horizons if k <= self.window // 2)  # longer ones do not fit
@@ -166,8 +180,9 @@ class FactsMatching:
             if weight > 0:  # a relative error: (spread / target - 1)^2, times the weight
                 self.error_weights[key] = weight / self.target[key] ** 2
 
-    def facts(self, r: torch.Tensor, labels: torch.Tensor | None = None,
-              volume: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def facts(
+        self, r: torch.Tensor, labels: torch.Tensor | None = None, volume: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         r = r.float()
         length = r.shape[-1]
         size = r.abs()
@@ -231,7 +246,9 @@ class FactsMatching:
             "regime_drift": torch.where(present, mean * math.sqrt(self.window), nan),
         }
 
-    def loss(self, r: torch.Tensor, labels: torch.Tensor | None = None, volume: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, r: torch.Tensor, labels: torch.Tensor | None = None, volume: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Squared distance of the windows' facts to the real ones (a scalar).
 
         Plainly, the squared error of the batch's facts, whose expectation is the squared
@@ -242,6 +259,7 @@ class FactsMatching:
         squared errors of the whole batch (halves would double the noise of the conditioning
         signal: a briefly trained VAE then no longer ordered its regimes).
         """
+
         def target(key: str) -> torch.Tensor:
             return self.target[key].to(r.device)
 
@@ -251,8 +269,9 @@ class FactsMatching:
             second = self.facts(r[half:], volume=None if volume is None else volume[half:])
             errors = {key: (value - target(key)) * (second[key] - target(key)) for key, value in first.items()}
             if self.n_regimes and labels is not None:
-                errors.update({key: (value - target(key)) ** 2
-                               for key, value in self._regime_facts(r.float(), labels).items()})
+                errors.update(
+                    {key: (value - target(key)) ** 2 for key, value in self._regime_facts(r.float(), labels).items()}
+                )
         else:
             errors = {key: (value - target(key)) ** 2 for key, value in self.facts(r, labels, volume).items()}
         total = r.new_zeros((), dtype=torch.float32)

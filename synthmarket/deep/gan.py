@@ -66,8 +66,12 @@ class AdversarialGenerator(TorchGenerator):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
-            "generator": torch.optim.Adam(self.nets["generator"].parameters(), lr=float(self.hparams["lr_g"]), betas=(0.5, 0.9)),
-            "discriminator": torch.optim.Adam(self.nets["discriminator"].parameters(), lr=float(self.hparams["lr_d"]), betas=(0.5, 0.9)),
+            "generator": torch.optim.Adam(
+                self.nets["generator"].parameters(), lr=float(self.hparams["lr_g"]), betas=(0.5, 0.9)
+            ),
+            "discriminator": torch.optim.Adam(
+                self.nets["discriminator"].parameters(), lr=float(self.hparams["lr_d"]), betas=(0.5, 0.9)
+            ),
         }
 
     def burn_in(self) -> int:

@@ -110,22 +110,33 @@ class VolatilityHead(nn.Module):
     LOG_SCALE_LIMIT = 6.0
     SKEW_LIMIT, TAIL_LIMIT = 0.5, 0.2
 
-    def __init__(self, hidden: int, n_channels: int, width: int = 16, vol_factors: int = 0,
-                 tail_floor: float = 0.0, shock_knots: int = 0) -> None:
+    def __init__(
+        self,
+        hidden: int,
+        n_channels: int,
+        width: int = 16,
+        vol_factors: int = 0,
+        tail_floor: float = 0.0,
+        shock_knots: int = 0,
+    ) -> None:
         super().__init__()
         if not -1.0 < tail_floor <= 0.0:
-            raise ConfigError(f"tail_floor must lie in (-1, 0] (below 0 the shock may have lighter tails than "
-                              f"normal); got {tail_floor}.")
+            raise ConfigError(
+                f"tail_floor must lie in (-1, 0] (below 0 the shock may have lighter tails than "
+                f"normal); got {tail_floor}."
+            )
         if shock_knots < 0 or shock_knots % 2:
-            raise ConfigError(f"shock_knots must be 0 (Tukey's g-and-h shock) or an even number of segments; "
-                              f"got {shock_knots}.")
+            raise ConfigError(
+                f"shock_knots must be 0 (Tukey's g-and-h shock) or an even number of segments; got {shock_knots}."
+            )
         self.tail_floor = float(tail_floor)
         self.shock_map = PiecewiseLinearShock(shock_knots) if shock_knots else None
         if self.tail_floor < 0:  # where the shock's mean is integrated: beyond 12 the density is below 1e-31
             grid = torch.linspace(0.0, 12.0, 4001)
             self.register_buffer("mean_grid", grid, persistent=False)
-            self.register_buffer("mean_density", torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi),
-                                 persistent=False)
+            self.register_buffer(
+                "mean_density", torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi), persistent=False
+            )
         self.vol = nn.Linear(hidden, 2)
         self.vol_factors = nn.Linear(vol_factors, 1, bias=False) if vol_factors else None
         self.n_other = n_channels - 1
@@ -156,8 +167,9 @@ class VolatilityHead(nn.Module):
         mean = torch.trapezoid((_g_and_h(grid, g, h) + _g_and_h(-grid, g, h)) * self.mean_density.to(eps.dtype), grid)
         return _g_and_h(eps, g, h) - mean
 
-    def forward(self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor,
-                factors: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor, factors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``h`` (B, T, H), ``eps`` (B, T, 1), ``eta`` (B, T, C - 1) -> features (B, T, C).
 
         ``factors`` (B, T, vol_factors), for a head built with ``vol_factors``, move the log

@@ -95,10 +95,10 @@ class DecayingAverages(nn.Module):
         decay = torch.sigmoid(self.decay_logit)[:, None]
         lags = torch.arange(self.length, device=decay.device, dtype=decay.dtype)[None, :]
         if self.unit_variance:
-            weights = decay ** lags
+            weights = decay**lags
             weights = weights / weights.pow(2).sum(dim=1, keepdim=True).sqrt()
         else:
-            weights = (1 - decay) * decay ** lags
+            weights = (1 - decay) * decay**lags
         return weights.flip(-1)[:, None, :]  # (n, 1, length): conv1d correlates, so oldest lag first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -210,7 +210,9 @@ class VolatilityFeatures(nn.Module):
         super().__init__()
         decay = torch.exp(-math.log(2.0) / torch.tensor(half_lives))[:, None]
         weights = (1 - decay) * decay ** torch.arange(length, dtype=torch.float32)[None, :]
-        self.register_buffer("kernel", (weights / weights.sum(dim=1, keepdim=True)).flip(-1)[:, None, :], persistent=False)
+        self.register_buffer(
+            "kernel", (weights / weights.sum(dim=1, keepdim=True)).flip(-1)[:, None, :], persistent=False
+        )
         self.n_features = 1 + len(half_lives)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,6 @@ from .dependence import LeverageEffect, NoAutocorrelation, SlowDecay, Volatility
 from .distribution import AggregationalGaussianity, GainLossAsymmetry, HeavyTails
 from .ohlcv import BarValidity, VolumeVolatility
 
-
 BUILT_IN_FACTS: tuple[type[StylizedFact], ...] = (
     NoAutocorrelation,
     HeavyTails,

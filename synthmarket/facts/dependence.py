@@ -83,7 +83,10 @@ class SlowDecay(ArrayFact):
     """
 
     name = "slow_decay"
-    statistics = {"decay_exponent": "power-law exponent beta, lags 1-100", "acf_abs_50_100": "mean ACF(|r|), lags 50-100"}
+    statistics = {
+        "decay_exponent": "power-law exponent beta, lags 1-100",
+        "acf_abs_50_100": "mean ACF(|r|), lags 50-100",
+    }
     reference = "Cont (2001), fact 9; Ding, Granger & Engle (1993)"
 
     def compute_arrays(self, returns, paths):

@@ -145,11 +145,5 @@ def invalid_bar_counts(paths: Paths, rtol: float = 1e-12) -> np.ndarray:
     o, h, l, c, v = paths.open, paths.high, paths.low, paths.close, paths.volume
     slack = rtol * np.abs(h)
     finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(l) & np.isfinite(c)
-    ok = (
-        finite
-        & (l > 0)
-        & (l <= np.minimum(o, c) + slack)
-        & (np.maximum(o, c) <= h + slack)
-        & ~(v < 0)
-    )
+    ok = finite & (l > 0) & (l <= np.minimum(o, c) + slack) & (np.maximum(o, c) <= h + slack) & ~(v < 0)
     return (~ok).sum(axis=-1)

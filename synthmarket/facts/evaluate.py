@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,9 @@ def _as_returns(synthetic: Paths | np.ndarray | str | os.PathLike) -> tuple[np.n
         return synthetic.log_returns(), synthetic
     array = np.asarray(synthetic, dtype=float)
     if array.ndim != 2:
-        raise DataError(f"Synthetic data must be Paths or a (paths, steps) array of log returns; got shape {array.shape}.")
+        raise DataError(
+            f"Synthetic data must be Paths or a (paths, steps) array of log returns; got shape {array.shape}."
+        )
     return array, None
 
 
@@ -60,8 +62,13 @@ def _judge(fact: StylizedFact, real: dict, synthetic: dict) -> tuple[bool, bool]
 
 
 def _on_real_windows(
-    fact: StylizedFact, real: dict, real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
-    paths: Paths | None, seed: int,
+    fact: StylizedFact,
+    real: dict,
+    real_bars: pd.DataFrame,
+    real_returns: np.ndarray,
+    returns: np.ndarray,
+    paths: Paths | None,
+    seed: int,
 ) -> tuple[dict[str, np.ndarray], float | None]:
     """The fact's statistics on the real windows as long as the synthetic paths, and how often its rule
     holds on resamples of those windows taken as paths ({} and None when not one window fits)."""
@@ -93,8 +100,13 @@ def _on_real_windows(
 
 
 def _run_fact(
-    cls: type[StylizedFact], real_bars: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray,
-    paths: Paths | None, rng: np.random.Generator, seed: int,
+    cls: type[StylizedFact],
+    real_bars: pd.DataFrame,
+    real_returns: np.ndarray,
+    returns: np.ndarray,
+    paths: Paths | None,
+    rng: np.random.Generator,
+    seed: int,
 ) -> FactResult:
     start = time.perf_counter()
     fact = cls()
@@ -127,14 +139,29 @@ def _run_fact(
             f"SYNTHMARKET_LOAD_PLUGINS."
         ) from exc
     result = FactResult(
-        **common, real=real, synthetic=synthetic, passed=passed, holds_on_real=holds, note=note,
-        real_windows=window_stats, real_windows_pass_rate=window_rate,
+        **common,
+        real=real,
+        synthetic=synthetic,
+        passed=passed,
+        holds_on_real=holds,
+        note=note,
+        real_windows=window_stats,
+        real_windows_pass_rate=window_rate,
     )
     if result.holds_on_real_windows is False:
         result.passed = None
-        result.note = "; ".join(filter(None, [note, (
-            f"{CANNOT_JUDGE}: the real windows of {returns.shape[1]} steps, resampled as sets of paths, pass "
-            f"the rule {window_rate:.0%} of the time (at least {MIN_REAL_WINDOW_SHARE:.0%} must)")]))
+        result.note = "; ".join(
+            filter(
+                None,
+                [
+                    note,
+                    (
+                        f"{CANNOT_JUDGE}: the real windows of {returns.shape[1]} steps, resampled as sets of paths, pass "
+                        f"the rule {window_rate:.0%} of the time (at least {MIN_REAL_WINDOW_SHARE:.0%} must)"
+                    ),
+                ],
+            )
+        )
     result.seconds = time.perf_counter() - start
     return result
 
@@ -174,7 +201,9 @@ def scorecard(
     Scorecard
     """
     if not isinstance(real, pd.DataFrame) or "close" not in real.columns:
-        raise DataError("The real data must be an OHLCV DataFrame with a 'close' column (see synthmarket.data.load_data).")
+        raise DataError(
+            "The real data must be an OHLCV DataFrame with a 'close' column (see synthmarket.data.load_data)."
+        )
     real_returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
     gaps = find_gaps(real)
     real_returns = np.delete(real_returns, [gap.after - 1 for gap in gaps])
@@ -198,8 +227,10 @@ def scorecard(
     results, timings, notes = [], {}, []
     if gaps:
         longest = max(gaps, key=lambda gap: gap.days)
-        notes.append(f"The real bars have {len(gaps)} gap(s) of more than {GAP_BUSINESS_DAYS} business days without a "
-                     f"bar (the longest {longest}); the return across each is left out, not counted as one day's.")
+        notes.append(
+            f"The real bars have {len(gaps)} gap(s) of more than {GAP_BUSINESS_DAYS} business days without a "
+            f"bar (the longest {longest}); the return across each is left out, not counted as one day's."
+        )
     for cls in _fact_classes(facts):
         result = _run_fact(cls, real, real_returns, returns, paths, rng, seed)
         results.append(result)
@@ -211,6 +242,11 @@ def scorecard(
 
     distances, curves = _distances_and_curves(real, real_returns, returns, max_lag, wanted, seed, timings, notes, rng)
     return Scorecard(
-        results=results, distances=distances, n_paths=returns.shape[0], n_steps=returns.shape[1],
-        notes=notes, timings=timings, curves=curves,
+        results=results,
+        distances=distances,
+        n_paths=returns.shape[0],
+        n_steps=returns.shape[1],
+        notes=notes,
+        timings=timings,
+        curves=curves,
     )

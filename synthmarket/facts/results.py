@@ -14,7 +14,6 @@ from .. import window_scores
 from .base import _band, percentile_among
 from .figure import plot_scorecard
 
-
 #: A rule that resamples of the real windows as long as the paths, taken as paths, pass less
 #: often than this cannot tell a model from the market at that length: it is not judged there.
 MIN_REAL_WINDOW_SHARE = 2 / 3
@@ -54,8 +53,19 @@ class FactResult:
         return None if self.real_windows_pass_rate is None else self.real_windows_pass_rate >= MIN_REAL_WINDOW_SHARE
 
 
-TABLE_COLUMNS = ["fact", "statistic", "real", "median", "p5", "p95", "real_windows_median", "real_windows_p5",
-                 "real_windows_p95", "real_window_percentile", "verdict"]
+TABLE_COLUMNS = [
+    "fact",
+    "statistic",
+    "real",
+    "median",
+    "p5",
+    "p95",
+    "real_windows_median",
+    "real_windows_p5",
+    "real_windows_p95",
+    "real_window_percentile",
+    "verdict",
+]
 STATISTICS_CAPTION = (
     "real: the whole real series; median, p5, p95: over the synthetic paths; real_windows_*: over the real "
     "non-overlapping windows of {steps} steps; real_window_percentile: where the synthetic median sits among "
@@ -192,8 +202,10 @@ class Scorecard:
         if self.failed:
             line += f"; failed: {', '.join(self.failed)}"
         if self.too_short:
-            line += (f"; {CANNOT_JUDGE} ({self.n_steps} steps; the real windows as long do not surely pass): "
-                     f"{', '.join(self.too_short)}")
+            line += (
+                f"; {CANNOT_JUDGE} ({self.n_steps} steps; the real windows as long do not surely pass): "
+                f"{', '.join(self.too_short)}"
+            )
         if self.memorised:
             line += "; WARNING: memorisation (synthetic windows copy real ones)"
         return line
@@ -206,9 +218,14 @@ class Scorecard:
             "n_paths": self.n_paths,
             "n_steps": self.n_steps,
             "facts": {
-                r.name: {"passed": r.passed, "holds_on_real": r.holds_on_real,
-                         "holds_on_real_windows": r.holds_on_real_windows,
-                         "real_windows_pass_rate": r.real_windows_pass_rate, "rule": r.rule, "note": r.note}
+                r.name: {
+                    "passed": r.passed,
+                    "holds_on_real": r.holds_on_real,
+                    "holds_on_real_windows": r.holds_on_real_windows,
+                    "real_windows_pass_rate": r.real_windows_pass_rate,
+                    "rule": r.rule,
+                    "note": r.note,
+                }
                 for r in self.results
             },
             "statistics": self.table.replace({np.nan: None}).to_dict(orient="records"),

@@ -37,8 +37,15 @@ def _kurtosis_bands(returns: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def _distances_and_curves(
-    real: pd.DataFrame, real_returns: np.ndarray, returns: np.ndarray, max_lag: int, wanted: set[str], seed: int,
-    timings: dict[str, float], notes: list[str], rng: np.random.Generator,
+    real: pd.DataFrame,
+    real_returns: np.ndarray,
+    returns: np.ndarray,
+    max_lag: int,
+    wanted: set[str],
+    seed: int,
+    timings: dict[str, float],
+    notes: list[str],
+    rng: np.random.Generator,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The distances and window scores, and what the figure draws (timings and notes filled in)."""
     start = time.perf_counter()
@@ -84,8 +91,11 @@ def _distances_and_curves(
         "real_curves": real_curves,
         "synthetic_curves": {k: _quantile_curves(v) for k, v in synth_curves.items()},
         "real_windows": 0 if windows is None else len(windows),
-        "real_window_curves": (None if windows is None else
-                               {k: _quantile_curves(v) for k, v in dist.dependence_curves(windows, lag).items()}),
+        "real_window_curves": (
+            None
+            if windows is None
+            else {k: _quantile_curves(v) for k, v in dist.dependence_curves(windows, lag).items()}
+        ),
         "kurtosis_real": {h: float(excess_kurtosis(dist.rolling_sums(real_returns, h))) for h in kurtosis},
         "kurtosis_synthetic": kurtosis,
         "kurtosis_real_windows": None if windows is None else _kurtosis_bands(windows),

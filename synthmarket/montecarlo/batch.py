@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..feeds import FeedArrays, date_numbers
-from ..paths import FIELDS
-from .metrics import INT_METRICS, METRICS, REAL, Settings, backtest_path
+from ..paths import FIELDS, REAL
+from .metrics import INT_METRICS, METRICS, Settings, backtest_path
 from .scenarios import ScenarioSet
 from .strategy import strategy_from_ref
 
@@ -76,10 +76,15 @@ def run_batch(task: BatchTask) -> BatchResult:
     return BatchResult(rows, *elapsed())
 
 
-
 def batch_tasks(
-    strategy: str | type, params: dict, settings: Settings, source: ScenarioSet, real: FeedArrays | None,
-    done: set[str], size: int, fail_fast: bool,
+    strategy: str | type,
+    params: dict,
+    settings: Settings,
+    source: ScenarioSet,
+    real: FeedArrays | None,
+    done: set[str],
+    size: int,
+    fail_fast: bool,
 ) -> Iterator[BatchTask]:
     """Batches of the paths not yet done: the real history first, then the synthetic paths."""
     make = functools.partial(BatchTask, strategy, params, settings, fail_fast=fail_fast)

@@ -27,12 +27,20 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..feeds import FeedArrays, PathData
-from ..paths import REAL
 
 BARS_PER_YEAR = 252
 METRICS = (
-    "final_value", "total_return", "cagr", "volatility", "sharpe", "sortino",
-    "max_drawdown", "max_drawdown_days", "n_trades", "win_rate", "exposure",
+    "final_value",
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "n_trades",
+    "win_rate",
+    "exposure",
 )
 INT_METRICS = ("max_drawdown_days", "n_trades")
 COLUMNS = ("path", *METRICS, "error")
@@ -80,8 +88,12 @@ class _Recorder(bt.Analyzer):
 
 
 def backtest_path(
-    strategy: type, bars: FeedArrays | pd.DataFrame, params: Mapping[str, Any] | None = None,
-    settings: Settings = Settings(), *, name: str = "path",
+    strategy: type,
+    bars: FeedArrays | pd.DataFrame,
+    params: Mapping[str, Any] | None = None,
+    settings: Settings = Settings(),
+    *,
+    name: str = "path",
 ) -> dict[str, float]:
     """Run ``strategy`` once on ``bars`` and return its metrics (see the module docstring)."""
     if isinstance(bars, pd.DataFrame):

@@ -119,15 +119,26 @@ def run_montecarlo(
     >>> result.summary.metrics.loc["sharpe", ["p5", "p50", "p95", "real_rank"]]             # doctest: +SKIP
     """
     started = time.perf_counter()
-    job = _resolve(strategy, scenarios, params=params, cash=cash, commission=commission, slippage=slippage,
-                   jobs=jobs, backend=backend, real=real, batch_size=batch_size)
+    job = _resolve(
+        strategy,
+        scenarios,
+        params=params,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        jobs=jobs,
+        backend=backend,
+        real=real,
+        batch_size=batch_size,
+    )
     manifest = _manifest(job)
     with claim(out) if out is not None else nullcontext():  # one run per output directory
         store = ResultStore(out) if out is not None else None
         done = store.prepare(manifest, resume) if store is not None else set()
         plan = _plan(job, done, batch_size, fail_fast)
-        frame, cpu_seconds = _run_batches(job, plan, store, fail_fast=fail_fast, start_method=start_method,
-                                          ray_address=ray_address, progress=progress)
+        frame, cpu_seconds = _run_batches(
+            job, plan, store, fail_fast=fail_fast, start_method=start_method, ray_address=ray_address, progress=progress
+        )
         return _summarise(job, frame, store, seconds=time.perf_counter() - started, cpu_seconds=cpu_seconds)
 
 
@@ -188,9 +199,15 @@ def _resolve(strategy, scenarios, *, params, cash, commission, slippage, jobs, b
 def _manifest(job: _Job) -> dict[str, Any]:
     """What ``run.json`` records: a resumed run must have been started with the same inputs."""
     return {
-        "format": FORMAT, "strategy": job.ref or job.label, "params": job.params, "cash": job.settings.cash,
-        "commission": job.settings.commission, "slippage": job.settings.slippage, "scenarios": job.source.fingerprint,
-        "n_paths": job.source.n_paths, "n_steps": job.source.n_steps,
+        "format": FORMAT,
+        "strategy": job.ref or job.label,
+        "params": job.params,
+        "cash": job.settings.cash,
+        "commission": job.settings.commission,
+        "slippage": job.settings.slippage,
+        "scenarios": job.source.fingerprint,
+        "n_paths": job.source.n_paths,
+        "n_steps": job.source.n_steps,
         "real": None if job.real is None else _fingerprint_bars(job.real),
     }
 
@@ -209,8 +226,16 @@ def _plan(job: _Job, done: set[str], batch_size: int | None, fail_fast: bool) ->
     return _Plan(tasks, workers, len(done))
 
 
-def _run_batches(job: _Job, plan: _Plan, store: ResultStore | None, *, fail_fast: bool, start_method: str | None,
-                 ray_address: str | None, progress: bool) -> tuple[pd.DataFrame, float]:
+def _run_batches(
+    job: _Job,
+    plan: _Plan,
+    store: ResultStore | None,
+    *,
+    fail_fast: bool,
+    start_method: str | None,
+    ray_address: str | None,
+    progress: bool,
+) -> tuple[pd.DataFrame, float]:
     """Run the batches on the workers and collect their rows (into ``store``, or in memory); the
     rows and the workers' CPU seconds. The rows finished are kept whatever happens; a failure is
     raised again once they are, saying what was saved."""
@@ -224,8 +249,13 @@ def _run_batches(job: _Job, plan: _Plan, store: ResultStore | None, *, fail_fast
             where = describe_backend(job.backend, plan.workers if job.backend == "local" else job.jobs, start_method)
             task_id = progress_bar.add_task(f"{job.label} on {where}", total=job.total, completed=plan.done)
             results = map_unordered(
-                run_batch, plan.tasks, jobs=plan.workers, backend=job.backend, start_method=start_method,
-                ray_address=ray_address, preload=WORKER_MODULES,
+                run_batch,
+                plan.tasks,
+                jobs=plan.workers,
+                backend=job.backend,
+                start_method=start_method,
+                ray_address=ray_address,
+                preload=WORKER_MODULES,
             )
             _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
     except BaseException as exc:
@@ -245,18 +275,32 @@ def _run_batches(job: _Job, plan: _Plan, store: ResultStore | None, *, fail_fast
     return frame, float(sum(cpu_seconds))
 
 
-def _summarise(job: _Job, frame: pd.DataFrame, store: ResultStore | None, *, seconds: float,
-               cpu_seconds: float) -> MonteCarloResult:
+def _summarise(
+    job: _Job, frame: pd.DataFrame, store: ResultStore | None, *, seconds: float, cpu_seconds: float
+) -> MonteCarloResult:
     """The distribution of the metrics, written to ``summary.json`` when the run has a store."""
     summary = Summary.of(frame)
     if store is not None:
-        write_json(store.out / SUMMARY_FILE, {
-            "strategy": job.label, "params": job.params, "cash": job.settings.cash,
-            "commission": job.settings.commission, "slippage": job.settings.slippage, **summary.to_dict(),
-        })
+        write_json(
+            store.out / SUMMARY_FILE,
+            {
+                "strategy": job.label,
+                "params": job.params,
+                "cash": job.settings.cash,
+                "commission": job.settings.commission,
+                "slippage": job.settings.slippage,
+                **summary.to_dict(),
+            },
+        )
     return MonteCarloResult(
-        results=frame, summary=summary, strategy=job.label, params=job.params, settings=job.settings,
-        out=None if store is None else store.out, seconds=seconds, worker_cpu_seconds=cpu_seconds,
+        results=frame,
+        summary=summary,
+        strategy=job.label,
+        params=job.params,
+        settings=job.settings,
+        out=None if store is None else store.out,
+        seconds=seconds,
+        worker_cpu_seconds=cpu_seconds,
     )
 
 
@@ -280,7 +324,11 @@ def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[fl
 def _explain(failure: SynthmarketError, frame: pd.DataFrame, total: int, out) -> SynthmarketError:
     """The same kind of error, saying what was saved and how to finish the run."""
     saved = f"{len(frame)} of {total} paths are saved"
-    where = f" in {Path(out) / RESULTS_FILE}; run again with resume=True (--resume) to finish the rest" if out and len(frame) else ""
+    where = (
+        f" in {Path(out) / RESULTS_FILE}; run again with resume=True (--resume) to finish the rest"
+        if out and len(frame)
+        else ""
+    )
     return type(failure)(f"{failure} {saved}{where}.")
 
 

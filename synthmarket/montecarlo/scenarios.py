@@ -59,8 +59,15 @@ class GeneratedScenarios(ScenarioSet):
     """
 
     def __init__(
-        self, generator, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None,
-        seed: int | None = None, start=None,
+        self,
+        generator,
+        n_paths: int,
+        n_steps: int,
+        *,
+        regime: str | None = None,
+        schedule=None,
+        seed: int | None = None,
+        start=None,
     ) -> None:
         if int(n_paths) < 1 or int(n_steps) < 1:
             raise ConfigError(f"Need at least one path of at least one bar; got {n_paths} x {n_steps}.")
@@ -69,8 +76,13 @@ class GeneratedScenarios(ScenarioSet):
         self.n_paths, self.n_steps = int(n_paths), int(n_steps)
         generator.regime_labels(self.n_steps, regime, schedule)  # fail now on a bad regime, not in the run
         spec = {
-            "model": generator.config(), "n_paths": self.n_paths, "n_steps": self.n_steps, "regime": regime,
-            "schedule": None if schedule is None else str(schedule), "seed": seed, "start": str(start),
+            "model": generator.config(),
+            "n_paths": self.n_paths,
+            "n_steps": self.n_steps,
+            "regime": regime,
+            "schedule": None if schedule is None else str(schedule),
+            "seed": seed,
+            "start": str(start),
         }
         self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..jsonutil import json_default
-from ..paths import id_sort_key
-from .metrics import COLUMNS, INT_METRICS, METRICS, REAL
+from ..paths import REAL, id_sort_key
+from .metrics import COLUMNS, INT_METRICS, METRICS
 
 RESULTS_FILE = "results.parquet"
 PARTS_DIR = "results"

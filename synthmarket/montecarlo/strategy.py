@@ -7,7 +7,6 @@ or ``/abs/path/file.py:Class``); :func:`resolve_strategy` gives that string and
 
 from __future__ import annotations
 
-import ast
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import backtrader as bt
-import numpy as np
 
 from ..checks import coerce_like, split_key_value, type_word
 from ..errors import ConfigError, PluginError

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .metrics import METRICS, REAL, Settings
+from ..paths import REAL
+from .metrics import METRICS, Settings
 
 PERCENTILES = (5, 25, 50, 75, 95)
 
@@ -47,7 +48,7 @@ class Summary:
     alpha: float = 0.05
 
     @classmethod
-    def of(cls, results: pd.DataFrame, alpha: float = 0.05) -> "Summary":
+    def of(cls, results: pd.DataFrame, alpha: float = 0.05) -> Summary:
         synthetic = results[results["path"] != REAL]
         ok = synthetic[synthetic["error"].isna()]
         rows = {}
@@ -55,8 +56,12 @@ class Summary:
             values, real = outcomes(results, m)
             stats = dict.fromkeys(("mean", "std", "min", *(f"p{q}" for q in PERCENTILES), "max"), math.nan)
             if len(values):
-                stats.update(mean=values.mean(), std=values.std(ddof=1) if len(values) > 1 else math.nan,
-                             min=values.min(), max=values.max())
+                stats.update(
+                    mean=values.mean(),
+                    std=values.std(ddof=1) if len(values) > 1 else math.nan,
+                    min=values.min(),
+                    max=values.max(),
+                )
                 stats.update({f"p{q}": v for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))})
             stats.update(real=real, real_rank=real_rank(values, real))
             rows[m] = stats

@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from synthmarket_gaussian_bars import GaussianBars
 
 from synthmarket.errors import ConfigError
 from synthmarket.testing import GeneratorContract
-from synthmarket_gaussian_bars import GaussianBars
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,9 +34,23 @@ def test_installed_plugin_is_found_by_the_registry_and_the_cli(tmp_path):
     source = shutil.copytree(HERE, tmp_path / "source", ignore=shutil.ignore_patterns("test_*", "__pycache__"))
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--target", str(site), str(source)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     script = textwrap.dedent(
         f"""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import backtrader as bt
 import numpy as np
-
 import pandas as pd
 
 from synthmarket import hookimpl
