@@ -57,154 +57,51 @@ def snapshot(root: Path) -> dict[str, str]:
     }
 
 
+#: A deep training run that fails before its first step.
+DEEP_TRAIN = "train -g conv1d_cgan --data sp500 --start 2015-01-01 --steps 2 --no-progress --out {root}/deep"
+
+#: What the user types (split on spaces; {root} is the workspace), and what the message must say.
 ROWS = {
-    # data
-    "ambiguous day/month order": (["data", "info", "--data", "{root}/ambiguous.csv"], "--date-format"),
+    "ambiguous day/month order": ("data info --data {root}/ambiguous.csv", "--date-format"),
     "ambiguous dates in train": (
-        ["train", "-g", "gbm", "--data", "{root}/ambiguous.csv", "--out", "{root}/new"],
+        "train -g gbm --data {root}/ambiguous.csv --out {root}/new",
         "day-first or month-first",
     ),
     "dates that miss --date-format": (
-        ["data", "info", "--data", "{root}/day_first.csv", "--date-format", "%Y-%m-%d"],
+        "data info --data {root}/day_first.csv --date-format %Y-%m-%d",
         "do not match --date-format",
     ),
-    # options
     "negative seed in generate": (
-        [
-            "generate",
-            "--model",
-            "{root}/model",
-            "--paths",
-            "2",
-            "--steps",
-            "5",
-            "--seed",
-            "-1",
-            "--out",
-            "{root}/x.parquet",
-        ],
+        "generate --model {root}/model --paths 2 --steps 5 --seed -1 --out {root}/x.parquet",
         "seed must be a whole number from 0",
     ),
     "huge seed in facts": (
-        [
-            "facts",
-            "--scenarios",
-            "{root}/paths.parquet",
-            "--data",
-            "sp500",
-            "--seed",
-            str(2**70),
-            "--out",
-            "{root}/facts",
-        ],
+        "facts --scenarios {root}/paths.parquet --data sp500 --seed " + str(2**70) + " --out {root}/facts",
         "seed must be a whole number from 0",
     ),
-    "huge seed in a deep train": (
-        [
-            "train",
-            "-g",
-            "conv1d_cgan",
-            "--data",
-            "sp500",
-            "--start",
-            "2015-01-01",
-            "--steps",
-            "2",
-            "--seed",
-            str(2**70),
-            "--no-progress",
-            "--out",
-            "{root}/deep",
-        ],
-        "seed must be a whole number from 0",
-    ),
+    "huge seed in a deep train": (DEEP_TRAIN + " --seed " + str(2**70), "seed must be a whole number from 0"),
     "negative seed in backtest": (
-        [
-            "backtest",
-            "-s",
-            "buy_and_hold",
-            "--model",
-            "{root}/model",
-            "--paths",
-            "2",
-            "--steps",
-            "20",
-            "--seed",
-            "-1",
-            "-j",
-            "1",
-            "--out",
-            "{root}/bt",
-        ],
+        "backtest -s buy_and_hold --model {root}/model --paths 2 --steps 20 --seed -1 -j 1 --out {root}/bt",
         "seed must be a whole number",
     ),
-    "negative width": (
-        [
-            "train",
-            "-g",
-            "conv1d_cgan",
-            "--data",
-            "sp500",
-            "--start",
-            "2015-01-01",
-            "--steps",
-            "2",
-            "-H",
-            "hidden=-4",
-            "--no-progress",
-            "--out",
-            "{root}/deep",
-        ],
-        "hidden=-4",
-    ),
-    "zero batch": (
-        [
-            "train",
-            "-g",
-            "conv1d_cgan",
-            "--data",
-            "sp500",
-            "--start",
-            "2015-01-01",
-            "--steps",
-            "2",
-            "-H",
-            "batch_size=0",
-            "--no-progress",
-            "--out",
-            "{root}/deep",
-        ],
-        "batch_size must be a whole number",
-    ),
+    "negative width": (DEEP_TRAIN + " -H hidden=-4", "hidden=-4"),
+    "zero batch": (DEEP_TRAIN + " -H batch_size=0", "batch_size must be a whole number"),
     "start date past pandas' range": (
-        [
-            "generate",
-            "--model",
-            "{root}/model",
-            "--paths",
-            "2",
-            "--steps",
-            "20",
-            "--start-date",
-            "2262-06-01",
-            "--out",
-            "{root}/x.parquet",
-        ],
+        "generate --model {root}/model --paths 2 --steps 20 --start-date 2262-06-01 --out {root}/x.parquet",
         "2262-04-11",
     ),
     "demo with an unknown strategy": (
-        ["demo", "--out", "{root}/demo", "--strategy", "nope"],
+        "demo --out {root}/demo --strategy nope",
         "No strategy named 'nope'. Known strategies:",
     ),
-    "demo with a bad seed": (["demo", "--out", "{root}/demo", "--seed", "-1"], "seed must be a whole number"),
-    # filesystem
+    "demo with a bad seed": ("demo --out {root}/demo --seed -1", "seed must be a whole number"),
     "a symbolic link loop as the model": (
-        ["generate", "--model", "{root}/loop", "--paths", "2", "--steps", "5", "--out", "{root}/x.parquet"],
+        "generate --model {root}/loop --paths 2 --steps 5 --out {root}/x.parquet",
         "symbolic link",
     ),
-    "a symbolic link loop as the data": (["data", "info", "--data", "{root}/loop"], "leads nowhere"),
+    "a symbolic link loop as the data": ("data info --data {root}/loop", "leads nowhere"),
     "output under a file": (
-        ["generate", "--model", "{root}/model", "--paths", "2", "--steps", "5", "--out", "{root}/a_file/x.parquet"],
+        "generate --model {root}/model --paths 2 --steps 5 --out {root}/a_file/x.parquet",
         "a_file",
     ),
 }
@@ -213,7 +110,7 @@ ROWS = {
 @pytest.mark.parametrize("argv, expected", ROWS.values(), ids=ROWS.keys())
 def test_one_message_exit_2_and_nothing_changed(workspace, argv, expected):
     before = snapshot(workspace)
-    result = runner.invoke(app, [a.format(root=workspace) for a in argv])
+    result = runner.invoke(app, argv.format(root=workspace).split())
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output and expected in result.output, result.output
     assert result.output.count("Error:") == 1
