@@ -46,11 +46,11 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import kurtosis, skew
 
-from synthmarket.api import parse_hparams
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.facts import scorecard
 from synthmarket.generator import Generator, TrainReport
+from synthmarket.hyperparameters import parse_hparams
 from synthmarket.paths import Paths
 from synthmarket.registry import get_registry
 from synthmarket.training import TrainConfig

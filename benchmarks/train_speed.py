@@ -19,7 +19,7 @@ from classical_speed import print_table
 
 from synthmarket import sample_data
 from synthmarket.registry import get_registry
-from synthmarket.training import TrainConfig
+from synthmarket.train_config import TrainConfig
 
 
 def main(argv=None) -> None:

@@ -17,9 +17,10 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("load_data", "load_ohlcv", "sample_data"), ".data"),
     "Paths": ".paths",
-    **dict.fromkeys(("train", "generate", "load_model", "generators", "regime_comparison", "run_pipeline"), ".api"),
+    **dict.fromkeys(("train", "generate", "load_model", "generators", "run_pipeline"), ".api"),
+    "regime_comparison": ".regime_stats",
     **dict.fromkeys(("Generator", "TrainReport"), ".generator"),
-    "TrainConfig": ".training",
+    "TrainConfig": ".train_config",
     **dict.fromkeys(("scorecard", "Scorecard"), ".facts"),
     **dict.fromkeys(("run_montecarlo", "MonteCarloResult"), ".montecarlo"),
     **dict.fromkeys(("write_run", "build_report", "build_training_report", "plot_paths", "plot_training"), ".report"),

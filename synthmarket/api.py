@@ -25,9 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import split_key_value
 from .data import load_data
-from .distances import acf
 from .errors import ConfigError, TrainingDiverged
 from .generator import Generator
 from .model_files import CONFIG_FILE, WEIGHTS_FILE
@@ -48,9 +46,6 @@ def remove_entries(directory: Path, names) -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-
-
-ACF_LAGS = 10
 
 
 def generator_class(generator: str | type[Generator]) -> type[Generator]:
@@ -149,7 +144,7 @@ def train(
     PluginError, ConfigError, DataError
         Unknown generator or hyper-parameter, impossible options, unusable data.
     """
-    from .training import TrainConfig
+    from .train_config import TrainConfig
 
     gen_cls = generator_class(generator)
     bars = load_data(data, start=start, end=end, date_format=date_format)
@@ -207,7 +202,7 @@ def fit_and_save(
     model, train in place (an interrupted run's checkpoints stay there for resuming).
     """
     from .outdir import claim, replace_entries, scratch
-    from .training import TrainConfig
+    from .train_config import TrainConfig
 
     if out is None:
         return _fit(model, dataset, config, None, snapshots, seed)
@@ -330,113 +325,7 @@ def generators() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "conditional", "description", "origin"])
 
 
-# -- per-regime comparison ------------------------------------------------------------------------
-def _abs_acf(returns: np.ndarray, mask: np.ndarray | None = None, lags: int = ACF_LAGS) -> np.ndarray:
-    """Mean ACF of |r| over lags 1..``lags`` per row; with ``mask``, only pairs where both days are in it."""
-    x = np.abs(np.atleast_2d(returns))
-    inside = np.ones_like(x, dtype=bool) if mask is None else np.atleast_2d(mask)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no lag of enough pairs
-        return np.nanmean(acf(x, lags, inside, min_pairs=11)[:, 1:], axis=1)
-
-
-def _row_stats(returns: np.ndarray) -> dict[str, np.ndarray]:
-    from scipy import stats
-
-    returns = np.atleast_2d(returns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return {
-            "volatility": returns.std(axis=1) * np.sqrt(252),
-            "mean": returns.mean(axis=1) * 252,
-            "kurtosis": stats.kurtosis(returns, axis=1),
-        }
-
-
-def regime_comparison(
-    model: Generator, real: pd.DataFrame, *, n_paths: int = 100, n_steps: int = 252, seed: int | None = 0
-) -> pd.DataFrame:
-    """Per regime: statistics of paths sampled in that regime against the real bars labelled with it.
-
-    Statistics: annualised volatility and mean return, excess kurtosis, and the mean ACF of
-    ``|r|`` over lags 1-10 (volatility clustering; on the real data, over pairs of days that
-    are both in the regime). Synthetic values are the median and 5-95% band across paths.
-
-    Raises
-    ------
-    ConfigError
-        When the model was trained without regimes.
-    """
-    if model.scheme is None:
-        raise ConfigError(
-            f"This {model.name} model was trained without regimes; train it with regimes= to compare them."
-        )
-    labels = model.scheme.label(real)[1:]
-    returns = np.diff(np.log(real["close"].to_numpy(dtype=float)))
-    rows = []
-    for k, name in enumerate(model.scheme.names):
-        mask = labels == k
-        synthetic = generate(model, n_paths, n_steps, regime=name, seed=None if seed is None else seed + k)
-        synth_returns = synthetic.log_returns()
-        real_stats = (
-            {key: float(v[0]) for key, v in _row_stats(returns[mask][None, :]).items()} if mask.sum() > 2 else {}
-        )
-        synth_stats = _row_stats(synth_returns)
-        synth_stats["acf_abs"] = _abs_acf(synth_returns)
-        row: dict[str, Any] = {"regime": name, "real_share": float(mask.mean())}
-        for stat in ("volatility", "mean", "kurtosis", "acf_abs"):
-            if stat == "acf_abs":
-                row["real_acf_abs"] = float(_abs_acf(returns[None, :], mask[None, :])[0]) if mask.sum() > 20 else np.nan
-            else:
-                row[f"real_{stat}"] = real_stats.get(stat, np.nan)
-            values = synth_stats[stat][np.isfinite(synth_stats[stat])]
-            p5, p50, p95 = np.percentile(values, [5, 50, 95]) if values.size else (np.nan,) * 3
-            row[f"synthetic_{stat}"], row[f"synthetic_{stat}_p5"], row[f"synthetic_{stat}_p95"] = p50, p5, p95
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def parse_hparams(items: list[str], declared: Any) -> dict[str, Any]:
-    """``["lr_g=1e-4", "dilations=1,3,9"]`` -> typed values, each read as its declared type
-    (:meth:`HyperParameter.coerce <synthmarket.hyperparameters.HyperParameter.coerce>`, through
-    :func:`synthmarket.checks.coerce_to`: a list type reads ``"1,3,9"`` or ``"[1,3,9]"``, a
-    duration ``"9.5m"``).
-
-    ``declared`` is a generator class, its ``hyperparameters``, or a ``defaults`` dict (each
-    value's type is then the type of its default, :func:`synthmarket.checks.coerce_like`).
-
-    Raises
-    ------
-    ConfigError
-        For an item that is not key=value, an unknown key or a value of the wrong type.
-    """
-    from .hyperparameters import by_name, format_value
-
-    renamed = getattr(declared, "renamed", {})
-    params = by_name(getattr(declared, "hyperparameters", declared))
-    out: dict[str, Any] = {}
-    for item in items:
-        try:
-            key, text = split_key_value(item)
-        except ValueError:
-            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).") from None
-        key = renamed.get(key, key) if key not in params else key  # an old name of a renamed one
-        if key not in params:
-            known = ", ".join(f"{k}={hp.default!r}" for k, hp in params.items()) or "none"
-            raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
-        hp = params[key]
-        try:
-            out[key] = hp.coerce(text, text=True)
-        except ConfigError:
-            if hp.choices is not None:
-                raise
-            raise ConfigError(
-                f"Hyper-parameter {key}={text!r}: expected {hp.accepts()} like {format_value(hp)}."
-            ) from None
-    return out
-
-
-__all__ = ["generate", "generator_class", "generators", "load_model", "parse_hparams", "regime_comparison", "train"]
+__all__ = ["generate", "generator_class", "generators", "load_model", "train"]
 
 
 def run_pipeline(out: str | os.PathLike, *, quiet: bool = True, **options: Any):

@@ -109,7 +109,7 @@ def outcome_histograms(
 def regime_figure(table: pd.DataFrame):
     """Bars of volatility, excess kurtosis and ACF of |r| per regime, real against synthetic.
 
-    ``table`` is a run's ``regimes.csv`` (:func:`synthmarket.api.regime_comparison`).
+    ``table`` is a run's ``regimes.csv`` (:func:`synthmarket.regime_stats.regime_comparison`).
     """
     fig = agg_figure(11, 3.6, layout="constrained")
     names = table["regime"].astype(str).tolist()

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import Duration, coerce_to, kind_of, kind_word, type_name
+from .checks import Duration, coerce_to, kind_of, kind_word, split_key_value, type_name
 from .errors import ConfigError
 
-__all__ = ["Duration", "HyperParameter", "declared", "format_value", "with_defaults"]
+__all__ = ["Duration", "HyperParameter", "declared", "format_value", "parse_hparams", "with_defaults"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,41 @@ def by_name(params: Iterable[HyperParameter] | Mapping[str, Any]) -> dict[str, H
     if isinstance(params, Mapping):
         return {k: v if isinstance(v, HyperParameter) else HyperParameter.like(k, v) for k, v in params.items()}
     return {hp.name: hp for hp in params}
+
+
+def parse_hparams(items: list[str], declared: Any) -> dict[str, Any]:
+    """``["lr_g=1e-4", "dilations=1,3,9"]`` -> typed values, each read as its declared type
+    (:meth:`HyperParameter.coerce <synthmarket.hyperparameters.HyperParameter.coerce>`, through
+    :func:`synthmarket.checks.coerce_to`: a list type reads ``"1,3,9"`` or ``"[1,3,9]"``, a
+    duration ``"9.5m"``).
+
+    ``declared`` is a generator class, its ``hyperparameters``, or a ``defaults`` dict (each
+    value's type is then the type of its default, :func:`synthmarket.checks.coerce_like`).
+
+    Raises
+    ------
+    ConfigError
+        For an item that is not key=value, an unknown key or a value of the wrong type.
+    """
+    renamed = getattr(declared, "renamed", {})
+    params = by_name(getattr(declared, "hyperparameters", declared))
+    out: dict[str, Any] = {}
+    for item in items:
+        try:
+            key, text = split_key_value(item)
+        except ValueError:
+            raise ConfigError(f"Hyper-parameter {item!r} is not key=value (e.g. -H lr_g=1e-4).") from None
+        key = renamed.get(key, key) if key not in params else key  # an old name of a renamed one
+        if key not in params:
+            known = ", ".join(f"{k}={hp.default!r}" for k, hp in params.items()) or "none"
+            raise ConfigError(f"Unknown hyper-parameter {key!r}. Known: {known}.")
+        hp = params[key]
+        try:
+            out[key] = hp.coerce(text, text=True)
+        except ConfigError:
+            if hp.choices is not None:
+                raise
+            raise ConfigError(
+                f"Hyper-parameter {key}={text!r}: expected {hp.accepts()} like {format_value(hp)}."
+            ) from None
+    return out

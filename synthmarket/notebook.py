@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .figures import plot_paths, training_curves
-from .pages import figure_to_data_uri, img_tag, total_return_quantiles
+from .page_parts import figure_to_data_uri, img_tag, total_return_quantiles
 
 if TYPE_CHECKING:
     from .paths import Paths

@@ -1,28 +1,34 @@
-"""The HTML report pages: one self-contained file (figures embedded, nothing fetched) each.
+"""The run report: one self-contained HTML page (figures embedded, nothing fetched) of what a
+run directory (:mod:`synthmarket.runs`) holds.
 
-:func:`build_report` shows what a run directory (:mod:`synthmarket.runs`) holds;
-:func:`build_training_report` shows a model directory's training: the losses and validation
-scores of ``train_log.jsonl``, how it stopped, and the snapshots. The pieces (:func:`html_table`,
-the embedded figures) serve the notebook views in :mod:`synthmarket.notebook` too.
+:func:`build_report` writes it; the training report of a model directory is
+:func:`synthmarket.training_page.build_training_report`, and the parts both pages share (the style
+sheet, :func:`~synthmarket.page_parts.html_table`, the embedded figures) are in
+:mod:`synthmarket.page_parts`.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-import math
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, ModelFileError
-from .figures import loss_keys, outcome_histograms, plot_paths, regime_figure, training_curves
+from .errors import DataError
+from .figures import outcome_histograms, plot_paths, regime_figure
 from .outdir import write_text_atomic
+from .page_parts import (
+    cards_html,
+    figure_to_data_uri,
+    file_to_data_uri,
+    fmt_number,
+    html_table,
+    img_tag,
+    page_html,
+    total_return_quantiles,
+)
 from .paths import Paths
 from .runs import (
     BACKTEST_DIR,
@@ -34,11 +40,8 @@ from .runs import (
     SCENARIOS_FILE,
     read_json,
     read_table,
-    read_training_log,
 )
-from .snapshots import snapshot_files
 
-TRAINING_REPORT_FILE = "training.html"
 PERCENT_METRICS = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
 SUMMARY_COLUMNS = ("p5", "p25", "p50", "p75", "p95", "real", "real_rank")
 #: scorecard.csv's columns, in the order the report shows them, and their headings there
@@ -61,131 +64,6 @@ REGIME_STATISTICS = {
     "kurtosis": "excess kurtosis",
     "acf_abs": "mean ACF of |r|, lags 1-10",
 }
-
-STYLE = """
-.strip { display: flex; overflow-x: auto; gap: 0.5em; } .snapshot { margin: 0; flex: 0 0 auto; }
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1120px;
-       color: #222; line-height: 1.45; padding: 0 1.2em; }
-h1 { margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
-h3 { margin-top: 1.2em; }
-table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.86em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-td.text, th.text { text-align: left; max-width: 36em; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
-.pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .na { color: #888; }
-.muted { color: #666; font-size: 0.9em; }
-.cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin: 1em 0; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 11em; background: #fafafa; }
-.card .value { font-size: 1.5em; font-weight: bold; } .card .label { color: #555; font-size: 0.85em; }
-details { margin: 0.6em 0; } summary { cursor: pointer; color: #3b6ea8; }
-pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-nav a { margin-right: 1em; }
-"""
-
-
-# -- HTML pieces ----------------------------------------------------------------------------------
-def figure_to_data_uri(fig, dpi: int = 100) -> str:
-    """A matplotlib figure as an embedded PNG (``data:`` URI)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    if getattr(fig, "number", None) is not None:  # a pyplot figure: free it
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def file_to_data_uri(path: Path) -> str:
-    """A PNG file as an embedded ``data:`` URI."""
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _fmt_number(value: Any, percent: bool = False) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{value:,}"
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            return "-"
-        if percent:
-            return f"{100 * value:.1f}%"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.3g}"
-    return str(value)
-
-
-def _verdict_cell(value: Any) -> str:
-    text = str(value)
-    cls = {"pass": "pass", "FAIL": "fail", "n/a": "na"}.get(text)
-    if cls is None:
-        return f"<td class='text'>{html.escape(text)}</td>"
-    return f"<td class='{cls}'>{html.escape(text)}</td>"
-
-
-def html_table(
-    frame: pd.DataFrame,
-    *,
-    verdict_columns: Iterable[str] = (),
-    text_columns: Iterable[str] = (),
-    percent_rows: Iterable[str] = (),
-    index: bool = False,
-) -> str:
-    """A DataFrame as a small HTML table (numbers to 4 significant digits, verdicts coloured)."""
-    verdict_columns, text_columns, percent_rows = set(verdict_columns), set(text_columns), set(percent_rows)
-    if index:
-        frame = frame.reset_index()
-        frame = frame.rename(columns={frame.columns[0]: ""})
-    head = "".join(
-        f"<th class='text'>{html.escape(str(c))}</th>" if c in text_columns else f"<th>{html.escape(str(c))}</th>"
-        for c in frame.columns
-    )
-    body = []
-    for row in frame.itertuples(index=False):
-        first = str(row[0])
-        cells = []
-        for column, value in zip(frame.columns, row):
-            if column in verdict_columns:
-                cells.append(_verdict_cell(value))
-            elif column in text_columns or isinstance(value, str):
-                cells.append(f"<td class='text'>{html.escape(str(value))}</td>")
-            else:
-                percent = first in percent_rows and column not in ("real_rank", "real rank %")
-                cells.append(f"<td>{_fmt_number(value, percent)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def img_tag(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{html.escape(alt)}">'
-
-
-def _cards(items: list[tuple[str, str]]) -> str:
-    cards = "".join(
-        f"<div class='card'><div class='value'>{html.escape(v)}</div><div class='label'>{html.escape(k)}</div></div>"
-        for k, v in items
-    )
-    return f"<div class='cards'>{cards}</div>"
-
-
-def _page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:
-    nav = "".join(f"<a href='#{anchor}'>{html.escape(name)}</a>" for anchor, name, _ in sections)
-    body = "".join(f"<section id='{anchor}'>{content}</section>" for anchor, _, content in sections)
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<p class='muted'>{html.escape(subtitle)}</p><nav>{nav}</nav>{body}</body></html>"
-    )
-
-
-def total_return_quantiles(paths: Paths) -> np.ndarray:
-    """The 5/25/50/75/95% quantiles across paths of the total return over the path."""
-    total = paths.close[:, -1] / (paths.anchor_close or paths.close[:, 0]) - 1
-    return np.quantile(total, [0.05, 0.25, 0.5, 0.75, 0.95])
 
 
 # -- the run report ------------------------------------------------------------------------------------
@@ -319,8 +197,8 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
         frame = frame.rename(columns={"real_rank": "real rank %"})
         body += html_table(frame, index=True, percent_rows=PERCENT_METRICS)
         sharpe = metrics.get("sharpe", {})
-        cards.append(("median Sharpe of synthetic paths", _fmt_number(sharpe.get("p50"))))
-        cards.append(("Sharpe of the real history", _fmt_number(sharpe.get("real"))))
+        cards.append(("median Sharpe of synthetic paths", fmt_number(sharpe.get("p50"))))
+        cards.append(("Sharpe of the real history", fmt_number(sharpe.get("real"))))
     extra = {
         "paths that lost money": summary.get("prob_loss"),
         f"expected shortfall of return ({summary.get('alpha', 0.05):.0%} worst)": summary.get("es_return"),
@@ -330,7 +208,7 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
     if shown:
         body += html_table(pd.DataFrame({"": list(shown), "value": list(shown.values())}), percent_rows=list(shown))
         if summary.get("prob_loss") is not None:
-            cards.append(("paths that lost money", _fmt_number(summary["prob_loss"], percent=True)))
+            cards.append(("paths that lost money", fmt_number(summary["prob_loss"], percent=True)))
     failed = results[results["error"].notna()] if "error" in results else results.iloc[:0]
     if len(failed):
         body += (
@@ -420,14 +298,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not sections:
         raise DataError(f"{str(run_dir)!r} holds nothing to report (no scenarios, facts or backtest results).")
     if cards:
-        sections.insert(0, ("summary", "Summary", "<h2>At a glance</h2>" + _cards(cards)))
+        sections.insert(0, ("summary", "Summary", "<h2>At a glance</h2>" + cards_html(cards)))
     sections.append(("config", "Configuration", _config_section(config)))
 
     title = str(config.get("title") or "synthmarket report")
     subtitle = str(config.get("subtitle") or _default_subtitle(config))
     out = Path(out) if out is not None else run_dir / REPORT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, _page(title, subtitle, sections))
+    write_text_atomic(out, page_html(title, subtitle, sections))
     return out
 
 
@@ -440,126 +318,3 @@ def _default_subtitle(config: dict) -> str:
     if config.get("created"):
         parts.append(f"created {config['created']}")
     return "; ".join(parts)
-
-
-# -- the training report -------------------------------------------------------------------------------
-def build_training_report(model_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write an HTML view of a model directory's training and return its path.
-
-    Shows the losses and validation scores of ``train_log.jsonl`` against the step, how the
-    training stopped, the hyper-parameters and the training data's fingerprint.
-
-    Parameters
-    ----------
-    model_dir : str or Path
-        A model directory (``synthmarket train --out``).
-    out : str or Path, optional
-        The HTML file; default ``model_dir/training.html``.
-
-    Raises
-    ------
-    ModelFileError
-        When ``model_dir`` is not a model directory and holds no training log either.
-    """
-    from .model_files import CONFIG_FILE, read_config
-    from .training_progress import LOG_FILE
-
-    model_dir = Path(model_dir)
-    rows = read_training_log(model_dir)
-    config: dict = {}
-    if (model_dir / CONFIG_FILE).is_file():
-        config = read_config(model_dir)
-    elif not rows:
-        raise ModelFileError(
-            f"{str(model_dir)!r} holds neither {CONFIG_FILE} nor {LOG_FILE}: give a model directory "
-            f"(`synthmarket train --out DIR`)."
-        )
-    generator = config.get("generator") or next(
-        (r.get("model", {}).get("generator") for r in rows if "model" in r), "model"
-    )
-    sections: list[tuple[str, str, str]] = []
-    report = config.get("train_report") or {}
-    stop = next((r for r in reversed(rows) if r.get("event") == "stop"), {})
-    start = next((r for r in rows if r.get("event") in ("start", "resume")), {})
-    cards = [
-        ("steps", _fmt_number(report.get("steps", stop.get("step")))),
-        ("seconds", _fmt_number(report.get("seconds", stop.get("elapsed")))),
-        ("stopped by", str(report.get("stopped", stop.get("reason", "-")))),
-        ("best validation score", _fmt_number(report.get("best_score", stop.get("best_score")))),
-    ]
-    sections.append(
-        (
-            "summary",
-            "Summary",
-            "<h2>At a glance</h2>"
-            + _cards(cards)
-            + f"<p class='muted'>Device: {html.escape(str(report.get('device', start.get('device', '-'))))}. "
-            "The validation score is the stylized-facts distance of sampled paths to the held-out real "
-            "returns, relative to i.i.d. normal returns (1.0); the best-scoring weights are kept.</p>",
-        )
-    )
-    fig = training_curves(rows)
-    if fig is not None:
-        body = "<h2>Training curves</h2>" + img_tag(figure_to_data_uri(fig), "training losses and validation score")
-        logged = [r for r in rows if r.get("event") == "step"]
-        losses = loss_keys(logged)
-        if losses:
-            values = {key: [r[key] for r in logged if isinstance(r.get(key), (int, float))] for key in losses}
-            frame = pd.DataFrame(
-                [
-                    {"loss": key, "times logged": len(v), "first logged": v[0], "last logged": v[-1], "minimum": min(v)}
-                    for key, v in values.items()
-                    if v
-                ]
-            )
-            body += html_table(frame)
-        validations = [r for r in rows if r.get("event") == "validation"]
-        if validations:
-            frame = pd.DataFrame(validations).drop(columns=["event", "time"], errors="ignore")
-            body += (
-                "<details><summary>Every validation</summary>"
-                + html_table(frame.astype({c: float for c in frame.columns if c not in ("best",)}, errors="ignore"))
-                + "</details>"
-            )
-    else:
-        body = (
-            "<h2>Training curves</h2><p>This generator logged no losses or validation scores: it fits in one "
-            "go (a classical model), so there is no curve to show.</p>"
-        )
-    sections.append(("curves", "Curves", body))
-    snapshots = snapshot_files(model_dir)
-    if snapshots:
-        strip = "".join(f"<figure class='snapshot'>{img_tag(file_to_data_uri(p), p.stem)}</figure>" for p in snapshots)
-        sections.append(
-            (
-                "snapshots",
-                "Snapshots",
-                "<h2>Snapshots</h2><p>Generated paths (colour) over real windows "
-                "(grey), the same noise at every step: how the model learned the shape of the market.</p>"
-                f"<div class='strip'>{strip}</div>",
-            )
-        )
-    hparams = config.get("hyperparameters") or {}
-    settings = [
-        ("generator", generator),
-        ("package version", config.get("package_version")),
-        ("training data fingerprint", config.get("data_fingerprint")),
-        ("regimes", None if not config.get("regimes") else ", ".join(config["regimes"].get("names", []))),
-    ]
-    settings += [(f"train: {k}", v) for k, v in (start.get("config") or {}).items() if v is not None]
-    frame = pd.DataFrame([(k, str(v)) for k, v in settings if v is not None], columns=["setting", "value"])
-    hp = pd.DataFrame({"hyper-parameter": list(hparams), "value": [str(v) for v in hparams.values()]})
-    sections.append(
-        (
-            "config",
-            "Configuration",
-            "<h2>Configuration</h2>"
-            + html_table(frame, text_columns=["value"])
-            + "<h3>Hyper-parameters</h3>"
-            + html_table(hp, text_columns=["value"]),
-        )
-    )
-    out = Path(out) if out is not None else model_dir / TRAINING_REPORT_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, _page(f"Training of {generator}", str(model_dir), sections))
-    return out

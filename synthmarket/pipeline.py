@@ -218,7 +218,7 @@ def check_settings(out: Path, settings: PipelineSettings) -> type[Generator]:
     from . import api
     from .executor import resolve_jobs
     from .montecarlo.strategy import resolve_strategy
-    from .training import TrainConfig, parse_duration
+    from .train_config import TrainConfig, parse_duration
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a directory for the demo's run.")
@@ -324,10 +324,10 @@ def score(bars: pd.DataFrame, paths: Paths, settings: PipelineSettings, steps: _
 
 
 def compare_regimes(model: Generator, bars: pd.DataFrame, settings: PipelineSettings, steps: _Steps) -> pd.DataFrame:
-    from . import api
+    from .regime_stats import regime_comparison
 
     with steps(f"Comparing the {', '.join(model.scheme.names)} regimes ({REGIME_PATHS} paths each)"):
-        return api.regime_comparison(model, bars, n_paths=REGIME_PATHS, n_steps=settings.n_steps, seed=settings.seed)
+        return regime_comparison(model, bars, n_paths=REGIME_PATHS, n_steps=settings.n_steps, seed=settings.seed)
 
 
 def run_config(

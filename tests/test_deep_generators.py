@@ -24,7 +24,7 @@ from synthmarket.generator import Generator
 from synthmarket.model_files import CONFIG_FILE, WEIGHTS_FILE, file_sha256, write_config
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
-from synthmarket.training import TrainConfig
+from synthmarket.train_config import TrainConfig
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN, parse_dilations
 from synthmarket_plugins.rgan import RGAN, GRUGenerator
 from synthmarket_plugins.vae import Decoder, SequenceVAE

@@ -29,6 +29,7 @@ CORE_MODULES = (
     "training_data",
     "model_files",
     "training",
+    "train_config",
     "trainable",
     "checkpoints",
     "validation_score",
@@ -40,6 +41,7 @@ CORE_MODULES = (
     "checks",
     "hookspecs",
     "registry",
+    "references",
     "executor",
     "feeds",
     "jsonutil",
@@ -52,6 +54,8 @@ REPORT_LAYER = (
     "synthmarket.runs",
     "synthmarket.figures",
     "synthmarket.pages",
+    "synthmarket.training_page",
+    "synthmarket.page_parts",
     "synthmarket.notebook",
 )
 PIPELINE = "synthmarket.pipeline"
@@ -100,11 +104,11 @@ def is_under(name: str, targets: tuple[str, ...]) -> bool:
 def test_the_import_resolver_sees_relative_and_absolute_imports():
     tree = ast.parse(
         "from ..figures import plot_paths\nfrom . import summary\nimport synthmarket.cli.common\n"
-        "def view():\n    from ..pages import html_table\n"
+        "def view():\n    from ..page_parts import html_table\n"
     )
     names = [n for node in load_time_imports(tree) for n in imported(node, "synthmarket.montecarlo.summary", False)]
     assert "synthmarket.figures" in names and "synthmarket.montecarlo.summary" in names
-    assert "synthmarket.cli.common" in names and "synthmarket.pages.html_table" not in names
+    assert "synthmarket.cli.common" in names and "synthmarket.page_parts.html_table" not in names
 
 
 @pytest.mark.parametrize("file", core_files(), ids=lambda f: str(f.relative_to(ROOT)))

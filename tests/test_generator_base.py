@@ -236,7 +236,7 @@ def test_an_unknown_generator_is_a_config_error(model_dir):
 
 def test_a_model_of_a_generator_from_a_file_loads_through_its_class(bars, tmp_path):
     """A class named as file.py:Name is not registered: its models load through the class, never by running files."""
-    from synthmarket.registry import load_object
+    from synthmarket.references import load_object
 
     source = tmp_path / "my_generators.py"
     source.write_text("from synthmarket_plugins.classical import Gbm\n\nclass MyWalk(Gbm):\n    name = 'my_walk'\n")

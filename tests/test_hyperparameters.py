@@ -7,12 +7,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from synthmarket.api import parse_hparams
 from synthmarket.checks import Duration, coerce_like, coerce_to
 from synthmarket.cli import app
 from synthmarket.errors import ConfigError
 from synthmarket.generator import Generator
-from synthmarket.hyperparameters import HyperParameter, with_defaults
+from synthmarket.hyperparameters import HyperParameter, parse_hparams, with_defaults
 from synthmarket.registry import get_registry
 from synthmarket_plugins.classical import Bootstrap, Garch, Gbm
 

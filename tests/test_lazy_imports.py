@@ -83,6 +83,16 @@ def test_using_a_generator_imports_only_its_module():
     assert not set(HEAVY) & modules
 
 
+def test_a_training_configuration_imports_no_torch():
+    modules = modules_after("""
+        import synthmarket as sm
+        from synthmarket.train_config import parse_duration
+        config = sm.TrainConfig(steps=3, time_budget=parse_duration("5m"), device="cpu")
+        assert config.to_dict()["steps"] == 3
+    """)
+    assert not set(HEAVY) & modules
+
+
 def test_strategies_command_imports_no_torch_nor_other_plugins():
     modules = modules_after(run_cli("strategies"))
     assert "synthmarket_strategies.sma_cross" in modules

@@ -187,7 +187,7 @@ def test_train_force_that_diverges_keeps_the_old_model(old_model):
 def test_training_that_fails_midway_keeps_the_old_model(old_model, failure):
     from synthmarket.api import fit_and_save
     from synthmarket.registry import get_registry
-    from synthmarket.training import TrainConfig
+    from synthmarket.train_config import TrainConfig
     from synthmarket.training_data import TrainingData
 
     out, before = old_model

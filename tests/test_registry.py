@@ -30,6 +30,7 @@ from synthmarket import hookimpl, hookspecs
 from synthmarket.cli import app
 from synthmarket.errors import PluginError
 from synthmarket.generator import Generator
+from synthmarket.references import load_object
 from synthmarket.registry import (
     DECLARED_GROUPS,
     ENV_ALLOW,
@@ -37,7 +38,6 @@ from synthmarket.registry import (
     KINDS,
     collect,
     get_registry,
-    load_object,
     plugin_manager,
     reset_registry,
 )
@@ -381,7 +381,7 @@ def test_module_references_load():
     import json
 
     assert load_object("json:dumps") is json.dumps
-    assert load_object("synthmarket.registry:load_object") is load_object
+    assert load_object("synthmarket.references:load_object") is load_object
     assert load_object("os.path:join.__name__") == "join"
 
 

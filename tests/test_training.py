@@ -16,8 +16,9 @@ from synthmarket.bars import to_features
 from synthmarket.checkpoints import CHECKPOINT_DIR, LAST_FILE, read_checkpoint
 from synthmarket.errors import ConfigError, ModelFileError, TrainingDiverged
 from synthmarket.testing import corrupt
+from synthmarket.train_config import TrainConfig, parse_duration, resolve_device
 from synthmarket.trainable import Batch, StepContext, WindowSampler
-from synthmarket.training import TrainConfig, Trainer, parse_duration, resolve_device
+from synthmarket.training import Trainer
 from synthmarket.training_data import TrainingData
 from synthmarket.training_progress import LOG_FILE
 from synthmarket.validation_score import ValidationScore

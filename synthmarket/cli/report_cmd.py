@@ -8,7 +8,8 @@ import typer
 from rich.markup import escape
 
 from ..errors import ConfigError
-from ..pages import build_report, build_training_report
+from ..pages import build_report
+from ..training_page import build_training_report
 from .common import app, console
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import MODEL_FILES, fit_and_save, parse_hparams
+from ..api import MODEL_FILES, fit_and_save
 from ..data import load_data
 from ..errors import ConfigError
+from ..hyperparameters import parse_hparams
 from ..outdir import claim
 from ..registry import get_registry
 from ..training_data import TrainingData
@@ -89,7 +90,7 @@ def train(
 ) -> None:
     """Train a generator on real OHLCV bars and save it as a model directory."""
     from ..checkpoints import CHECKPOINT_DIR, read_checkpoint  # torch loads only when training
-    from ..training import TrainConfig
+    from ..train_config import TrainConfig
 
     gen_cls = get_registry().get("generator", generator)
     hparams = parse_hparams(hparam, gen_cls)

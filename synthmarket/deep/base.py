@@ -26,8 +26,9 @@ from synthmarket.deep.weights import load_module_arrays, module_arrays
 from synthmarket.errors import ConfigError
 from synthmarket.generator import Generator, TrainReport
 from synthmarket.hyperparameters import Duration, HyperParameter
+from synthmarket.train_config import TrainConfig
 from synthmarket.trainable import Batch, StepContext
-from synthmarket.training import TrainConfig, Trainer
+from synthmarket.training import Trainer
 from synthmarket.training_data import TrainingData
 
 #: How many (path x step) positions one sampling batch holds; bounds sampling memory.

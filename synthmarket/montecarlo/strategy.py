@@ -44,7 +44,8 @@ def resolve_strategy(strategy: str | type) -> tuple[type, str | None]:
     PluginError
         When no such strategy exists or the object is not a ``backtrader.Strategy`` subclass.
     """
-    from ..registry import get_registry, load_object
+    from ..references import load_object
+    from ..registry import get_registry
 
     if isinstance(strategy, str):
         ref = _absolute_ref(strategy)
@@ -92,7 +93,8 @@ def _importable_ref(cls: type) -> str | None:
 @functools.lru_cache(maxsize=32)
 def strategy_from_ref(ref: str) -> type:
     """What a worker does with a strategy's string (once per process and strategy)."""
-    from ..registry import get_registry, load_object
+    from ..references import load_object
+    from ..registry import get_registry
 
     cls = load_object(ref) if ":" in ref else get_registry().get("strategy", ref)
     _check_strategy_class(cls, ref)
