@@ -226,23 +226,17 @@ def test_gbm_learns_the_volatility_of_the_days_not_of_the_gap(with_a_gap):
 
 
 # -- run directories and model files ----------------------------------------------------------------
+def backtest_into(workspace, out) -> list[str]:
+    """A backtest of the workspace's scenario file into ``out``, run to the end; its command line."""
+    argv = f"backtest -s buy_and_hold --scenarios {workspace / 'paths.parquet'} -j 1 --out {out}".split()
+    ran = runner.invoke(app, argv)
+    assert ran.exit_code == 0, ran.output
+    return argv
+
+
 def test_report_reads_a_backtest_output_and_refuses_a_truncated_one(workspace, tmp_path):
     out = tmp_path / "bt"
-    ran = runner.invoke(
-        app,
-        [
-            "backtest",
-            "-s",
-            "buy_and_hold",
-            "--scenarios",
-            str(workspace / "paths.parquet"),
-            "-j",
-            "1",
-            "--out",
-            str(out),
-        ],
-    )
-    assert ran.exit_code == 0, ran.output
+    backtest_into(workspace, out)
     report = runner.invoke(app, ["report", "--run", str(out)])
     assert report.exit_code == 0, report.output
     assert "Backtest outcomes" in (out / "report.html").read_text()
@@ -297,18 +291,7 @@ def test_workers_are_capped_at_the_cpus_and_the_batches(capsys):
 @pytest.mark.parametrize("damage", ['{"format": "synthm', "[1, 2]"])
 def test_resume_refuses_a_damaged_run_json(workspace, tmp_path, damage):
     out = tmp_path / "bt"
-    argv = [
-        "backtest",
-        "-s",
-        "buy_and_hold",
-        "--scenarios",
-        str(workspace / "paths.parquet"),
-        "-j",
-        "1",
-        "--out",
-        str(out),
-    ]
-    assert runner.invoke(app, argv).exit_code == 0
+    argv = backtest_into(workspace, out)
     (out / "run.json").write_text(damage)
     before = snapshot(out)
     result = runner.invoke(app, [*argv, "--resume"])
