@@ -33,7 +33,6 @@ from scipy.signal import lfilter
 
 from synthmarket.errors import ConfigError, TrainingDiverged
 from synthmarket.generator import Generator, TrainReport
-from synthmarket.hookspecs import hookimpl
 from synthmarket.hyperparameters import HyperParameter
 from synthmarket.training_data import TrainingData
 
@@ -387,11 +386,3 @@ class Bootstrap(Generator):
         ):
             raise ValueError("regime labels do not match the rows or the regime scheme")
         self.rows, self.labels = rows.astype(np.float32), None if labels is None else labels.astype(np.int64)
-
-
-@hookimpl
-def register_generators(register) -> None:
-    """Register the classical baselines."""
-    register(Gbm)
-    register(Garch)
-    register(Bootstrap)

@@ -41,7 +41,6 @@ from synthmarket.deep import (
     with_regimes,
 )
 from synthmarket.errors import ConfigError
-from synthmarket.hookspecs import hookimpl
 
 
 def parse_dilations(text: str | list | tuple) -> tuple[int, ...]:
@@ -207,11 +206,6 @@ class Conv1DCGAN(AdversarialGenerator):
             embed_dim=int(h["embed_dim"]),
         )
         return generator, discriminator
-
-
-@hookimpl
-def register_generators(register) -> None:
-    register(Conv1DCGAN)
 
 
 __all__ = ["Conv1DCGAN", "TCNDiscriminator", "TCNGenerator", "parse_dilations"]

@@ -31,7 +31,6 @@ from synthmarket.deep import (
     with_defaults,
     with_regimes,
 )
-from synthmarket.hookspecs import hookimpl
 
 
 class GRUGenerator(nn.Module):
@@ -145,11 +144,6 @@ class RGAN(AdversarialGenerator):
             embed_dim=int(h["embed_dim"]),
         )
         return generator, discriminator
-
-
-@hookimpl
-def register_generators(register) -> None:
-    register(RGAN)
 
 
 __all__ = ["GRUDiscriminator", "GRUGenerator", "RGAN"]

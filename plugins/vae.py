@@ -55,7 +55,6 @@ from synthmarket.deep import (
     with_regimes,
 )
 from synthmarket.errors import ConfigError
-from synthmarket.hookspecs import hookimpl
 
 LOG_SCALE_LIMIT = 5.0
 PRIOR_DECAYS = (0.5, 0.9, 0.97, 0.99)
@@ -388,11 +387,6 @@ class SequenceVAE(TorchGenerator):
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm)
         return decoder.rollout(z, labels, eta)
-
-
-@hookimpl
-def register_generators(register) -> None:
-    register(SequenceVAE)
 
 
 __all__ = ["Decoder", "Encoder", "SequenceVAE"]
