@@ -19,20 +19,7 @@ from synthmarket.training_progress import LOG_FILE
 torch.set_num_threads(1)
 runner = CliRunner()
 
-TINY = [
-    "-H",
-    "hidden=8",
-    "-H",
-    "d_hidden=8",
-    "-H",
-    "dilations=1,2",
-    "-H",
-    "d_dilations=1,2",
-    "-H",
-    "window=32",
-    "-H",
-    "batch_size=8",
-]
+TINY = "-H hidden=8 -H d_hidden=8 -H dilations=1,2 -H d_dilations=1,2 -H window=32 -H batch_size=8".split()
 DATA = ["--data", "sp500", "--start", "2014-01-01", "--end", "2016-12-31"]
 
 

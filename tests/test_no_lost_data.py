@@ -31,20 +31,7 @@ from synthmarket.paths import FIELDS, Paths
 runner = CliRunner()
 ENV = {**os.environ, "SYNTHMARKET_LOAD_PLUGINS": ""}
 DATA = ["--data", "sp500", "--start", "2014-01-01", "--end", "2016-12-31"]
-TINY = [
-    "-H",
-    "hidden=8",
-    "-H",
-    "d_hidden=8",
-    "-H",
-    "dilations=1,2",
-    "-H",
-    "d_dilations=1,2",
-    "-H",
-    "window=32",
-    "-H",
-    "batch_size=8",
-]
+TINY = "-H hidden=8 -H d_hidden=8 -H dilations=1,2 -H d_dilations=1,2 -H window=32 -H batch_size=8".split()
 SLOW_STRATEGY = (
     "import time\nfrom synthmarket_strategies import BuyAndHold\n\n"
     "class Slow(BuyAndHold):\n    def stop(self):\n        time.sleep(1.0)\n"
