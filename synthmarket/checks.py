@@ -78,10 +78,10 @@ def coerce_to(value, kind):
     ``kind`` is bool, int, float, str, a list type (``list[int]``, ``list[float]``, ``list``),
     :class:`Duration`, or any other type (text is then read as a Python literal, else kept).
     Text becomes a bool (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`), a whole number (``"1e3"``
-    too), a number, a list (``"1,3,9"`` or ``"[1,3,9]"``; ``""`` is the empty list) or a
-    duration in seconds (``"90s"``, ``"9.5m"``, a plain number). Other values must have the
-    type already (a whole number passes for a float; a tuple for a list). ValueError when the
-    value does not fit.
+    too), a number, text (a quoted Python string loses its quotes: ``"'x'"`` is ``x``), a list
+    (``"1,3,9"`` or ``"[1,3,9]"``; ``""`` is the empty list) or a duration in seconds (``"90s"``,
+    ``"9.5m"``, a plain number). Other values must have the type already (a whole number passes
+    for a float; a tuple for a list). ValueError when the value does not fit.
     """
     if _is_list_kind(kind):
         args = typing.get_args(kind)
@@ -96,7 +96,7 @@ def coerce_to(value, kind):
         else:
             raise ValueError(value)
         if item_kind is None:
-            return [_literal(v) if isinstance(v, str) else v for v in items]
+            return [literal(v) if isinstance(v, str) else v for v in items]
         return [coerce_to(v, item_kind) for v in items]
     if kind is Duration:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -108,7 +108,10 @@ def coerce_to(value, kind):
         if not math.isfinite(seconds) or seconds <= 0:
             raise ValueError(value)
         return seconds
-    if isinstance(value, str) and kind is not str:
+    if isinstance(value, str) and kind is str:
+        quoted = literal(value)  # -p name='x' is the text x
+        return quoted if isinstance(quoted, str) else value
+    if isinstance(value, str):
         text = value.strip()
         if kind is bool:
             if text.lower() in TRUE_WORDS | FALSE_WORDS:
@@ -121,7 +124,7 @@ def coerce_to(value, kind):
             return int(number)
         if kind is float:
             return float(text)
-        return _literal(value)
+        return literal(value)
     whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if kind is bool and not isinstance(value, bool):
         raise ValueError(value)
@@ -136,10 +139,11 @@ def coerce_to(value, kind):
     return int(value) if kind is int else value
 
 
-def _literal(text: str):
+def literal(text: str):
+    """``text`` read as a Python literal (``"(1, 2)"``, ``"'x'"``, ``"None"``), else ``text`` itself."""
     try:
         return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return text
 
 
@@ -175,7 +179,12 @@ def kind_word(kind) -> str:
         item = args[0] if args else None
         plural = {int: "whole numbers", float: "numbers", str: "texts", bool: "true/false values"}.get(item, "values")
         return f"a comma-separated list of {plural} like 1,3,9"
-    return TYPE_WORDS.get(kind, getattr(kind, "__name__", str(kind)))
+    return TYPE_WORDS.get(kind) or with_article(getattr(kind, "__name__", str(kind)))
+
+
+def with_article(word: str) -> str:
+    """``"int"`` -> ``"an int"``, ``"class"`` -> ``"a class"``."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def type_word(default) -> str:

@@ -172,7 +172,7 @@ class Registry:
         if clash:
             raise PluginError(_clash_message(kind, name, clash))
         if references and ":" in name:
-            obj = load_object(name)
+            obj = load_object(name, kind)
             check_kind(kind, obj, name)
             return obj
         known = ", ".join(sorted(self.items[kind])) or "none"

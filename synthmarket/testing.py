@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .checks import with_article
 from .data import sample_data
 from .errors import ConfigError, ModelFileError
 from .generator import Generator
@@ -118,7 +119,7 @@ class GeneratorContract(abc.ABC):
         assert (cls.__doc__ or "").strip(), "give the class a docstring; its first line is the description"
         json.dumps(cls.defaults)
         for hp in cls.hyperparameters:  # each declared default is a value of its declared type
-            assert hp.coerce(hp.default) == hp.default, f"the default of {hp.name} is not a {hp.type_name}"
+            assert hp.coerce(hp.default) == hp.default, f"the default of {hp.name} is not {with_article(hp.type_name)}"
         json.dumps(model.hparams)
         assert not model.is_fitted
 

@@ -88,7 +88,7 @@ def test_backtest_writes_results_and_summary(scenario_file, tmp_path):
     assert list(frame["path"]) == [str(i) for i in range(8)] + ["real"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"] == "sma_cross" and summary["params"] == {"fast": 5, "slow": 20}
-    assert summary["n_paths"] == 8 and summary["cash"] == 50000
+    assert summary["n_paths"] == 8 and summary["settings"]["cash"] == 50000
     assert summary["metrics"]["sharpe"]["real"] == pytest.approx(frame.set_index("path").loc["real", "sharpe"])
     # the same numbers as the library call
     direct = run_montecarlo(

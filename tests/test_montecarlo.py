@@ -200,8 +200,13 @@ def test_bool_and_str_params(tmp_path):
         "mode": "slow",
         "extra": (1, 2),
     }
-    with pytest.raises(ConfigError, match="takes true or false"):
-        coerce_params(cls, {"flag": "maybe"})
+    # a False default is backtrader's "off, or a value": a number or a literal; a bare word that
+    # is no true/false word is refused (a typo of "true" must not pass as text)
+    assert coerce_params(cls, {"flag": "20.5"}) == {"flag": 20.5}
+    assert coerce_params(cls, {"flag": "'maybe'"}) == {"flag": "maybe"}
+    for wrong in ("maybe", "ture", [1]):
+        with pytest.raises(ConfigError, match="takes true or false, a number or quoted text"):
+            coerce_params(cls, {"flag": wrong})
     with pytest.raises(ConfigError, match="takes text"):
         coerce_params(cls, {"mode": 3})
 
@@ -233,7 +238,11 @@ def test_one_failing_path_is_recorded_and_the_run_goes_on(small, user_file):
     failed = frame[frame["error"].notna()]
     assert list(failed["path"]) == ["3"]
     assert failed["error"].iloc[0].startswith("ZeroDivisionError: boom on path-3 (at my_strategies.py:")
-    assert np.isnan(failed["sharpe"].iloc[0]) and pd.isna(failed["n_trades"].iloc[0])
+    # It raised in next() on its 40th bar, flat: the value when it failed is the starting cash.
+    assert failed["failed_bar"].iloc[0] == 40 and failed["final_value"].iloc[0] == 100_000
+    assert failed["n_trades"].iloc[0] == 0 and np.isnan(failed["sharpe"].iloc[0])
+    assert frame.loc[frame["path"] != "3", "failed_bar"].isna().all()
+    assert frame.loc[frame["path"] != "3", "failed_bar"].isna().all()
     ok = frame["path"] != "3"
     pd.testing.assert_frame_equal(
         frame[ok].reset_index(drop=True), reference[reference["path"] != "3"].reset_index(drop=True)

@@ -46,8 +46,46 @@ def backtest(
     start: str | None = typer.Option(None, "--start", help="First date of the real history (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last date of the real history (YYYY-MM-DD)."),
     cash: float = typer.Option(100_000.0, "--cash", help="Starting cash of every path."),
-    commission: float = typer.Option(0.001, "--commission", help="Commission, a fraction of traded value."),
+    commission: float = typer.Option(
+        0.001,
+        "--commission",
+        help="Commission: a fraction of traded value (percent scheme), else an amount per share, order or contract.",
+    ),
+    commission_scheme: str = typer.Option(
+        "percent",
+        "--commission-scheme",
+        help="percent, per-share, per-order, futures:margin=M[,mult=K], or your CommInfoBase as file.py:Class[:key=value,...].",
+    ),
     slippage: float = typer.Option(0.0, "--slippage", help="Slippage, a fraction of the price."),
+    slippage_fixed: float = typer.Option(0.0, "--slippage-fixed", help="Slippage, an amount of price."),
+    sizer: str | None = typer.Option(
+        None,
+        "--sizer",
+        help="A backtrader sizer by class name with its parameters (PercentSizer:percents=20), or file.py:Class.",
+    ),
+    cheat_on_open: bool = typer.Option(
+        False, "--cheat-on-open", help="As bt.Cerebro(cheat_on_open=True): next_open runs."
+    ),
+    cheat_on_close: bool = typer.Option(
+        False, "--cheat-on-close", help="As broker.set_coc(True): fill at this bar's close."
+    ),
+    resample: list[str] = typer.Option(
+        [],
+        "--resample",
+        help="weekly or monthly: adds the path resampled so as data1, data2, ... (repeatable, in order).",
+    ),
+    analyzer: list[str] = typer.Option(
+        [], "--analyzer", help="A backtrader analyzer (SQN, SharpeRatio:timeframe=...) or file.py:Class (repeatable)."
+    ),
+    setup: str | None = typer.Option(
+        None, "--setup", help="file.py:function called as function(cerebro) on each path, for anything else."
+    ),
+    max_failures: str = typer.Option(
+        "0%", "--max-failures", help="Failed paths allowed, a count or a share (5%); more exit with status 2."
+    ),
+    show_output: bool = typer.Option(
+        False, "--show-output", help="Also print what the strategy prints, each line prefixed with its path."
+    ),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="Worker processes (-1: every core; 1: no extra process)."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or ray."),
     ray_address: str | None = typer.Option(
@@ -66,32 +104,47 @@ def backtest(
 
     start_workers_early(jobs, backend, WORKER_MODULES)  # their imports overlap ours
     from ..data import load_data
-    from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, parse_param_items, run_montecarlo
+    from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, TooManyFailures, parse_param_items, run_montecarlo
 
     source = _scenarios(scenarios, model, paths, steps, regime, seed)
     real = load_data(data, start=start, end=end, date_format=date_format) if data is not None else None
     if data is None and (start or end):
         raise ConfigError("--start and --end cut the real history; give it with --data.")
-    result = run_montecarlo(
-        strategy,
-        source,
-        params=parse_param_items(param),
-        cash=cash,
-        commission=commission,
-        slippage=slippage,
-        jobs=jobs,
-        backend=backend,
-        ray_address=ray_address,
-        real=real,
-        out=out,
-        resume=resume,
-        fail_fast=fail_fast,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    try:
+        result = run_montecarlo(
+            strategy,
+            source,
+            params=parse_param_items(param),
+            cash=cash,
+            commission=commission,
+            commission_scheme=commission_scheme,
+            slippage=slippage,
+            slippage_fixed=slippage_fixed,
+            sizer=sizer,
+            cheat_on_open=cheat_on_open,
+            cheat_on_close=cheat_on_close,
+            resample=resample,
+            analyzers=analyzer,
+            setup=setup,
+            jobs=jobs,
+            backend=backend,
+            ray_address=ray_address,
+            real=real,
+            out=out,
+            resume=resume,
+            fail_fast=fail_fast,
+            max_failures=max_failures,
+            show_output=show_output,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    except TooManyFailures as failed:
+        print_summary(failed.result)
+        raise
     print_summary(result)
+    logs = " Each path's output is in logs/." if (out / "logs").is_dir() else ""
     console.print(
-        f"Wrote {escape(str(out / RESULTS_FILE))} and {escape(str(out / SUMMARY_FILE))} in {result.seconds:.1f} s.",
+        f"Wrote {escape(str(out / RESULTS_FILE))} and {escape(str(out / SUMMARY_FILE))} in {result.seconds:.1f} s.{logs}",
         highlight=False,
     )
 
@@ -142,11 +195,36 @@ def print_summary(result: MonteCarloResult) -> None:
         highlight=False,
     )
     if summary.n_failed:
-        first = result.errors.iloc[0]
-        console.print(
-            f"[yellow]First failure[/] (path {escape(str(first['path']))}): {escape(str(first['error']))}",
-            highlight=False,
-        )
+        _print_failures(summary)
+
+
+def _print_failures(summary) -> None:
+    """The most common errors, and the distribution counting failed paths at their last value."""
+    from ..montecarlo.failures import SURVIVORS_WARNING
+
+    console.print(
+        f"[yellow]{summary.n_failed} of {summary.n_paths} paths failed.[/] Most common errors:", highlight=False
+    )
+    for error, n in summary.common_errors:
+        console.print(f"  {n} x {escape(error)}", highlight=False)
+    table = Table(
+        title="Counting failed paths at their value when they failed",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    table.add_column("metric", no_wrap=True)
+    for column in SHOWN[:5]:
+        table.add_column(column, justify="right", no_wrap=True, min_width=6)
+    for metric in ("final_value", "total_return", "max_drawdown"):
+        row = summary.with_failed.loc[metric]
+        table.add_row(metric, *(_cell(metric, column, row[column]) for column in SHOWN[:5]))
+    console.print(table)
+    console.print(
+        f"P(loss) counting them: {_percent(summary.prob_loss_with_failed)}. {SURVIVORS_WARNING}", highlight=False
+    )
 
 
 def _cell(metric: str, column: str, value: float) -> str:

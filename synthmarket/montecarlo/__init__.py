@@ -12,7 +12,11 @@ How the work is shaped, one module a step:
 - :mod:`.scenarios`: the paths, in memory or sampled from a generator chunk by chunk;
 - :mod:`.batch`: the main process cuts the paths into batches of arrays (:class:`BatchTask`);
   workers (local processes or Ray, through :mod:`synthmarket.executor`) run :func:`run_batch`;
+- :mod:`.settings`: what a backtrader user sets on Cerebro (broker, sizer, cheats, resampled
+  feeds, analyzers, a ``setup(cerebro)`` hook), checked once and applied to every path;
 - :mod:`.metrics`: one path, one small Cerebro, a few numbers back (the metrics are listed there);
+- :mod:`.output`: each path's printed output, captured apart and capped;
+- :mod:`.failures`: errors before the run, where a path failed in the user's code, ``max_failures``;
 - :mod:`.storage`: each finished batch becomes one Parquet part file in ``out/results/``; at
   the end (also after Ctrl-C, a failure or a dead worker) the parts are compacted into
   ``out/results.parquet``. ``resume=True`` skips the paths already stored, so a killed run
@@ -37,9 +41,20 @@ _MODULES = {
     "REAL": "..paths",
     **dict.fromkeys(("BatchResult", "BatchTask", "run_batch"), ".batch"),
     **dict.fromkeys(
-        ("BARS_PER_YEAR", "COLUMNS", "INT_METRICS", "METRICS", "Settings", "backtest_path", "compute_metrics"),
+        (
+            "BARS_PER_YEAR",
+            "COLUMNS",
+            "INT_METRICS",
+            "METRICS",
+            "PathRun",
+            "backtest_path",
+            "compute_metrics",
+            "run_path",
+        ),
         ".metrics",
     ),
+    **dict.fromkeys(("COMMISSION_SCHEMES", "RESAMPLE", "Settings"), ".settings"),
+    **dict.fromkeys(("TooManyFailures", "check_failures"), ".failures"),
     **dict.fromkeys(("PathFailed", "run_montecarlo"), ".runner"),
     **dict.fromkeys(("GeneratedScenarios", "InMemoryScenarios", "ScenarioSet", "as_scenarios"), ".scenarios"),
     **dict.fromkeys(
@@ -74,6 +89,10 @@ __all__ = [
     "ResultStore",
     "ScenarioSet",
     "Settings",
+    "TooManyFailures",
+    "check_failures",
+    "run_path",
+    "PathRun",
     "Summary",
     "WorkerDied",
     "as_scenarios",

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import time
-import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,11 @@ import numpy as np
 from ..errors import DataError
 from ..feeds import FeedArrays, date_numbers
 from ..paths import FIELDS, REAL
-from .metrics import INT_METRICS, METRICS, Settings, backtest_path
+from .failures import describe, user_files
+from .metrics import INT_METRICS, METRICS, run_path
+from .output import captured
 from .scenarios import ScenarioSet
+from .settings import Settings
 from .strategy import strategy_from_ref
 
 
@@ -44,12 +46,15 @@ class BatchTask:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One metrics row per path that ran (a fail-fast batch stops after its first error), and
-    the wall and CPU seconds the worker spent on the batch."""
+    """One metrics row per path that ran (a fail-fast batch stops after its first error), the
+    wall and CPU seconds the worker spent on the batch, each path's output (only paths that
+    printed) and the analyzers' results that are not scalars (only paths that have some)."""
 
     rows: list[dict[str, Any]]
     seconds: float
     cpu_seconds: float
+    logs: dict[str, str] = field(default_factory=dict)
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_batch(task: BatchTask) -> BatchResult:
@@ -57,23 +62,60 @@ def run_batch(task: BatchTask) -> BatchResult:
     started, cpu_started = time.perf_counter(), time.process_time()
     elapsed = lambda: (time.perf_counter() - started, time.process_time() - cpu_started)  # noqa: E731
     rows: list[dict[str, Any]] = []
+    logs: dict[str, str] = {}
+    analyses: dict[str, dict[str, Any]] = {}
     try:
         cls = task.strategy if isinstance(task.strategy, type) else strategy_from_ref(task.strategy)
     except Exception as exc:  # the strategy cannot be loaded here: every path says so
-        text = _error_text(exc)
+        text = f"{type(exc).__name__}: {exc}"
         ids = task.ids[:1] if task.fail_fast else task.ids
         return BatchResult([_empty_row(i, text) for i in ids], *elapsed())
+    files = user_files(cls, task.settings.user_files())
     for k, path_id in enumerate(task.ids):
         bars = FeedArrays(task.dates, *(task.bars[j, k] for j in range(len(FIELDS))))
-        try:
-            row = {"path": path_id, **backtest_path(cls, bars, task.params, task.settings, name=f"path-{path_id}")}
-            row["error"] = None
-        except Exception as exc:
-            row = _empty_row(path_id, _error_text(exc))
+        with captured() as output:
+            run = run_path(cls, bars, task.params, task.settings, name=f"path-{path_id}")
+        row: dict[str, Any] = {"path": path_id, **run.metrics, "error": None, "failed_bar": run.failed_bar}
+        if run.error is not None:
+            row["error"] = describe(run.error, files, task.settings.feeds)
+        rest = {}
+        for name, analysis in run.analyses.items():
+            rest.update(flatten(name, analysis, row))
+        if rest:
+            analyses[path_id] = rest
+        text = output.getvalue()
+        if text:
+            logs[path_id] = text
         rows.append(row)
         if task.fail_fast and row["error"] is not None:
             break
-    return BatchResult(rows, *elapsed())
+    return BatchResult(rows, *elapsed(), logs, analyses)
+
+
+def flatten(prefix: str, value: Any, scalars: dict[str, Any]) -> dict[str, Any]:
+    """Put the numbers of an analyzer's result in ``scalars`` as ``prefix.key.subkey`` columns;
+    return the rest (lists, dicts keyed by date, text) as plain data."""
+    if isinstance(value, Mapping):
+        rest: dict[str, Any] = {}
+        if all(isinstance(key, str) for key in value):
+            for key, item in value.items():
+                rest.update(flatten(f"{prefix}.{key}", item, scalars))
+            return rest
+        return {prefix: {str(key): _plain(item) for key, item in value.items()}}
+    if value is None or (isinstance(value, numbers.Real)):
+        scalars[prefix] = math.nan if value is None else float(value)
+        return {}
+    return {prefix: _plain(value)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, numbers.Real) or value is None or isinstance(value, str):
+        return value
+    return str(value)
 
 
 def batch_tasks(
@@ -105,14 +147,9 @@ def batch_tasks(
         raise DataError(f"The scenario source gave {count} paths; it announced {source.n_paths}.")
 
 
-def _error_text(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
 def _empty_row(path: str, error: str) -> dict[str, Any]:
     row: dict[str, Any] = {"path": path}
     row.update({m: None if m in INT_METRICS else math.nan for m in METRICS})
     row["error"] = error
+    row["failed_bar"] = 0
     return row

@@ -11,22 +11,27 @@ Metrics (one row per path; ``path`` is the path's id in the scenarios, as text, 
 ``max_drawdown_days``   longest stretch of bars spent under a previous peak
 ``n_trades``            closed trades; ``win_rate`` the fraction of them with a positive net profit
 ``exposure``            fraction of bars ending with an open position
-``error``               empty, or what went wrong on this path
+``error``               empty, or what went wrong on this path (where in the user's code, and a hint)
+``failed_bar``          on a failed path, the bar it failed on, counted from 1 (0: before the first bar);
+                        its metrics are those of the bars until then (``final_value`` is the value
+                        when it failed)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..feeds import FeedArrays, PathData
+from .settings import Settings
+from .strategy import resolve_params
 
 BARS_PER_YEAR = 252
 METRICS = (
@@ -43,48 +48,103 @@ METRICS = (
     "exposure",
 )
 INT_METRICS = ("max_drawdown_days", "n_trades")
-COLUMNS = ("path", *METRICS, "error")
+#: The columns of every results table; analyzers' scalar results follow, one column each.
+COLUMNS = ("path", *METRICS, "error", "failed_bar")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Broker settings of every path: starting cash, commission and slippage (fractions)."""
+@dataclass
+class PathRun:
+    """What one path's backtest gave: its metrics (up to the failure, when it failed), the
+    error and the bar it failed on (counted from 1; 0 before the first bar), and each
+    analyzer's ``get_analysis()`` by name."""
 
-    cash: float = 100_000.0
-    commission: float = 0.001
-    slippage: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.cash) and self.cash > 0):
-            raise ConfigError(f"cash must be a positive amount; got {self.cash}.")
-        if not (0 <= self.commission < 1):
-            raise ConfigError(f"commission is a fraction of the traded value in [0, 1); got {self.commission}.")
-        if not (0 <= self.slippage < 1):
-            raise ConfigError(f"slippage is a fraction of the price in [0, 1); got {self.slippage}.")
+    metrics: dict[str, float]
+    error: Exception | None = None
+    failed_bar: int | None = None
+    analyses: dict[str, Any] = field(default_factory=dict)
 
 
 class _Recorder(bt.Analyzer):
-    """Records, once per bar, the portfolio value and whether a position is open; and closed trades."""
+    """Records, once per bar, the portfolio value and whether a position is open; and closed trades.
+
+    It writes into ``trace`` (a :class:`_Trace`), which outlives a run that raises."""
+
+    params = (("trace", None),)
+
+    def __init__(self) -> None:
+        trace = self.p.trace
+        trace.strategy = self.strategy
+        self.values, self.pnls, self._trace = trace.values, trace.pnls, trace
 
     def start(self) -> None:
-        self.values: list[float] = []
-        self.exposed = 0
-        self.pnls: list[float] = []
         self._positions = self.strategy.broker.positions
 
     def notify_cashvalue(self, cash: float, value: float) -> None:
         self.values.append(value)
         for position in self._positions.values():
             if position.size:
-                self.exposed += 1
+                self._trace.exposed += 1
                 break
 
     def notify_trade(self, trade: bt.Trade) -> None:
         if trade.isclosed:
             self.pnls.append(trade.pnlcomm)
 
-    def get_analysis(self) -> dict:
-        return {"values": self.values, "exposed": self.exposed, "pnls": self.pnls}
+
+@dataclass
+class _Trace:
+    values: list[float] = field(default_factory=list)
+    pnls: list[float] = field(default_factory=list)
+    exposed: int = 0
+    strategy: Any = None
+
+
+def _cerebro(strategy: type, bars: FeedArrays, params: Mapping[str, Any], settings: Settings, name: str):
+    """One path's Cerebro, as the run settings make it; the analyzers' names by spec."""
+    cerebro = settings.new_cerebro()
+    settings.add_feeds(cerebro, PathData(dataname=bars, name=name))
+    cerebro.addstrategy(strategy, **resolve_params(strategy, params))
+    return cerebro, settings.apply(cerebro)
+
+
+def run_path(
+    strategy: type, bars: FeedArrays, params: Mapping[str, Any], settings: Settings, *, name: str = "path"
+) -> PathRun:
+    """Run ``strategy`` once on ``bars`` with ``settings``; an exception becomes the run's
+    ``error``, with the metrics of the bars before it."""
+    trace = _Trace()
+    try:
+        cerebro, names = _cerebro(strategy, bars, params, settings, name)
+        cerebro.addanalyzer(_Recorder, _name="synthmarket", trace=trace)
+        settings.run_setup(cerebro)
+        ran = cerebro.run()[0]
+    except Exception as exc:
+        values = trace.values or [settings.cash]
+        return PathRun(compute_metrics(values, settings.cash, trace.exposed, trace.pnls), exc, len(trace.values))
+    analyses = {name: ran.analyzers.getbyname(name).get_analysis() for name in names.values()}
+    return PathRun(compute_metrics(trace.values, settings.cash, trace.exposed, trace.pnls), analyses=analyses)
+
+
+class _Built(Exception):
+    """Raised by :class:`_Probe` to stop a Cerebro once the strategy is built."""
+
+
+class _Probe(bt.Analyzer):
+    def start(self) -> None:  # after the strategy's __init__ and its minimum periods are known
+        raise _Built(self.strategy)
+
+
+def build_strategy(strategy: type, bars: FeedArrays, params: Mapping[str, Any], settings: Settings) -> bt.Strategy:
+    """The strategy as Cerebro builds it on ``bars`` (its ``__init__`` and indicators run, no
+    bar does): what a run checks before it starts. The strategy's own exceptions pass through."""
+    cerebro, _ = _cerebro(strategy, bars, params, settings, "probe")
+    cerebro.addanalyzer(_Probe)
+    settings.run_setup(cerebro)
+    try:
+        cerebro.run()
+    except _Built as built:
+        return built.args[0]
+    raise DataError("Cerebro ran without building the strategy.")  # setup removed the strategy
 
 
 def backtest_path(
@@ -95,20 +155,14 @@ def backtest_path(
     *,
     name: str = "path",
 ) -> dict[str, float]:
-    """Run ``strategy`` once on ``bars`` and return its metrics (see the module docstring)."""
+    """Run ``strategy`` once on ``bars`` and return its metrics (see the module docstring);
+    the strategy's exception is raised again."""
     if isinstance(bars, pd.DataFrame):
         bars = FeedArrays.from_frame(bars)
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(PathData(dataname=bars, name=name))
-    cerebro.addstrategy(strategy, **dict(params or {}))
-    cerebro.addanalyzer(_Recorder, _name="synthmarket")
-    broker = cerebro.broker
-    broker.setcash(settings.cash)
-    broker.setcommission(commission=settings.commission)
-    if settings.slippage:
-        broker.set_slippage_perc(settings.slippage)
-    recorder = cerebro.run()[0].analyzers.getbyname("synthmarket")
-    return compute_metrics(recorder.values, settings.cash, recorder.exposed, recorder.pnls)
+    run = run_path(strategy, bars, dict(params or {}), settings, name=name)
+    if run.error is not None:
+        raise run.error
+    return run.metrics
 
 
 def compute_metrics(

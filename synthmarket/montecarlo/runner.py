@@ -13,7 +13,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +29,11 @@ from ..outdir import claim
 from ..paths import FIELDS, Paths
 from . import WORKER_MODULES
 from .batch import BatchResult, BatchTask, batch_tasks, run_batch
-from .metrics import Settings
+from .failures import check_builds, check_failures, user_files
+from .output import prefixed
 from .progress import progress_bar as make_progress_bar
 from .scenarios import ScenarioSet, as_scenarios
+from .settings import Settings
 from .storage import FORMAT, RESULTS_FILE, SUMMARY_FILE, ResultStore, tidy_results, write_json
 from .strategy import coerce_params, resolve_strategy
 from .summary import MonteCarloResult, Summary
@@ -48,7 +50,15 @@ def run_montecarlo(
     params: Mapping[str, Any] | None = None,
     cash: float = 100_000.0,
     commission: float = 0.001,
+    commission_scheme: str = "percent",
     slippage: float = 0.0,
+    slippage_fixed: float = 0.0,
+    sizer: str | type | None = None,
+    cheat_on_open: bool = False,
+    cheat_on_close: bool = False,
+    resample: Sequence[str] = (),
+    analyzers: Sequence[str | type] = (),
+    setup: str | Callable | None = None,
     jobs: int | None = -1,
     backend: str = "local",
     ray_address: str | None = None,
@@ -56,6 +66,8 @@ def run_montecarlo(
     out: str | os.PathLike | None = None,
     resume: bool = False,
     fail_fast: bool = False,
+    max_failures: int | float | str | None = None,
+    show_output: bool = False,
     batch_size: int | None = None,
     start_method: str | None = None,
     progress: bool = True,
@@ -72,9 +84,17 @@ def run_montecarlo(
         The paths: a :class:`~synthmarket.paths.Paths`, a scenario file written by
         ``synthmarket generate``, or a :class:`GeneratedScenarios` (sampled lazily).
     params : mapping, optional
-        Strategy parameters; strings are converted to the type of each default.
+        Strategy parameters. Text is read as backtrader would take the value: a Python literal
+        of the default's type; a number or text where the default is False or None; a dotted
+        name (``bt.ind.EMA``, ``file.py:Name``) where the default is a class or a function.
     cash, commission, slippage : float
-        Starting cash; commission and slippage as fractions (0.001 = 0.1 %).
+        Starting cash; commission (a fraction for the ``percent`` scheme, 0.001 = 0.1 %; an
+        amount for the others) and slippage as a fraction of the price.
+    commission_scheme, slippage_fixed, sizer, cheat_on_open, cheat_on_close, resample, analyzers, setup
+        What a backtrader user sets on Cerebro: see :class:`~.settings.Settings` (e.g.
+        ``sizer="PercentSizer:percents=20"``, ``resample=("monthly",)`` for a ``data1``,
+        ``analyzers=("SQN", "SharpeRatio")``, ``setup="file.py:configure"``). Analyzers' scalar
+        results become columns of ``results``.
     jobs : int, optional
         Worker processes: 1 runs here; -1 (default) uses every core. With Ray, the local
         cluster's CPUs (when none is running yet).
@@ -92,7 +112,14 @@ def run_montecarlo(
         Skip the paths already stored in ``out`` (after a kill or Ctrl-C).
     fail_fast : bool
         Stop at the first path that raises (:class:`PathFailed`); by default the error is
-        recorded in that path's ``error`` and the run goes on.
+        recorded in that path's ``error`` (with the bar it failed on) and the run goes on.
+    max_failures : int, float or str, optional
+        Once the run is complete and saved, raise :class:`~.failures.TooManyFailures` (with the
+        result) when more paths failed than this count or share (``3``, ``"5%"``), or when every
+        path failed. None: never (inspect ``result.summary.n_failed``).
+    show_output : bool
+        Also print what the strategy prints, each line prefixed with its path, as batches
+        finish. Either way each path's output is kept apart (:meth:`MonteCarloResult.output`).
     batch_size : int, optional
         Paths per task (default: enough batches to keep every worker busy, at most 64 paths).
     start_method : str, optional
@@ -110,6 +137,8 @@ def run_montecarlo(
         Unknown strategy, bad parameters or settings, unreadable scenarios.
     PathFailed
         With ``fail_fast``, when a path raises.
+    TooManyFailures
+        With ``max_failures``, when more paths failed.
     WorkerDied
         When a worker process is killed; the finished paths are saved, ``resume=True`` finishes.
 
@@ -119,13 +148,24 @@ def run_montecarlo(
     >>> result.summary.metrics.loc["sharpe", ["p5", "p50", "p95", "real_rank"]]             # doctest: +SKIP
     """
     started = time.perf_counter()
+    settings = Settings(
+        cash=float(cash),
+        commission=float(commission),
+        slippage=float(slippage),
+        commission_scheme=commission_scheme,
+        slippage_fixed=float(slippage_fixed),
+        sizer=sizer,
+        cheat_on_open=bool(cheat_on_open),
+        cheat_on_close=bool(cheat_on_close),
+        resample=resample,
+        analyzers=analyzers,
+        setup=setup,
+    )
     job = _resolve(
         strategy,
         scenarios,
         params=params,
-        cash=cash,
-        commission=commission,
-        slippage=slippage,
+        settings=settings,
         jobs=jobs,
         backend=backend,
         real=real,
@@ -136,10 +176,21 @@ def run_montecarlo(
         store = ResultStore(out) if out is not None else None
         done = store.prepare(manifest, resume) if store is not None else set()
         plan = _plan(job, done, batch_size, fail_fast)
+        outputs = _Outputs(show_output)
         frame, cpu_seconds = _run_batches(
-            job, plan, store, fail_fast=fail_fast, start_method=start_method, ray_address=ray_address, progress=progress
+            job,
+            plan,
+            store,
+            outputs,
+            fail_fast=fail_fast,
+            start_method=start_method,
+            ray_address=ray_address,
+            progress=progress,
         )
-        return _summarise(job, frame, store, seconds=time.perf_counter() - started, cpu_seconds=cpu_seconds)
+        result = _summarise(job, frame, store, outputs, seconds=time.perf_counter() - started, cpu_seconds=cpu_seconds)
+    if max_failures is not None:
+        check_failures(result, max_failures)
+    return result
 
 
 # -- the steps of a run ----------------------------------------------------------------------------
@@ -175,8 +226,9 @@ class _Plan:
     done: int
 
 
-def _resolve(strategy, scenarios, *, params, cash, commission, slippage, jobs, backend, real, batch_size) -> _Job:
-    """Resolve the strategy and check every setting, before anything is written."""
+def _resolve(strategy, scenarios, *, params, settings, jobs, backend, real, batch_size) -> _Job:
+    """Resolve the strategy, check every setting and build the strategy once on the paths'
+    dates, before anything is written."""
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
     if batch_size is not None and int(batch_size) < 1:
@@ -184,8 +236,9 @@ def _resolve(strategy, scenarios, *, params, cash, commission, slippage, jobs, b
     label = strategy if isinstance(strategy, str) else strategy.__name__
     cls, ref = resolve_strategy(strategy)
     checked = coerce_params(cls, params, label=label)
-    broker = Settings(float(cash), float(commission), float(slippage))
+    settings.check()
     source = as_scenarios(scenarios)
+    check_builds(cls, label, checked, settings, source.dates)
     real_bars = _real_bars(real)
     workers = resolve_jobs(jobs)
     if ref is None and (backend != "local" or workers > 1):
@@ -193,7 +246,7 @@ def _resolve(strategy, scenarios, *, params, cash, commission, slippage, jobs, b
             f"{label} cannot be found again by name in a worker process (it is defined in __main__ or a "
             f"notebook). Save it in a file and pass 'path/to/file.py:{label}', or run with jobs=1."
         )
-    return _Job(label, cls, ref, checked, broker, source, real_bars, jobs, workers, backend)
+    return _Job(label, cls, ref, checked, settings, source, real_bars, jobs, workers, backend)
 
 
 def _manifest(job: _Job) -> dict[str, Any]:
@@ -201,10 +254,9 @@ def _manifest(job: _Job) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "strategy": job.ref or job.label,
+        "strategy_source": _source_digest(job.cls, job.settings),
         "params": job.params,
-        "cash": job.settings.cash,
-        "commission": job.settings.commission,
-        "slippage": job.settings.slippage,
+        "settings": job.settings.to_dict(),
         "scenarios": job.source.fingerprint,
         "n_paths": job.source.n_paths,
         "n_steps": job.source.n_steps,
@@ -226,10 +278,30 @@ def _plan(job: _Job, done: set[str], batch_size: int | None, fail_fast: bool) ->
     return _Plan(tasks, workers, len(done))
 
 
+class _Outputs:
+    """Where each batch's rows, logs and analyses go besides the store: kept in memory when the
+    run has no output directory, and printed line by line with ``show_output``."""
+
+    def __init__(self, show: bool) -> None:
+        self.show, self.rows, self.logs, self.analyses = show, [], {}, {}
+
+    def take(self, batch: BatchResult, store: ResultStore | None, console) -> None:
+        if store is not None:
+            store.append(batch.rows, batch.logs, batch.analyses)
+        else:
+            self.rows.extend(batch.rows)
+            self.logs.update(batch.logs)
+            self.analyses.update(batch.analyses)
+        if self.show:
+            for path_id, text in batch.logs.items():
+                console.print(prefixed(path_id, text), markup=False, highlight=False)
+
+
 def _run_batches(
     job: _Job,
     plan: _Plan,
     store: ResultStore | None,
+    outputs: _Outputs,
     *,
     fail_fast: bool,
     start_method: str | None,
@@ -239,8 +311,6 @@ def _run_batches(
     """Run the batches on the workers and collect their rows (into ``store``, or in memory); the
     rows and the workers' CPU seconds. The rows finished are kept whatever happens; a failure is
     raised again once they are, saying what was saved."""
-    memory_rows: list[dict[str, Any]] = []
-    sink = store.append if store is not None else memory_rows.extend
     cpu_seconds: list[float] = []
     failure: BaseException | None = None
     progress_bar = make_progress_bar(progress)
@@ -257,10 +327,11 @@ def _run_batches(
                 ray_address=ray_address,
                 preload=WORKER_MODULES,
             )
+            sink = lambda batch: outputs.take(batch, store, progress_bar.console)  # noqa: E731
             _collect(results, sink, lambda n: progress_bar.advance(task_id, n), cpu_seconds, fail_fast)
     except BaseException as exc:
         failure = exc
-    frame = store.compact() if store is not None else tidy_results(memory_rows)
+    frame = store.compact() if store is not None else tidy_results(outputs.rows)
     out = None if store is None else store.out
     if isinstance(failure, SynthmarketError):
         raise _explain(failure, frame, job.total, out) from None
@@ -276,7 +347,7 @@ def _run_batches(
 
 
 def _summarise(
-    job: _Job, frame: pd.DataFrame, store: ResultStore | None, *, seconds: float, cpu_seconds: float
+    job: _Job, frame: pd.DataFrame, store: ResultStore | None, outputs: _Outputs, *, seconds: float, cpu_seconds: float
 ) -> MonteCarloResult:
     """The distribution of the metrics, written to ``summary.json`` when the run has a store."""
     summary = Summary.of(frame)
@@ -286,9 +357,7 @@ def _summarise(
             {
                 "strategy": job.label,
                 "params": job.params,
-                "cash": job.settings.cash,
-                "commission": job.settings.commission,
-                "slippage": job.settings.slippage,
+                "settings": job.settings.to_dict(),
                 **summary.to_dict(),
             },
         )
@@ -301,6 +370,8 @@ def _summarise(
         out=None if store is None else store.out,
         seconds=seconds,
         worker_cpu_seconds=cpu_seconds,
+        logs=outputs.logs,
+        analyses=outputs.analyses,
     )
 
 
@@ -308,7 +379,7 @@ def _collect(results: Iterator[BatchResult], sink, advance, cpu_seconds: list[fl
     """Store each finished batch as it comes; stop at the first error when ``fail_fast``."""
     try:
         for batch in results:
-            sink(batch.rows)
+            sink(batch)
             advance(len(batch.rows))
             cpu_seconds.append(batch.cpu_seconds)
             if fail_fast:
@@ -330,6 +401,18 @@ def _explain(failure: SynthmarketError, frame: pd.DataFrame, total: int, out) ->
         else ""
     )
     return type(failure)(f"{failure} {saved}{where}.")
+
+
+def _source_digest(cls: type, settings: Settings) -> str:
+    """A digest of the user's code the run depends on: the strategy's file(s) and the files the
+    settings name, so that ``--resume`` refuses an edited strategy."""
+    digest = hashlib.sha256(f"{cls.__module__}:{cls.__qualname__}".encode())
+    for file in sorted(user_files(cls, settings.user_files())):
+        try:
+            digest.update(Path(file).read_bytes())
+        except OSError:
+            digest.update(file.encode())
+    return digest.hexdigest()[:16]
 
 
 def _real_bars(real: pd.DataFrame | str | None) -> FeedArrays | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..bars import business_days, default_start
 from ..checks import check_seed
 from ..errors import ConfigError, DataError
 from ..paths import FIELDS, Paths
@@ -26,6 +27,12 @@ class ScenarioSet(abc.ABC):
     n_paths: int
     n_steps: int
     fingerprint: str
+
+    @property
+    def dates(self):
+        """The dates every path shares (a ``DatetimeIndex`` of ``n_steps`` bars); by default
+        those of the first chunk."""
+        return next(iter(self.chunks())).dates
 
     @abc.abstractmethod
     def chunks(self) -> Iterator[Paths]:
@@ -46,6 +53,10 @@ class InMemoryScenarios(ScenarioSet):
         for k in FIELDS:
             digest.update(np.ascontiguousarray(getattr(paths, k), dtype=np.float64).tobytes())
         self.fingerprint = digest.hexdigest()[:16]
+
+    @property
+    def dates(self):
+        return self.paths.dates
 
     def chunks(self) -> Iterator[Paths]:
         yield self.paths
@@ -85,6 +96,12 @@ class GeneratedScenarios(ScenarioSet):
             "start": str(start),
         }
         self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def dates(self):
+        return business_days(
+            self.start if self.start is not None else default_start(self.generator.anchor), self.n_steps
+        )
 
     def chunks(self) -> Iterator[Paths]:
         first = 0

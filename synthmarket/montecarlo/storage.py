@@ -19,8 +19,10 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..jsonutil import json_default
+from ..outdir import write_text_atomic
 from ..paths import REAL, id_sort_key
 from .metrics import COLUMNS, INT_METRICS, METRICS
+from .output import ANALYZERS_DIR, LOGS_DIR, file_name, log_file
 
 RESULTS_FILE = "results.parquet"
 PARTS_DIR = "results"
@@ -29,12 +31,14 @@ SUMMARY_FILE = "summary.json"
 FORMAT = "synthmarket-backtest"
 
 
-def _schema():
+def _schema(columns=()):
+    """The Parquet schema of a results table with these analyzer ``columns`` after the standard ones."""
     import pyarrow as pa
 
     fields = [pa.field("path", pa.string())]
     fields += [pa.field(m, pa.int64() if m in INT_METRICS else pa.float64()) for m in METRICS]
-    fields.append(pa.field("error", pa.string()))
+    fields += [pa.field("error", pa.string()), pa.field("failed_bar", pa.int64())]
+    fields += [pa.field(c, pa.float64()) for c in columns]
     return pa.schema(fields)
 
 
@@ -43,16 +47,27 @@ def _path_order(paths: list[str]) -> list[int]:
     return sorted(range(len(paths)), key=lambda i: (paths[i] == REAL, id_sort_key(paths[i])))
 
 
+def extra_columns(rows: pd.DataFrame | list[dict]) -> list[str]:
+    """The analyzer columns of ``rows`` (those after :data:`COLUMNS`), in the order first seen."""
+    names = rows.columns if isinstance(rows, pd.DataFrame) else dict.fromkeys(k for row in rows for k in row)
+    return [c for c in names if c not in COLUMNS]
+
+
 def tidy_results(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
-    """Rows in the standard shape: the columns of :data:`COLUMNS`, one row per path, in the
-    order of the path ids with ``"real"`` last (the last row of a duplicated path wins)."""
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)) if isinstance(rows, list) else rows.loc[:, list(COLUMNS)]
+    """Rows in the standard shape: the columns of :data:`COLUMNS`, then the analyzers' columns
+    (NaN where a path's analyzer did not give that key), one row per path, in the order of the
+    path ids with ``"real"`` last (the last row of a duplicated path wins)."""
+    columns = [*COLUMNS, *extra_columns(rows)]
+    frame = pd.DataFrame(rows) if isinstance(rows, list) else rows
+    frame = frame.reindex(columns=columns)
     frame = frame.drop_duplicates("path", keep="last")
     frame["path"] = frame["path"].astype(str)
     frame = frame.iloc[_path_order(list(frame["path"]))].reset_index(drop=True)
-    for m in METRICS:
-        frame[m] = frame[m].astype("Int64") if m in INT_METRICS else frame[m].astype(float)
+    for m in (*METRICS, "failed_bar"):
+        frame[m] = frame[m].astype("Int64") if m in (*INT_METRICS, "failed_bar") else frame[m].astype(float)
     frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
+    for c in columns[len(COLUMNS) :]:
+        frame[c] = frame[c].astype(float)
     return frame
 
 
@@ -95,9 +110,9 @@ class ResultStore:
                 f"which strategy, settings and scenarios its results are of. Start afresh in another output directory."
             )
         if previous is not None:
-            changed = [k for k in manifest if k != "created" and previous.get(k) != manifest[k]]
+            changed = _changes(previous, manifest)
             if changed:
-                detail = "; ".join(f"{k}: {previous.get(k)!r} then, {manifest[k]!r} now" for k in changed)
+                detail = "; ".join(changed)
                 raise ConfigError(
                     f"Cannot resume the run in {str(self.out)!r}: it was started with other inputs ({detail}). "
                     f"Use the same inputs, or another output directory."
@@ -120,14 +135,22 @@ class ResultStore:
             return None
         return previous if isinstance(previous, dict) else None
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Write one part file holding ``rows``."""
+    def append(self, rows: list[dict[str, Any]], logs: dict[str, str] = {}, analyses: dict[str, dict] = {}) -> None:  # noqa: B006
+        """Write the paths' logs and analyses, then one part file holding ``rows`` (so that a path
+        counted as done has its files)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if not rows:
             return
-        table = pa.Table.from_pylist(rows, schema=_schema())
+        for folder, files in ((LOGS_DIR, logs), (ANALYZERS_DIR, analyses)):
+            if files:
+                (self.out / folder).mkdir(exist_ok=True)
+        for path_id, text in logs.items():
+            write_text_atomic(log_file(self.out, path_id), text)
+        for path_id, analysis in analyses.items():
+            write_json(self.out / ANALYZERS_DIR / file_name(path_id, ".json"), analysis)
+        table = pa.Table.from_pylist(rows, schema=_schema(extra_columns(rows)))
         target = self.parts / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = target.with_name(target.name + ".tmp")
         pq.write_table(table, tmp)
@@ -148,7 +171,7 @@ class ResultStore:
         tables = []
         for file in files:
             try:
-                tables.append(pq.read_table(file, schema=_schema()).to_pandas())
+                tables.append(pq.read_table(file).to_pandas())
             except Exception as exc:
                 raise DataError(f"{file} is not a readable results file ({exc}); delete it and resume.") from None
         if not tables:
@@ -166,7 +189,7 @@ class ResultStore:
         parts = self._own_parts
         frame = self._read_files(self._stored_files())
         if parts:
-            table = pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False)
+            table = pa.Table.from_pandas(frame, schema=_schema(extra_columns(frame)), preserve_index=False)
             tmp = self.final.with_name(self.final.name + ".tmp")
             pq.write_table(table, tmp)
             os.replace(tmp, self.final)
@@ -176,11 +199,30 @@ class ResultStore:
         return frame
 
 
+#: How a resume refusal names a changed entry of ``run.json`` whose values say little.
+_CHANGED = {
+    "strategy_source": "the strategy's code changed (its file, or a file the settings name)",
+    "scenarios": "the scenarios are other paths",
+}
+
+
+def _changes(previous: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """What differs between two manifests, in words (nested settings key by key)."""
+    out = []
+    for key in dict.fromkeys([*previous, *now]):
+        if key == "created" or previous.get(key) == now.get(key):
+            continue
+        then, value = previous.get(key), now.get(key)
+        if isinstance(then, dict) and isinstance(value, dict):
+            out += _changes(then, value, f"{prefix}{key}.")
+        else:
+            out.append(_CHANGED.get(key) or f"{prefix}{key}: {then!r} then, {value!r} now")
+    return out
+
+
 def write_json(file: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``file`` by way of a temporary file, so the file is whole or absent."""
-    tmp = file.with_name(file.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=json_default, allow_nan=True))
-    os.replace(tmp, file)
+    """Write ``data`` as JSON to ``file``, whole or not at all."""
+    write_text_atomic(file, json.dumps(data, indent=2, default=json_default, allow_nan=True))
 
 
 def read_results(out: str | os.PathLike) -> pd.DataFrame:
