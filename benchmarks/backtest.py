@@ -96,16 +96,18 @@ def per_core(n_paths: int, repeats: int) -> list[tuple[str, float]]:
     paths = real_windows(n_paths)
     runner(paths.subset(slice(0, 8)), 1)  # warm imports and the registry
     plain_loop(paths.subset(slice(0, 8)), lean=True)
-    best = {"pandas": np.inf, "lean": np.inf, "runner": np.inf}
+    best = {"pandas": np.inf, "lean": np.inf, "runner": np.inf, "analyzer": np.inf}
     for _ in range(repeats):
         best["pandas"] = min(best["pandas"], plain_loop(paths, lean=False))
         best["lean"] = min(best["lean"], plain_loop(paths, lean=True))
         best["runner"] = min(best["runner"], runner(paths, 1, clock=time.process_time))
+        best["analyzer"] = min(best["analyzer"], runner(paths, 1, clock=time.process_time, analyzers=("SQN",)))
     bars = n_paths * STEPS
     return [
         ("plain backtrader: PandasData, default observers", bars / best["pandas"]),
         ("plain backtrader: PathData, no observers (the floor)", bars / best["lean"]),
-        ("run_montecarlo, jobs=1 (in process)", bars / best["runner"]),
+        ("run_montecarlo, jobs=1 (in process; output captured, default settings)", bars / best["runner"]),
+        ("run_montecarlo, jobs=1, one added analyzer (SQN)", bars / best["analyzer"]),
     ]
 
 

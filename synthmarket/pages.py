@@ -209,13 +209,26 @@ def _backtest_section(run_dir: Path) -> tuple[str, list[tuple[str, str]]] | None
         body += html_table(pd.DataFrame({"": list(shown), "value": list(shown.values())}), percent_rows=list(shown))
         if summary.get("prob_loss") is not None:
             cards.append(("paths that lost money", fmt_number(summary["prob_loss"], percent=True)))
-    failed = results[results["error"].notna()] if "error" in results else results.iloc[:0]
-    if len(failed):
-        body += (
-            f"<p class='fail'>{len(failed)} path(s) failed; the first: path {html.escape(str(failed['path'].iloc[0]))}: "
-            f"{html.escape(str(failed['error'].iloc[0]))}</p>"
-        )
+    body += _failures(summary.get("failures"), summary.get("n_failed", 0), n_paths)
     return body, cards
+
+
+def _failures(failures: dict | None, n_failed: int, n_paths: int) -> str:
+    """How many paths failed and why, and the outcomes counting them at their value when they failed."""
+    if not failures:
+        return ""
+    errors = "".join(
+        f"<li>{item['paths']} x <code>{html.escape(str(item['error']))}</code></li>"
+        for item in failures["common_errors"]
+    )
+    frame = pd.DataFrame(failures["metrics_with_failed"]).T
+    frame = frame.loc[["final_value", "total_return", "max_drawdown"], list(SUMMARY_COLUMNS[:5])].astype(float)
+    return (
+        f"<h3>Failed paths</h3><p class='fail'>{n_failed} of {n_paths} synthetic paths failed. The most common "
+        f"errors:</p><ul>{errors}</ul><p>Counting the failed paths at their value when they failed, P(loss) is "
+        f"{fmt_number(failures.get('prob_loss_with_failed'), percent=True)}. {html.escape(failures['why'])}</p>"
+        + html_table(frame, index=True, percent_rows=PERCENT_METRICS)
+    )
 
 
 def _config_section(config: dict) -> str:

@@ -271,3 +271,41 @@ def test_resume_refuses_any_change_and_names_it(files, tmp_path):
         assert result.exit_code == 2 and said in result.output, result.output
         source.write_text(STRATEGIES)
     assert cli(*base, "--resume").exit_code == 0
+
+
+def test_the_report_shows_the_failures_and_the_view_counting_them(files, paths, tmp_path):
+    from synthmarket.pages import build_report
+
+    run_montecarlo(f"{files}/mine.py:FailsWhenItFalls", paths, jobs=1, progress=False, out=tmp_path / "backtest")
+    page = build_report(tmp_path).read_text()
+    assert "<h3>Failed paths</h3>" in page and "RuntimeError: the price fell (at mine.py:22 in next)" in page
+    assert "Counting the failed paths at their value when they failed" in page
+    assert "look better than the truth" in page
+
+
+def test_known_pitfalls_inside_backtrader_get_a_hint(files, paths, tmp_path):
+    (tmp_path / "pitfalls.py").write_text(
+        textwrap.dedent(
+            """
+            import backtrader as bt
+
+
+            class Shadows(bt.Strategy):
+                def next(self):
+                    self.stop = self.data.close[0]
+            """
+        )
+    )
+    shadow = run_montecarlo(f"{tmp_path}/pitfalls.py:Shadows", paths.subset(slice(0, 1)), jobs=1, progress=False)
+    assert "hides Strategy.stop" in shadow.results["error"].iloc[0]
+    annual = run_montecarlo("sma_cross", paths.subset(slice(0, 1)), jobs=1, progress=False, analyzers=("AnnualReturn",))
+    error = annual.results["error"].iloc[0]
+    assert "(at annualreturn.py:" in error and "cerebro.addobserver(bt.observers.Broker)" in error
+
+
+def test_a_commission_scheme_of_your_own_takes_its_commission_in_its_spec(tmp_path):
+    (tmp_path / "comm.py").write_text("import backtrader as bt\n\nclass Flat(bt.CommInfoBase):\n    pass\n")
+    with pytest.raises(ConfigError, match=r"give its commission as one of its parameters"):
+        Settings(commission=2.0, commission_scheme=f"{tmp_path}/comm.py:Flat")
+    assert Settings(commission_scheme=f"{tmp_path}/comm.py:Flat:commission=2").commission == 0.0
+    assert Settings().commission == 0.001 and Settings(commission_scheme="per-share").commission == 0.0

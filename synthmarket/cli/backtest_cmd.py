@@ -46,10 +46,11 @@ def backtest(
     start: str | None = typer.Option(None, "--start", help="First date of the real history (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last date of the real history (YYYY-MM-DD)."),
     cash: float = typer.Option(100_000.0, "--cash", help="Starting cash of every path."),
-    commission: float = typer.Option(
-        0.001,
+    commission: float | None = typer.Option(
+        None,
         "--commission",
-        help="Commission: a fraction of traded value (percent scheme), else an amount per share, order or contract.",
+        help="Commission: a fraction of traded value for the percent scheme (default 0.001), else an amount "
+        "per share, order or contract (default 0).",
     ),
     commission_scheme: str = typer.Option(
         "percent",
@@ -238,7 +239,9 @@ def _cell(metric: str, column: str, value: float) -> str:
         return f"{value / 1e6:.2f}M"
     if abs(value) >= 1e4:
         return f"{value / 1e3:.1f}k"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if abs(value) < 100:
+        return f"{value:.2f}".rstrip("0").rstrip(".")  # at most 6 characters, so that 8 columns fit 80
+    return f"{value:,.0f}"
 
 
 def _percent(value: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,8 @@ def flatten(prefix: str, value: Any, scalars: dict[str, Any]) -> dict[str, Any]:
             return rest
         return {prefix: {str(key): _plain(item) for key, item in value.items()}}
     if value is None or (isinstance(value, numbers.Real)):
-        scalars[prefix] = math.nan if value is None else float(value)
+        missing = value is None or (isinstance(value, int) and abs(value) >= sys.maxsize)  # backtrader's "none yet"
+        scalars[prefix] = math.nan if missing else float(value)
         return {}
     return {prefix: _plain(value)}
 

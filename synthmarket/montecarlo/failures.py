@@ -61,22 +61,33 @@ def describe(exc: BaseException, files: frozenset[str], feeds: tuple[str, ...]) 
     error is a known pitfall."""
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if str(Path(f.filename).resolve()) in files]
-    outside = [f for f in frames if "backtrader" not in Path(f.filename).parts]
-    frame = (mine or outside or frames or [None])[-1]
+    frame = (mine or frames or [None])[-1]
     where = f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}{_hint(exc, feeds)}"
+    in_backtrader = bool(frames) and "backtrader" in Path(frames[-1].filename).parts
+    return f"{type(exc).__name__}: {exc}{where}{_hint(exc, feeds, in_backtrader)}"
 
 
-def _hint(exc: BaseException, feeds: tuple[str, ...]) -> str:
-    match = _DATA_ATTRIBUTE.search(str(exc)) if isinstance(exc, AttributeError) else None
-    if match is None:
-        return ""
-    given = ", ".join(f"data{i} ({what})" for i, what in enumerate(feeds))
-    return (
-        f". Hint: the strategy reads {match.group(1)}, but synthmarket gives each path {len(feeds)} "
-        f"feed{'s' if len(feeds) > 1 else ''}: {given}. Add --resample weekly or --resample monthly "
-        f"(resample=(...) in Python) for each further feed, as cerebro.resampledata would."
-    )
+def _hint(exc: BaseException, feeds: tuple[str, ...], in_backtrader: bool) -> str:
+    text = str(exc)
+    match = _DATA_ATTRIBUTE.search(text) if isinstance(exc, AttributeError) else None
+    if match is not None:
+        given = ", ".join(f"data{i} ({what})" for i, what in enumerate(feeds))
+        return (
+            f". Hint: the strategy reads {match.group(1)}, but synthmarket gives each path {len(feeds)} "
+            f"feed{'s' if len(feeds) > 1 else ''}: {given}. Add --resample weekly or --resample monthly "
+            f"(resample=(...) in Python) for each further feed, as cerebro.resampledata would."
+        )
+    if isinstance(exc, AttributeError) and "'broker'" in text and in_backtrader:
+        return (
+            ". Hint: this analyzer reads the Broker observer, which synthmarket does not add (its Cerebro has "
+            "stdstats=False); add it with a --setup function: cerebro.addobserver(bt.observers.Broker)."
+        )
+    if isinstance(exc, TypeError) and "object is not callable" in text and in_backtrader:
+        return (
+            ". Hint: an attribute the strategy sets may hide a backtrader method of the same name "
+            "(self.stop = ... hides Strategy.stop, self.next, self.buy ...); rename the attribute."
+        )
+    return ""
 
 
 def common_errors(results: pd.DataFrame, top: int = 3) -> list[tuple[str, int]]:

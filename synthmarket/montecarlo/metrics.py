@@ -67,14 +67,15 @@ class PathRun:
 class _Recorder(bt.Analyzer):
     """Records, once per bar, the portfolio value and whether a position is open; and closed trades.
 
-    It writes into ``trace`` (a :class:`_Trace`), which outlives a run that raises."""
+    It leaves itself in ``found`` (a list), which outlives a run that raises."""
 
-    params = (("trace", None),)
+    params = (("found", None),)
 
     def __init__(self) -> None:
-        trace = self.p.trace
-        trace.strategy = self.strategy
-        self.values, self.pnls, self._trace = trace.values, trace.pnls, trace
+        self.values: list[float] = []
+        self.pnls: list[float] = []
+        self.exposed = 0
+        self.p.found.append(self)
 
     def start(self) -> None:
         self._positions = self.strategy.broker.positions
@@ -83,20 +84,12 @@ class _Recorder(bt.Analyzer):
         self.values.append(value)
         for position in self._positions.values():
             if position.size:
-                self._trace.exposed += 1
+                self.exposed += 1
                 break
 
     def notify_trade(self, trade: bt.Trade) -> None:
         if trade.isclosed:
             self.pnls.append(trade.pnlcomm)
-
-
-@dataclass
-class _Trace:
-    values: list[float] = field(default_factory=list)
-    pnls: list[float] = field(default_factory=list)
-    exposed: int = 0
-    strategy: Any = None
 
 
 def _cerebro(strategy: type, bars: FeedArrays, params: Mapping[str, Any], settings: Settings, name: str):
@@ -112,17 +105,20 @@ def run_path(
 ) -> PathRun:
     """Run ``strategy`` once on ``bars`` with ``settings``; an exception becomes the run's
     ``error``, with the metrics of the bars before it."""
-    trace = _Trace()
+    found: list[_Recorder] = []
     try:
         cerebro, names = _cerebro(strategy, bars, params, settings, name)
-        cerebro.addanalyzer(_Recorder, _name="synthmarket", trace=trace)
+        cerebro.addanalyzer(_Recorder, _name="synthmarket", found=found)
         settings.run_setup(cerebro)
         ran = cerebro.run()[0]
     except Exception as exc:
-        values = trace.values or [settings.cash]
-        return PathRun(compute_metrics(values, settings.cash, trace.exposed, trace.pnls), exc, len(trace.values))
+        recorder = found[0] if found else None
+        values, exposed, pnls = (recorder.values, recorder.exposed, recorder.pnls) if recorder else ([], 0, [])
+        metrics = compute_metrics(values or [settings.cash], settings.cash, exposed, pnls)
+        return PathRun(metrics, exc, len(values))
+    recorder = found[0]
     analyses = {name: ran.analyzers.getbyname(name).get_analysis() for name in names.values()}
-    return PathRun(compute_metrics(trace.values, settings.cash, trace.exposed, trace.pnls), analyses=analyses)
+    return PathRun(compute_metrics(recorder.values, settings.cash, recorder.exposed, recorder.pnls), analyses=analyses)
 
 
 class _Built(Exception):

@@ -49,7 +49,7 @@ def run_montecarlo(
     *,
     params: Mapping[str, Any] | None = None,
     cash: float = 100_000.0,
-    commission: float = 0.001,
+    commission: float | None = None,
     commission_scheme: str = "percent",
     slippage: float = 0.0,
     slippage_fixed: float = 0.0,
@@ -88,8 +88,8 @@ def run_montecarlo(
         of the default's type; a number or text where the default is False or None; a dotted
         name (``bt.ind.EMA``, ``file.py:Name``) where the default is a class or a function.
     cash, commission, slippage : float
-        Starting cash; commission (a fraction for the ``percent`` scheme, 0.001 = 0.1 %; an
-        amount for the others) and slippage as a fraction of the price.
+        Starting cash; commission (a fraction for the ``percent`` scheme, default 0.001 = 0.1 %;
+        an amount for the others, default 0) and slippage as a fraction of the price.
     commission_scheme, slippage_fixed, sizer, cheat_on_open, cheat_on_close, resample, analyzers, setup
         What a backtrader user sets on Cerebro: see :class:`~.settings.Settings` (e.g.
         ``sizer="PercentSizer:percents=20"``, ``resample=("monthly",)`` for a ``data1``,
@@ -150,7 +150,7 @@ def run_montecarlo(
     started = time.perf_counter()
     settings = Settings(
         cash=float(cash),
-        commission=float(commission),
+        commission=commission,
         slippage=float(slippage),
         commission_scheme=commission_scheme,
         slippage_fixed=float(slippage_fixed),

@@ -35,7 +35,10 @@ _KINDS = {
 
 
 class PerOrder(bt.CommInfoBase):
-    """A fixed amount per executed order, whatever its size (``--commission-scheme per-order``)."""
+    """A fixed amount per execution, whatever its size (``--commission-scheme per-order``).
+
+    backtrader asks a commission scheme once per part of an execution, so an order that turns a
+    long position short (a close and an open) pays twice, and one filled in parts pays each part."""
 
     params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_FIXED))
 
@@ -51,9 +54,10 @@ class Settings:
     ----------
     cash : float
         Starting cash.
-    commission : float
-        The commission: a fraction of the traded value for ``percent`` (0.001 = 0.1 %); an
-        amount per share, per order or per contract for the other built-in schemes.
+    commission : float, optional
+        The commission: a fraction of the traded value for ``percent`` (default 0.001 = 0.1 %);
+        an amount per share, per order or per contract for the other built-in schemes (default
+        0). Not given with a scheme of your own: its parameters are in its spec.
     slippage : float
         Slippage as a fraction of the price (``broker.set_slippage_perc``).
     commission_scheme : str
@@ -77,7 +81,7 @@ class Settings:
     """
 
     cash: float = 100_000.0
-    commission: float = 0.001
+    commission: float | None = None
     slippage: float = 0.0
     commission_scheme: str = "percent"
     slippage_fixed: float = 0.0
@@ -96,6 +100,16 @@ class Settings:
             value = getattr(self, name)
             set_(name, None if value in (None, "") else _absolute_spec(value))
         set_("commission_scheme", _absolute_spec(self.commission_scheme or "percent"))
+        if self.scheme_name not in COMMISSION_SCHEMES:
+            if self.commission is not None:
+                raise ConfigError(
+                    f"The commission scheme {self.scheme_name!r} is your own class: give its commission as one of "
+                    f"its parameters ({self.scheme_name}:commission=...), not with --commission."
+                )
+            set_("commission", 0.0)
+        elif self.commission is None:
+            set_("commission", 0.001 if self.scheme_name == "percent" else 0.0)
+        set_("commission", float(self.commission))
         if not (math.isfinite(self.cash) and self.cash > 0):
             raise ConfigError(f"cash must be a positive amount; got {self.cash}.")
         if self.scheme_name == "percent" and not (0 <= self.commission < 1):
