@@ -147,8 +147,10 @@ class _ReturnModel(Generator):
         self.companion = CompanionRows(raw[:, RET + 1 :], z, sigma)
         return TrainReport(self.name, time.perf_counter() - began, steps=1, history=[history])
 
-    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        returns, z, sigma = self._simulate(n, n_steps, rng)
+    def _sample_scaled(
+        self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int, context=None
+    ) -> np.ndarray:
+        returns, z, sigma = self._simulate(n, n_steps, rng, context)
         other = self.companion.draw(z, sigma, rng)
         raw = np.concatenate([returns[..., None], other], axis=-1)
         return self.scaler.transform(raw).astype(np.float32)
@@ -159,9 +161,10 @@ class _ReturnModel(Generator):
 
     @abc.abstractmethod
     def _simulate(
-        self, n: int, n_steps: int, rng: np.random.Generator
+        self, n: int, n_steps: int, rng: np.random.Generator, context: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Log returns, standardised returns and volatilities, each of shape (n, n_steps)."""
+        """Log returns, standardised returns and volatilities, each of shape (n, n_steps); from
+        the state at the end of ``context`` (unscaled features) when the model uses one."""
 
     def _check_fitted_arrays(self, state: dict[str, np.ndarray], keys: tuple[str, ...]) -> None:
         missing = [k for k in keys if k not in state]
@@ -173,7 +176,8 @@ class _ReturnModel(Generator):
 
 
 class Gbm(_ReturnModel):
-    """Geometric Brownian motion: i.i.d. normal log returns (classical baseline)."""
+    """Geometric Brownian motion: i.i.d. normal log returns (classical baseline; no market state,
+    so a context is left unused)."""
 
     name = "gbm"
     hyperparameters = ()
@@ -184,7 +188,7 @@ class Gbm(_ReturnModel):
             raise ConfigError("GBM needs returns that vary; the training closes are constant.")
         return (returns - self.mu) / self.sigma, None, {"mu": self.mu, "sigma": self.sigma}
 
-    def _simulate(self, n, n_steps, rng):
+    def _simulate(self, n, n_steps, rng, context=None):
         z = rng.standard_normal((n, n_steps))
         return self.mu + self.sigma * z, z, None
 
@@ -235,9 +239,15 @@ def garch_recursion(
 
 
 class Garch(_ReturnModel):
-    """GARCH(1,1) log returns fitted with arch, normal or Student-t (classical baseline)."""
+    """GARCH(1,1) log returns fitted with arch, normal or Student-t (classical baseline).
+
+    With a context, each path starts from the conditional variance that the fitted model
+    filters over the context's returns (arch's one-step forecast at its last bar); without one,
+    from the volatility of a random training bar, after ``burn`` steps."""
 
     name = "garch"
+    uses_context = True
+    min_context = 20
     hyperparameters = (
         HyperParameter("dist", str, "t", "innovations: Student-t (standardised) or normal", choices=tuple(GARCH_DISTS)),
         HyperParameter("burn", int, 100, "steps each path runs before its first bar"),
@@ -296,9 +306,31 @@ class Garch(_ReturnModel):
         nu = self.params["nu"]
         return rng.standard_t(nu, shape) / np.sqrt(nu / (nu - 2.0))
 
-    def _simulate(self, n, n_steps, rng):
-        burn = int(self.hparams["burn"])
-        start = (100.0 * self.companion.sigma[rng.integers(0, len(self.companion.sigma), size=n)]) ** 2
+    def filtered_variance(self, returns: np.ndarray) -> float:
+        """The conditional variance of the next return (in percent squared) after ``returns``
+        (log returns), filtered with the fitted parameters: arch's own one-step forecast."""
+        from arch import arch_model
+
+        model = arch_model(
+            100.0 * np.asarray(returns, dtype=np.float64),
+            mean="Constant",
+            vol="GARCH",
+            p=1,
+            q=1,
+            dist=GARCH_DISTS[self.hparams["dist"]],
+            rescale=False,
+        )
+        p = self.params
+        fixed = [p["mu"], p["omega"], p["alpha"], p["beta"]] + ([p["nu"]] if self.hparams["dist"] == "t" else [])
+        forecast = model.fix(fixed).forecast(horizon=1, reindex=False)
+        return float(forecast.variance.to_numpy()[-1, 0])
+
+    def _simulate(self, n, n_steps, rng, context=None):
+        if context is None:
+            burn = int(self.hparams["burn"])
+            start = (100.0 * self.companion.sigma[rng.integers(0, len(self.companion.sigma), size=n)]) ** 2
+        else:
+            burn, start = 0, self.filtered_variance(context[:, RET])
         z = self.innovations((burn + n_steps, n), rng)
         p = self.params
         returns_pct, sigma2 = garch_recursion(p["mu"], p["omega"], p["alpha"], p["beta"], z, burn, start)
@@ -316,6 +348,20 @@ class Garch(_ReturnModel):
         except TrainingDiverged as exc:
             raise ValueError(str(exc)) from None
         self.companion = CompanionRows.from_state(state, len(self.scaler.channels))
+
+
+class Fhs(Garch):
+    """Filtered historical simulation (Barone-Adesi et al. 1999): GARCH(1,1)-filtered standardised
+    residuals of the training data, bootstrapped and rescaled by the conditional volatility.
+
+    The risk industry's standard: the volatility follows the fitted GARCH from the context's
+    state, while the shocks are the market's own, tails and skew included."""
+
+    name = "fhs"
+
+    def innovations(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Standardised residuals of the training data, drawn with replacement."""
+        return self.companion.z[rng.integers(0, len(self.companion.z), size=shape)]
 
 
 class Bootstrap(Generator):

@@ -23,6 +23,7 @@ _LAZY = {
     "TrainConfig": ".train_config",
     **dict.fromkeys(("scorecard", "Scorecard"), ".facts"),
     **dict.fromkeys(("run_montecarlo", "MonteCarloResult"), ".montecarlo"),
+    **dict.fromkeys(("calibrate", "read_calibration", "CalibrationResult"), ".calibration.walkforward"),
     **dict.fromkeys(("write_run", "build_report", "build_training_report", "plot_paths", "plot_training"), ".report"),
 }
 

@@ -281,6 +281,7 @@ def generate(
     schedule: str | np.ndarray | None = None,
     seed: int | None = None,
     start: str | None = None,
+    context="last",
 ) -> Paths:
     """Sample OHLCV paths from a fitted generator or a model directory.
 
@@ -297,7 +298,11 @@ def generate(
     seed : int, optional
         The same seed gives the same paths on CPU.
     start : str, optional
-        Date of the first bar; default the business day after the training data.
+        Date of the first bar; default the business day after the training data (or after
+        the context's last bar).
+    context : "last", None or DataFrame
+        The market the paths start from (:mod:`synthmarket.context`): the end of the training
+        data (default), no context (None), or real bars such as ``bars.loc[:"2008-09-12"]``.
 
     Returns
     -------
@@ -306,7 +311,9 @@ def generate(
     """
     if not isinstance(model, Generator):
         model = Generator.load(model)
-    return model.sample_paths(int(n_paths), int(n_steps), regime=regime, schedule=schedule, seed=seed, start=start)
+    return model.sample_paths(
+        int(n_paths), int(n_steps), regime=regime, schedule=schedule, seed=seed, start=start, context=context
+    )
 
 
 def generators() -> pd.DataFrame:

@@ -47,8 +47,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .bars import Anchor, FeatureScaler
+from .bars import Anchor, FeatureScaler, to_features
 from .checks import check_seed
+from .context import KEPT, LAST, context_features
 from .errors import ConfigError, ModelFileError, PluginError
 from .hyperparameters import HyperParameter, by_name, declared
 from .model_files import CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, read_weights, write_config, write_weights
@@ -57,6 +58,8 @@ from .regimes import RegimeScheme, parse_schedule
 from .training_data import TrainingData
 
 DEFAULT_CHUNK = 4096
+#: The weights entry that holds a context-aware model's ``context_tail``.
+CONTEXT_TAIL = "context_tail"
 
 
 def package_version() -> str:
@@ -115,6 +118,12 @@ class Generator(abc.ABC):
     #: Old names of renamed hyper-parameters -> their names now (a saved model's config.json
     #: may still use the old name; :meth:`saved_hparams` maps it).
     renamed: ClassVar[dict[str, str]] = {}
+    #: Whether sampling starts from the state of the market in a ``context`` (the real bars
+    #: before the scenario, :mod:`synthmarket.context`). Such a generator's ``_sample_scaled``
+    #: takes a keyword ``context``: unscaled features (T, C), when one is given.
+    uses_context: ClassVar[bool] = False
+    #: The fewest bars of context a context-aware generator needs.
+    min_context: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -140,6 +149,8 @@ class Generator(abc.ABC):
         self.scheme: RegimeScheme | None = None
         self.fingerprint: str | None = None
         self.report: TrainReport | None = None
+        #: The end of the training data as features, kept by context-aware models (``context="last"``).
+        self.context_tail: np.ndarray | None = None
 
     @classmethod
     def check_hparams(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +234,8 @@ class Generator(abc.ABC):
         self.scaler, self.anchor = dataset.scaler, dataset.anchor
         self.scheme, self.fingerprint = dataset.scheme, dataset.fingerprint
         self.report = self._fit(dataset, config)
+        if self.uses_context:
+            self.context_tail = to_features(dataset.bars.iloc[-(KEPT + 1) :])
         return self.report
 
     def regime_labels(
@@ -257,23 +270,34 @@ class Generator(abc.ABC):
         schedule=None,
         seed: int | None = None,
         chunk_size: int = DEFAULT_CHUNK,
+        context=LAST,
     ) -> Iterator[np.ndarray]:
-        """Yield unscaled features in chunks of at most ``chunk_size`` paths (flat memory)."""
+        """Yield unscaled features in chunks of at most ``chunk_size`` paths (flat memory), each
+        path starting from ``context`` (see :meth:`sample`)."""
         if not self.is_fitted:
             raise ConfigError(f"This {self.name} generator is not fitted; call fit() or Generator.load(dir).")
         if int(n_paths) < 1 or int(n_steps) < 1:
             raise ConfigError(f"n_paths and n_steps must be at least 1; got {n_paths} and {n_steps}.")
         labels = self.regime_labels(int(n_steps), regime, schedule)
+        features = context_features(self, context)
+        start = {"context": features} if self.uses_context and features is not None else {}
         seeds = np.random.SeedSequence(check_seed(seed)).spawn((int(n_paths) + chunk_size - 1) // chunk_size)
         done = 0
         for chunk_seed in seeds:
             n = min(chunk_size, int(n_paths) - done)
-            scaled = self._sample_scaled(n, labels, np.random.default_rng(chunk_seed), int(n_steps))
+            scaled = self._sample_scaled(n, labels, np.random.default_rng(chunk_seed), int(n_steps), **start)
             yield self.scaler.inverse_transform(np.asarray(scaled, dtype=np.float64)).astype(np.float32)
             done += n
 
     def sample(
-        self, n_paths: int, n_steps: int, *, regime: str | None = None, schedule=None, seed: int | None = None
+        self,
+        n_paths: int,
+        n_steps: int,
+        *,
+        regime: str | None = None,
+        schedule=None,
+        seed: int | None = None,
+        context=LAST,
     ) -> np.ndarray:
         """Unscaled features of shape (n_paths, n_steps, C); same seed, same numbers on CPU.
 
@@ -287,13 +311,23 @@ class Generator(abc.ABC):
             A regime per step, e.g. ``"calm:200,turbulent:40"`` (its total must be ``n_steps``).
         seed : int, optional
             Seed of the noise.
+        context : "last", None, DataFrame or array
+            The real bars before the scenario (:mod:`synthmarket.context`): by default the end
+            of the training data; None samples unconditionally. Generators that do not use a
+            context (``uses_context`` False: gbm, bootstrap, the deep models for now) check it
+            and leave it unused.
         """
-        return np.concatenate(list(self.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed)))
+        chunks = self.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, context=context)
+        return np.concatenate(list(chunks))
 
-    def sample_paths(self, n_paths: int, n_steps: int, *, regime=None, schedule=None, seed=None, start=None) -> Paths:
-        """Sampled OHLCV :class:`Paths`, continuing from the end of the training data."""
-        features = self.sample(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed)
-        return Paths.from_features(features, self.anchor, start=start)
+    def sample_paths(
+        self, n_paths: int, n_steps: int, *, regime=None, schedule=None, seed=None, start=None, context=LAST
+    ) -> Paths:
+        """Sampled OHLCV :class:`Paths`: from the end of the training data, or from the last bar of
+        ``context`` when it is real bars (its close, the next business day)."""
+        features = self.sample(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, context=context)
+        anchor = Anchor.after(context) if isinstance(context, pd.DataFrame) else self.anchor
+        return Paths.from_features(features, anchor, start=start)
 
     # -- model directories -------------------------------------------------------------------
     def config(self) -> dict:
@@ -316,7 +350,10 @@ class Generator(abc.ABC):
             raise ConfigError("Only a fitted generator can be saved.")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        weights = write_weights(directory, self._state())
+        state = self._state()
+        if self.context_tail is not None:
+            state = {**state, CONTEXT_TAIL: self.context_tail}
+        weights = write_weights(directory, state)
         write_config(directory, {**self.config(), "weights": weights})
         return directory
 
@@ -345,6 +382,8 @@ class Generator(abc.ABC):
         model.fingerprint = config.get("data_fingerprint")
         if config.get("train_report"):
             model.report = TrainReport(**config["train_report"])
+        tail = state.pop(CONTEXT_TAIL, None)
+        model.context_tail = None if tail is None else np.asarray(tail, dtype=np.float64)
         try:
             model._load_state(state)
         except Exception as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .calibration_page import calibration_section
 from .errors import DataError
 from .figures import outcome_histograms, plot_paths, regime_figure
 from .outdir import write_text_atomic
@@ -218,7 +219,8 @@ def _failures(failures: dict | None, n_failed: int, n_paths: int) -> str:
     if not failures:
         return ""
     errors = "".join(
-        f"<li>{item['paths']} x <code>{html.escape(str(item['error']))}</code></li>"
+        f"<li>{item['paths']} x <code>{html.escape(str(item['error']))}</code> (paths "
+        f"{html.escape(', '.join(item.get('first', [])))})</li>"
         for item in failures["common_errors"]
     )
     frame = pd.DataFrame(failures["metrics_with_failed"]).T
@@ -308,8 +310,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if backtest is not None:
         sections.append(("backtest", "Backtest", backtest[0]))
         cards += backtest[1]
+    calibration = calibration_section(run_dir)
+    if calibration is not None:
+        sections.append(("calibration", "Calibration", calibration))
     if not sections:
-        raise DataError(f"{str(run_dir)!r} holds nothing to report (no scenarios, facts or backtest results).")
+        raise DataError(
+            f"{str(run_dir)!r} holds nothing to report (no scenarios, facts, backtest results or calibration)."
+        )
     if cards:
         sections.insert(0, ("summary", "Summary", "<h2>At a glance</h2>" + cards_html(cards)))
     sections.append(("config", "Configuration", _config_section(config)))

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .bars import business_days, default_start
+from .bars import Anchor, business_days, default_start
+from .context import LAST
 from .errors import ConfigError
 from .generator import DEFAULT_CHUNK, Generator
 from .outdir import claim_file, scratch
@@ -38,9 +39,9 @@ def check_output(out: Path, force: bool) -> None:
         raise ConfigError(f"{str(out)!r} already exists. Choose another --out, or add --force to replace it.")
 
 
-def _start_date(start: str | None, model: Generator) -> pd.Timestamp:
+def _start_date(start: str | None, anchor: Anchor) -> pd.Timestamp:
     if start is None:
-        return default_start(model.anchor)
+        return default_start(anchor)
     try:
         return pd.Timestamp(start)
     except (ValueError, TypeError):
@@ -94,6 +95,7 @@ def generate_file(
     chunk_size: int = DEFAULT_CHUNK,
     force: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    context=LAST,
 ) -> Path:
     """Sample ``n_paths`` paths and stream them to ``out`` in long format.
 
@@ -118,6 +120,9 @@ def generate_file(
         Replace ``out`` if it exists (only once the new file is complete).
     on_chunk : callable, optional
         Called with the number of paths of each chunk once it is written.
+    context : "last", None or DataFrame
+        The market the paths start from (:mod:`synthmarket.context`); real bars also move the
+        paths' first close and date to just after their last bar.
 
     Returns
     -------
@@ -130,10 +135,11 @@ def generate_file(
     with claim_file(out), scratch(out.parent, f".{out.name}.partial") as partial:
         check_output(out, force)
         parquet = out.suffix == ".parquet"
-        first_day = _start_date(start, model)
+        anchor = Anchor.after(context) if isinstance(context, pd.DataFrame) else model.anchor
+        first_day = _start_date(start, anchor)
         dates = business_days(first_day, int(n_steps))
         metadata = {
-            b"synthmarket.anchor_close": repr(model.anchor.close).encode(),
+            b"synthmarket.anchor_close": repr(anchor.close).encode(),
             b"synthmarket.generator": model.name.encode(),
         }
         schema = pa.schema(
@@ -143,13 +149,13 @@ def generate_file(
         )
         date_array = pa.array(dates.values).cast(schema.field("date").type)
         chunks = model.sample_chunks(
-            n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size
+            n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, chunk_size=chunk_size, context=context
         )
         writer = None
         done = 0
         try:
             for features in chunks:
-                paths = Paths.from_features(features, model.anchor, start=first_day)
+                paths = Paths.from_features(features, anchor, start=first_day)
                 if writer is None:
                     writer = _Writer(partial, parquet, schema)
                 writer.write(_table(paths, done, date_array, schema))

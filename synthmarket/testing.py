@@ -159,6 +159,21 @@ class GeneratorContract(abc.ABC):
         fitted.sample(self.n_paths, 50, seed=8)  # no state may leak from one call to the next
         np.testing.assert_array_equal(first, fitted.sample(self.n_paths, 50, seed=7))
 
+    def test_no_context_is_reproducible(self, fitted):
+        first = fitted.sample(self.n_paths, 30, seed=4, context=None)
+        np.testing.assert_array_equal(first, fitted.sample(self.n_paths, 30, seed=4, context=None))
+
+    def test_a_context_aware_generator_follows_its_context(self, fitted):
+        """A calm and a turbulent context (the S&P 500 in late 2006 and in October 2008) give
+        different early volatility, the turbulent one higher."""
+        if not fitted.uses_context:
+            pytest.skip(f"{fitted.name} does not use a context (uses_context is False)")
+        bars = sample_data("sp500")
+        keep = max(int(fitted.min_context) + 1, 250)
+        calm, turbulent = bars.loc[:"2006-12-29"].iloc[-keep:], bars.loc[:"2008-10-10"].iloc[-keep:]
+        vol = lambda context: fitted.sample(200, 5, seed=6, context=context)[..., 0].std()  # noqa: E731
+        assert vol(turbulent) > 1.5 * vol(calm), "early volatility should follow the context's"
+
     def test_different_seed_different_samples(self, fitted):
         a = fitted.sample(self.n_paths, 50, seed=1)
         b = fitted.sample(self.n_paths, 50, seed=2)

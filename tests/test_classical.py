@@ -10,7 +10,7 @@ from synthmarket.errors import ConfigError
 from synthmarket.registry import get_registry
 from synthmarket.testing import GeneratorContract
 from synthmarket.training_data import TrainingData
-from synthmarket_plugins.classical import Bootstrap, Garch, Gbm, garch_recursion
+from synthmarket_plugins.classical import Bootstrap, Fhs, Garch, Gbm, garch_recursion
 
 
 class TestGbmContract(GeneratorContract):
@@ -21,6 +21,11 @@ class TestGbmContract(GeneratorContract):
 class TestGarchContract(GeneratorContract):
     def make_generator(self):
         return Garch(burn=20)
+
+
+class TestFhsContract(GeneratorContract):
+    def make_generator(self):
+        return Fhs(burn=20)
 
 
 class TestBootstrapContract(GeneratorContract):
@@ -109,7 +114,7 @@ def test_garch_samples_match_arch_simulate_statistically(sp500_recent, dist):
     innovations = {"normal": Normal, "t": StudentsT}[dist](seed=np.random.default_rng(100))
     spec = ConstantMean(None, volatility=GARCH(), distribution=innovations)
     reference = np.stack([spec.simulate(params, 250, burn=500)["data"].to_numpy() for _ in range(150)]) / 100.0
-    ours = model.sample(400, 250, seed=0)[..., 0]
+    ours = model.sample(400, 250, seed=0, context=None)[..., 0]  # the stationary model, as arch simulates it
     for q in (0.5, 0.9):
         np.testing.assert_allclose(np.quantile(np.abs(ours), q), np.quantile(np.abs(reference), q), rtol=0.06)
     assert _rank_acf1(ours) == pytest.approx(_rank_acf1(reference), abs=0.03)

@@ -46,8 +46,9 @@ CORE_MODULES = (
     "feeds",
     "jsonutil",
     "scenario_files",
+    "context",
 )
-CORE_PACKAGES = ("facts", "montecarlo")
+CORE_PACKAGES = ("facts", "montecarlo", "calibration")
 CLI = "synthmarket.cli"
 REPORT_LAYER = (
     "synthmarket.report",
@@ -55,6 +56,7 @@ REPORT_LAYER = (
     "synthmarket.figures",
     "synthmarket.pages",
     "synthmarket.training_page",
+    "synthmarket.calibration_page",
     "synthmarket.page_parts",
     "synthmarket.notebook",
 )

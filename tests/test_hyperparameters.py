@@ -15,7 +15,7 @@ from synthmarket.hyperparameters import HyperParameter, parse_hparams, with_defa
 from synthmarket.registry import get_registry
 from synthmarket_plugins.classical import Bootstrap, Garch, Gbm
 
-GENERATORS = ("conv1d_cgan", "rgan", "vae", "gbm", "garch", "bootstrap")
+GENERATORS = ("conv1d_cgan", "rgan", "vae", "gbm", "garch", "fhs", "bootstrap")
 
 
 def generator(name: str) -> type[Generator]:

@@ -103,7 +103,9 @@ def test_a_failed_path_records_its_bar_value_and_place_and_a_second_view_counts_
         assert row["final_value"] == pytest.approx(100_000 + 10 * (closes[bar - 1] - fill) - 0.001 * 10 * fill)
         assert row["error"] == "RuntimeError: the price fell (at mine.py:22 in next)"
     summary = result.summary
-    assert summary.common_errors == [("RuntimeError: the price fell (at mine.py:22 in next)", len(failed))]
+    assert summary.common_errors == [
+        ("RuntimeError: the price fell (at mine.py:22 in next)", len(failed), list(failed["path"])[:5])
+    ]
     survivors = frame.loc[frame["error"].isna(), "total_return"]
     assert summary.prob_loss == pytest.approx(float((survivors < 0).mean()))
     assert summary.prob_loss_with_failed == pytest.approx(float((frame["total_return"] < 0).mean()))
@@ -129,7 +131,7 @@ def test_exit_status_follows_max_failures_once_the_run_is_saved(files, tmp_path)
         "--out", str(tmp_path / "c"),
     )  # fmt: skip
     assert everything.exit_code == 2 and "Every path failed (8)" in everything.output
-    assert "8 x KeyError: 'nothing here' (at mine.py:27 in next)" in everything.output
+    assert "8 x KeyError: 'nothing here' (at mine.py:27 in next) (paths 0, 1, 2, 3, 4, ...)" in everything.output
 
 
 def test_the_api_raises_with_the_result_only_when_asked(files, paths):

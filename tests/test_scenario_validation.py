@@ -332,9 +332,9 @@ def test_failures_and_the_summary_name_the_files_ids(paths, tmp_path):
         ],
         catch_exceptions=False,
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # a failed path, and --max-failures 0% by default
     assert "failed paths: 1" in result.output
-    assert "First failure (path 107): ValueError: boom on path-107" in flat(result.output)
+    assert "1 x ValueError: boom on path-107 (at fails.py:10 in next) (path 107)" in flat(result.output)
     assert json.loads((out / "summary.json").read_text())["n_failed"] == 1
     api = run_montecarlo(f"{strategy}:FailsOn", file, params={"fail_on": "path-107"}, jobs=1, progress=False)
     assert list(api.errors["path"]) == ["107"] and api.summary.n_failed == 1

@@ -27,6 +27,7 @@ COMMANDS = {
     "strategies": "strategies_cmd",
     "generate": "generate_cmd",
     "data": "data_cmd",
+    "calibrate": "calibrate_cmd",
 }
 
 

@@ -42,6 +42,9 @@ def backtest(
     steps: int | None = typer.Option(None, "--steps", help="With --model: bars per path."),
     regime: str | None = typer.Option(None, "--regime", help="With --model: sample in this regime."),
     seed: int = typer.Option(0, "--seed", help="With --model: seed of the sampled paths."),
+    context: str = typer.Option(
+        "last", "--context", help="With --model: last (start from the market at the end of its training data) or none."
+    ),
     data: str | None = typer.Option(None, "--data", help=f"The real history to compare with. {DATA_HELP}"),
     start: str | None = typer.Option(None, "--start", help="First date of the real history (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last date of the real history (YYYY-MM-DD)."),
@@ -107,7 +110,7 @@ def backtest(
     from ..data import load_data
     from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, TooManyFailures, parse_param_items, run_montecarlo
 
-    source = _scenarios(scenarios, model, paths, steps, regime, seed)
+    source = _scenarios(scenarios, model, paths, steps, regime, seed, context)
     real = load_data(data, start=start, end=end, date_format=date_format) if data is not None else None
     if data is None and (start or end):
         raise ConfigError("--start and --end cut the real history; give it with --data.")
@@ -150,7 +153,7 @@ def backtest(
     )
 
 
-def _scenarios(scenarios, model, n_paths, steps, regime, seed):
+def _scenarios(scenarios, model, n_paths, steps, regime, seed, context):
     sampling = {"--model": model, "--paths": n_paths, "--steps": steps, "--regime": regime}
     if scenarios is not None:
         given = [name for name, value in sampling.items() if value is not None]
@@ -164,10 +167,13 @@ def _scenarios(scenarios, model, n_paths, steps, regime, seed):
     missing = [name for name in ("--paths", "--steps") if sampling[name] is None]
     if missing:
         raise ConfigError(f"--model needs {' and '.join(missing)} (how many paths, and bars per path).")
+    from ..context import chosen_context
     from ..generator import Generator
     from ..montecarlo import GeneratedScenarios
 
-    return GeneratedScenarios(Generator.load(model), n_paths, steps, regime=regime, seed=seed)
+    return GeneratedScenarios(
+        Generator.load(model), n_paths, steps, regime=regime, seed=seed, context=chosen_context(context)
+    )
 
 
 def print_summary(result: MonteCarloResult) -> None:
@@ -201,13 +207,13 @@ def print_summary(result: MonteCarloResult) -> None:
 
 def _print_failures(summary) -> None:
     """The most common errors, and the distribution counting failed paths at their last value."""
-    from ..montecarlo.failures import SURVIVORS_WARNING
+    from ..montecarlo.failures import SURVIVORS_WARNING, error_line
 
     console.print(
         f"[yellow]{summary.n_failed} of {summary.n_paths} paths failed.[/] Most common errors:", highlight=False
     )
-    for error, n in summary.common_errors:
-        console.print(f"  {n} x {escape(error)}", highlight=False)
+    for item in summary.common_errors:
+        console.print(f"  {escape(error_line(*item))}", highlight=False)
     table = Table(
         title="Counting failed paths at their value when they failed",
         title_justify="left",

@@ -14,11 +14,12 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..context import chosen_context, describe
 from ..errors import ConfigError
 from ..generator import DEFAULT_CHUNK, Generator
 from ..regimes import parse_schedule
 from ..scenario_files import check_output, generate_file
-from .common import app, console
+from .common import DATA_HELP, DATE_FORMAT_HELP, app, console
 
 
 def resolve_steps(model: Generator, steps: int | None, schedule: str | None) -> int:
@@ -47,6 +48,16 @@ def generate(
         "--start-date",
         help="Date of the first bar (YYYY-MM-DD); default: the business day after the training data.",
     ),
+    context: str = typer.Option(
+        "last",
+        "--context",
+        help="last: start from the market's state at the end of the training data (garch, fhs); none: unconditional.",
+    ),
+    from_date: str = typer.Option(
+        None, "--from", help="Start from the market on this date of --data (YYYY-MM-DD): its state, close and date."
+    ),
+    data: str = typer.Option(None, "--data", help=f"With --from: the history the scenario stands on. {DATA_HELP}"),
+    date_format: str = typer.Option(None, "--date-format", help=DATE_FORMAT_HELP),
     chunk_size: int = typer.Option(
         DEFAULT_CHUNK, "--chunk-size", min=1, help="Paths sampled and written at a time (bounds memory)."
     ),
@@ -60,6 +71,7 @@ def generate(
     """
     check_output(out, force)
     generator = Generator.load(model)
+    start_from = chosen_context(context, from_date, data, date_format=date_format)
     n_steps = resolve_steps(generator, steps, schedule)
     began = time.perf_counter()
     progress = Progress(
@@ -86,10 +98,11 @@ def generate(
             chunk_size=chunk_size,
             force=force,
             on_chunk=lambda n: progress.advance(task, n),
+            context=start_from,
         )
     seconds = time.perf_counter() - began
     console.print(
         f"Wrote {paths:,} paths x {n_steps:,} bars ({paths * n_steps:,} rows) from {generator.name} to {escape(str(out))} "
-        f"in {seconds:.1f}s.",
+        f"in {seconds:.1f}s, {describe(generator, start_from)}.",
         highlight=False,
     )

@@ -90,10 +90,21 @@ def _hint(exc: BaseException, feeds: tuple[str, ...], in_backtrader: bool) -> st
     return ""
 
 
-def common_errors(results: pd.DataFrame, top: int = 3) -> list[tuple[str, int]]:
-    """The ``top`` most common errors of the failed paths, with how many paths each."""
-    counts = results["error"].dropna().value_counts()
-    return [(str(error), int(n)) for error, n in counts.head(top).items()]
+def common_errors(results: pd.DataFrame, top: int = 3, ids: int = 5) -> list[tuple[str, int, list[str]]]:
+    """The ``top`` most common errors of the failed paths: each error, how many paths, and the
+    first ``ids`` of those paths (where to look: ``OUT/logs/ID.log``)."""
+    failed = results[results["error"].notna()]
+    counts = failed["error"].value_counts()
+    return [
+        (str(error), int(n), [str(p) for p in failed.loc[failed["error"] == error, "path"].head(ids)])
+        for error, n in counts.head(top).items()
+    ]
+
+
+def error_line(error: str, n: int, paths: list[str]) -> str:
+    """``3 x ValueError: ... (paths 4, 17, 90)``."""
+    shown = ", ".join(paths) + (", ..." if n > len(paths) else "")
+    return f"{n} x {error} (path{'s' if n > 1 else ''} {shown})"
 
 
 def allowed_failures(max_failures: int | float | str, total: int) -> int:
@@ -126,7 +137,7 @@ def check_failures(result, max_failures: int | float | str) -> None:
     allowed = allowed_failures(max_failures, total)
     if failed < total and failed <= allowed:
         return
-    errors = "; ".join(f"{n} x {error}" for error, n in common_errors(rows))
+    errors = "; ".join(error_line(*item) for item in common_errors(rows))
     head = f"Every path failed ({total})" if failed == total else f"{failed} of {total} paths failed"
     limit = "" if failed == total else f", more than --max-failures {max_failures} allows"
     saved = f" The results are saved in {result.out}." if result.out is not None else ""

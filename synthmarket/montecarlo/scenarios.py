@@ -79,10 +79,12 @@ class GeneratedScenarios(ScenarioSet):
         schedule=None,
         seed: int | None = None,
         start=None,
+        context="last",
     ) -> None:
         if int(n_paths) < 1 or int(n_steps) < 1:
             raise ConfigError(f"Need at least one path of at least one bar; got {n_paths} x {n_steps}.")
         self.generator, self.regime, self.schedule, self.start = generator, regime, schedule, start
+        self.context = context
         self.seed = check_seed(seed)
         self.n_paths, self.n_steps = int(n_paths), int(n_steps)
         generator.regime_labels(self.n_steps, regime, schedule)  # fail now on a bad regime, not in the run
@@ -94,6 +96,7 @@ class GeneratedScenarios(ScenarioSet):
             "schedule": None if schedule is None else str(schedule),
             "seed": seed,
             "start": str(start),
+            "context": context if context is None or isinstance(context, str) else f"{len(context)} bars",
         }
         self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -106,7 +109,7 @@ class GeneratedScenarios(ScenarioSet):
     def chunks(self) -> Iterator[Paths]:
         first = 0
         for features in self.generator.sample_chunks(
-            self.n_paths, self.n_steps, regime=self.regime, schedule=self.schedule, seed=self.seed
+            self.n_paths, self.n_steps, regime=self.regime, schedule=self.schedule, seed=self.seed, context=self.context
         ):
             paths = Paths.from_features(features, self.generator.anchor, start=self.start)
             yield dataclasses.replace(paths, ids=np.arange(first, first + paths.n_paths))

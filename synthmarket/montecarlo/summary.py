@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..paths import REAL
-from .failures import SURVIVORS_WARNING, common_errors
+from .failures import SURVIVORS_WARNING, common_errors, error_line
 from .metrics import METRICS
 from .output import ANALYZERS_DIR, file_name, log_file
 from .settings import Settings
@@ -44,8 +44,8 @@ class Summary:
         Mean ``max_drawdown`` over the ``alpha`` share of survivors with the deepest drawdowns.
     alpha : float
         Tail share of the shortfalls (0.05).
-    common_errors : list of (str, int)
-        The most common errors of the failed paths, with how many paths each.
+    common_errors : list of (str, int, list of str)
+        The most common errors of the failed paths: each error, how many paths, the first ids.
     with_failed : DataFrame or None
         When paths failed: the same table over every synthetic path, each failed path counted at
         its value when it failed (see :data:`~.failures.SURVIVORS_WARNING`).
@@ -60,7 +60,7 @@ class Summary:
     es_return: float
     es_drawdown: float
     alpha: float = 0.05
-    common_errors: list[tuple[str, int]] = field(default_factory=list)
+    common_errors: list[tuple[str, int, list[str]]] = field(default_factory=list)
     with_failed: pd.DataFrame | None = None
     prob_loss_with_failed: float = math.nan
 
@@ -100,7 +100,7 @@ class Summary:
         }
         if self.n_failed:
             out["failures"] = {
-                "common_errors": [{"error": e, "paths": n} for e, n in self.common_errors],
+                "common_errors": [{"error": e, "paths": n, "first": ids} for e, n, ids in self.common_errors],
                 "prob_loss_with_failed": _clean(self.prob_loss_with_failed),
                 "metrics_with_failed": table(self.with_failed),
                 "why": SURVIVORS_WARNING,
@@ -114,7 +114,7 @@ class Summary:
         )
 
     def _failures(self) -> str:
-        errors = "; ".join(f"{n} x {e}" for e, n in self.common_errors)
+        errors = "; ".join(error_line(*item) for item in self.common_errors)
         return (
             f"Failed paths: {self.n_failed}. Most common: {errors}. Counting them at their value when they failed: "
             f"P(loss) = {_fmt(self.prob_loss_with_failed)}. {SURVIVORS_WARNING}"

@@ -1,0 +1,1 @@
+"""Calibration statistics for walk-forward scenario forecasts (PIT, VaR and ES backtests, CRPS)."""
