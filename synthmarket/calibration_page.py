@@ -23,6 +23,8 @@ CALIBRATION_DIR = "calibration"
 
 def calibration_figure(scores: pd.DataFrame, horizon: int):
     """PIT histogram, VaR and hits over time, predicted volatility against |realised|."""
+    import matplotlib.dates as mdates
+
     rows = scores[scores["horizon"] == horizon]
     fig = agg_figure(13, 3.6)
     pit_ax, var_ax, vol_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 2, 1]})
@@ -37,6 +39,9 @@ def calibration_figure(scores: pd.DataFrame, horizon: int):
         hits = rows[f"hit_{level}"].astype(bool)
         var_ax.scatter(dates[hits], rows.loc[hits, "realised"], color=color, s=12, zorder=3)
     var_ax.set(title="VaR and the days below it", ylabel=f"{horizon}-bar log return")
+    locator = mdates.AutoDateLocator()
+    var_ax.xaxis.set_major_locator(locator)
+    var_ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     var_ax.legend(frameon=False, fontsize=8, ncol=3)
     vol_ax.scatter(rows["predicted_vol"], rows["realised"].abs(), s=6, alpha=0.5, color="#4c72b0")
     top = float(max(rows["predicted_vol"].max(), 1e-12))
