@@ -261,11 +261,12 @@ class Garch(_ReturnModel):
         if isinstance(burn, bool) or not isinstance(burn, int) or burn < 0:
             raise ConfigError(f"garch: burn must be a whole number of steps >= 0; got {burn!r}.")
 
-    def _fit_returns(self, returns):
+    def _arch_model(self, returns: np.ndarray):
+        """arch's constant-mean GARCH(1,1) of ``returns`` (log returns) in percent."""
         from arch import arch_model
 
-        model = arch_model(
-            100.0 * returns,
+        return arch_model(
+            100.0 * np.asarray(returns, dtype=np.float64),
             mean="Constant",
             vol="GARCH",
             p=1,
@@ -273,7 +274,9 @@ class Garch(_ReturnModel):
             dist=GARCH_DISTS[self.hparams["dist"]],
             rescale=False,
         )
-        result = model.fit(disp="off", show_warning=False)
+
+    def _fit_returns(self, returns):
+        result = self._arch_model(returns).fit(disp="off", show_warning=False)
         if result.convergence_flag != 0:
             raise TrainingDiverged(
                 f"garch: arch's optimiser did not converge ({result.optimization_result.message}); "
@@ -309,17 +312,7 @@ class Garch(_ReturnModel):
     def filtered_variance(self, returns: np.ndarray) -> float:
         """The conditional variance of the next return (in percent squared) after ``returns``
         (log returns), filtered with the fitted parameters: arch's own one-step forecast."""
-        from arch import arch_model
-
-        model = arch_model(
-            100.0 * np.asarray(returns, dtype=np.float64),
-            mean="Constant",
-            vol="GARCH",
-            p=1,
-            q=1,
-            dist=GARCH_DISTS[self.hparams["dist"]],
-            rescale=False,
-        )
+        model = self._arch_model(returns)
         p = self.params
         fixed = [p["mu"], p["omega"], p["alpha"], p["beta"]] + ([p["nu"]] if self.hparams["dist"] == "t" else [])
         forecast = model.fix(fixed).forecast(horizon=1, reindex=False)

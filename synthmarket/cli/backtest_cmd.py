@@ -180,15 +180,7 @@ def print_summary(result: MonteCarloResult) -> None:
     """The summary as a rich table: percentiles of each metric and the real history's rank."""
     summary = result.summary
     params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "default parameters"
-    table = Table(
-        title=f"{result.strategy} ({params}) on {summary.n_paths} paths",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        padding=(0, 1),
-    )
-    table.add_column("metric", no_wrap=True)
+    table = _table(f"{result.strategy} ({params}) on {summary.n_paths} paths")
     for column in SHOWN:
         table.add_column("rank %" if column == "real_rank" else column, justify="right", no_wrap=True, min_width=6)
     for metric, row in summary.metrics.iterrows():
@@ -214,15 +206,7 @@ def _print_failures(summary) -> None:
     )
     for item in summary.common_errors:
         console.print(f"  {escape(error_line(*item))}", highlight=False)
-    table = Table(
-        title="Counting failed paths at their value when they failed",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        padding=(0, 1),
-    )
-    table.add_column("metric", no_wrap=True)
+    table = _table("Counting failed paths at their value when they failed")
     for column in SHOWN[:5]:
         table.add_column(column, justify="right", no_wrap=True, min_width=6)
     for metric in ("final_value", "total_return", "max_drawdown"):
@@ -232,6 +216,15 @@ def _print_failures(summary) -> None:
     console.print(
         f"P(loss) counting them: {_percent(summary.prob_loss_with_failed)}. {SURVIVORS_WARNING}", highlight=False
     )
+
+
+def _table(title: str) -> Table:
+    """A summary table with its first column, ``metric``."""
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1)
+    )
+    table.add_column("metric", no_wrap=True)
+    return table
 
 
 def _cell(metric: str, column: str, value: float) -> str:
