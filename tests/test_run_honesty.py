@@ -311,3 +311,11 @@ def test_a_commission_scheme_of_your_own_takes_its_commission_in_its_spec(tmp_pa
         Settings(commission=2.0, commission_scheme=f"{tmp_path}/comm.py:Flat")
     assert Settings(commission_scheme=f"{tmp_path}/comm.py:Flat:commission=2").commission == 0.0
     assert Settings().commission == 0.001 and Settings(commission_scheme="per-share").commission == 0.0
+
+
+def test_a_bad_max_failures_is_refused_before_the_run(files, tmp_path):
+    out = tmp_path / "run"
+    result = cli(
+        "-s", "sma_cross", "--scenarios", str(files / "paths.parquet"), "--max-failures", "lots", "--out", str(out)
+    )
+    assert result.exit_code == 2 and "max_failures is a count" in result.output and not out.exists()

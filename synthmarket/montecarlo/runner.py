@@ -29,7 +29,7 @@ from ..outdir import claim
 from ..paths import FIELDS, Paths
 from . import WORKER_MODULES
 from .batch import BatchResult, BatchTask, batch_tasks, run_batch
-from .failures import check_builds, check_failures, user_files
+from .failures import allowed_failures, check_builds, check_failures, user_files
 from .output import prefixed
 from .progress import progress_bar as make_progress_bar
 from .scenarios import ScenarioSet, as_scenarios
@@ -85,8 +85,9 @@ def run_montecarlo(
         ``synthmarket generate``, or a :class:`GeneratedScenarios` (sampled lazily).
     params : mapping, optional
         Strategy parameters. Text is read as backtrader would take the value: a Python literal
-        of the default's type; a number or text where the default is False or None; a dotted
-        name (``bt.ind.EMA``, ``file.py:Name``) where the default is a class or a function.
+        of the default's type; a number or a literal where the default is False (off, or a
+        value), a literal or the text itself where it is None; a dotted name (``bt.ind.EMA``,
+        ``file.py:Name``) where the default is a class or a function.
     cash, commission, slippage : float
         Starting cash; commission (a fraction for the ``percent`` scheme, default 0.001 = 0.1 %;
         an amount for the others, default 0) and slippage as a fraction of the price.
@@ -148,6 +149,8 @@ def run_montecarlo(
     >>> result.summary.metrics.loc["sharpe", ["p5", "p50", "p95", "real_rank"]]             # doctest: +SKIP
     """
     started = time.perf_counter()
+    if max_failures is not None:
+        allowed_failures(max_failures, 1)  # a bad value is an error now, not after the run
     settings = Settings(
         cash=float(cash),
         commission=commission,
