@@ -77,11 +77,27 @@ def _prices_section(run_dir: Path, real: pd.DataFrame | None) -> tuple[str, Path
     body = (
         "<h2>Synthetic prices</h2>"
         f"<p>{paths.n_paths} paths of {paths.n_steps} bars ({paths.dates[0]:%Y-%m-%d} to {paths.dates[-1]:%Y-%m-%d}), "
-        "starting from the last real close. Bands: 5/25/50/75/95% quantiles of the close across paths.</p>"
+        f"starting from the last real close.{_from_today(real, paths)} Bands: 5/25/50/75/95% quantiles of the "
+        "close across paths.</p>"
         + img_tag(figure_to_data_uri(plot_paths(paths, real)), "fan chart of synthetic prices beside the real history")
         + html_table(table, percent_rows=["total return over the path"])
     )
     return body, paths
+
+
+def _from_today(real: pd.DataFrame | None, paths: Paths) -> str:
+    """Where the paths start from: the real market's last day before them and its volatility
+    then (annualised, over its last 20 returns)."""
+    if real is None:
+        return ""
+    before = real.loc[real.index < paths.dates[0], "close"]
+    if len(before) < 21:
+        return ""
+    vol = float(np.log(before.iloc[-21:]).diff().dropna().std() * np.sqrt(252))
+    return (
+        f" They start from the market of {before.index[-1]:%Y-%m-%d}, whose 20-day volatility was {vol:.1%} "
+        "(a model that uses the market's state starts from it; the others from their long-run mix)."
+    )
 
 
 def _regimes_section(run_dir: Path) -> str | None:

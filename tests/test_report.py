@@ -74,6 +74,7 @@ def test_run_report_has_every_section_and_embeds_its_figures(run_dir):
         "calm",
         "turbulent",
         "real rank %",
+        "They start from the market of",  # the "from today" note: the day before the paths and its volatility
     ):
         assert text in page
     # fan chart, regime figure, facts grid, outcome histograms
