@@ -120,3 +120,32 @@ def test_generate_from_a_date_and_its_errors(bars, tmp_path):
     ):
         failed = runner.invoke(app, [*base, *extra, "-o", str(tmp_path / "c.parquet")])
         assert failed.exit_code == 2 and said in failed.output, failed.output
+
+
+def test_backtest_samples_from_a_date_with_model_and_from(bars, tmp_path):
+    model = get_registry().get("generator", "garch")()
+    model.fit(bars.loc[:"2007"])
+    model.save(tmp_path / "garch")
+    runner = CliRunner()
+    args = ["backtest", "-s", "buy_and_hold", "--model", str(tmp_path / "garch"), "--paths", "40", "--steps", "40"]
+    args += ["-j", "1", "--no-progress", "--data", "sp500", "--start", "2008-10-13", "--end", "2008-12-05"]
+    stormy = runner.invoke(app, [*args, "--from", "2008-10-10", "--out", str(tmp_path / "a")])
+    calm = runner.invoke(app, [*args, "--context", "none", "--out", str(tmp_path / "b")])
+    assert stormy.exit_code == 0 and calm.exit_code == 0, stormy.output + calm.output
+    spread = lambda out: pd.read_parquet(out / "results.parquet").query("path != 'real'")["volatility"].median()  # noqa: E731
+    assert spread(tmp_path / "a") > 2 * spread(tmp_path / "b")
+    wrong = runner.invoke(
+        app,
+        [
+            "backtest",
+            "-s",
+            "buy_and_hold",
+            "--scenarios",
+            "x.parquet",
+            "--from",
+            "2008-09-12",
+            "-o",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert wrong.exit_code == 2 and "they go with --model" in wrong.output

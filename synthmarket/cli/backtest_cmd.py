@@ -45,6 +45,9 @@ def backtest(
     context: str = typer.Option(
         "last", "--context", help="With --model: last (start from the market at the end of its training data) or none."
     ),
+    from_date: str | None = typer.Option(
+        None, "--from", help="With --model: start the paths from the market of this date of --data (YYYY-MM-DD)."
+    ),
     data: str | None = typer.Option(None, "--data", help=f"The real history to compare with. {DATA_HELP}"),
     start: str | None = typer.Option(None, "--start", help="First date of the real history (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last date of the real history (YYYY-MM-DD)."),
@@ -110,7 +113,8 @@ def backtest(
     from ..data import load_data
     from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, TooManyFailures, parse_param_items, run_montecarlo
 
-    source = _scenarios(scenarios, model, paths, steps, regime, seed, context)
+    standing = _standing(model, context, from_date, data, date_format)
+    source = _scenarios(scenarios, model, paths, steps, regime, seed, standing)
     real = load_data(data, start=start, end=end, date_format=date_format) if data is not None else None
     if data is None and (start or end):
         raise ConfigError("--start and --end cut the real history; give it with --data.")
@@ -167,13 +171,19 @@ def _scenarios(scenarios, model, n_paths, steps, regime, seed, context):
     missing = [name for name in ("--paths", "--steps") if sampling[name] is None]
     if missing:
         raise ConfigError(f"--model needs {' and '.join(missing)} (how many paths, and bars per path).")
-    from ..context import chosen_context
     from ..generator import Generator
     from ..montecarlo import GeneratedScenarios
 
-    return GeneratedScenarios(
-        Generator.load(model), n_paths, steps, regime=regime, seed=seed, context=chosen_context(context)
-    )
+    return GeneratedScenarios(Generator.load(model), n_paths, steps, regime=regime, seed=seed, context=context)
+
+
+def _standing(model, context: str, from_date: str | None, data: str | None, date_format: str | None):
+    """Where sampled paths start: --context, or with --from the bars of --data up to that date."""
+    from ..context import chosen_context
+
+    if model is None and (from_date is not None or context != "last"):
+        raise ConfigError("--from and --context choose where sampled paths start; they go with --model.")
+    return chosen_context(context, from_date, data if from_date is not None else None, date_format=date_format)
 
 
 def print_summary(result: MonteCarloResult) -> None:

@@ -10,8 +10,9 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 
-from ..bars import business_days, default_start
+from ..bars import Anchor, business_days, default_start
 from ..checks import check_seed
 from ..errors import ConfigError, DataError
 from ..paths import FIELDS, Paths
@@ -85,6 +86,8 @@ class GeneratedScenarios(ScenarioSet):
             raise ConfigError(f"Need at least one path of at least one bar; got {n_paths} x {n_steps}.")
         self.generator, self.regime, self.schedule, self.start = generator, regime, schedule, start
         self.context = context
+        #: Where the paths start: the last bar of real bars given as the context, else the training data's end.
+        self.anchor = Anchor.after(context) if isinstance(context, pd.DataFrame) else generator.anchor
         self.seed = check_seed(seed)
         self.n_paths, self.n_steps = int(n_paths), int(n_steps)
         generator.regime_labels(self.n_steps, regime, schedule)  # fail now on a bad regime, not in the run
@@ -96,22 +99,20 @@ class GeneratedScenarios(ScenarioSet):
             "schedule": None if schedule is None else str(schedule),
             "seed": seed,
             "start": str(start),
-            "context": context if context is None or isinstance(context, str) else f"{len(context)} bars",
+            "context": context if context is None or isinstance(context, str) else f"bars to {self.anchor.date}",
         }
         self.fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
     def dates(self):
-        return business_days(
-            self.start if self.start is not None else default_start(self.generator.anchor), self.n_steps
-        )
+        return business_days(self.start if self.start is not None else default_start(self.anchor), self.n_steps)
 
     def chunks(self) -> Iterator[Paths]:
         first = 0
         for features in self.generator.sample_chunks(
             self.n_paths, self.n_steps, regime=self.regime, schedule=self.schedule, seed=self.seed, context=self.context
         ):
-            paths = Paths.from_features(features, self.generator.anchor, start=self.start)
+            paths = Paths.from_features(features, self.anchor, start=self.start)
             yield dataclasses.replace(paths, ids=np.arange(first, first + paths.n_paths))
             first += paths.n_paths
 
