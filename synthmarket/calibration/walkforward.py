@@ -44,8 +44,7 @@ RET = 0  # the close-return channel of the features
 @dataclass(frozen=True)
 class _Task:
     model: Any
-    closes: np.ndarray  # every close of the data, float64
-    bars: pd.DataFrame  # the data, for the contexts
+    bars: pd.DataFrame  # the data: the contexts, and the closes of the outcomes
     origins: tuple[int, ...]  # row numbers of the origins
     horizons: tuple[int, ...]
     n_paths: int
@@ -64,6 +63,7 @@ def _run(task: _Task) -> _Done:
     """Sample every origin of ``task`` from its context (a worker's job)."""
     longest = max(task.horizons)
     steps = np.asarray(task.horizons) - 1
+    closes = task.bars["close"].to_numpy(dtype=np.float64)
     realised = np.empty((len(task.origins), len(task.horizons)))
     samples = np.empty((len(task.origins), len(task.horizons), task.n_paths), dtype=np.float32)
     for k, row in enumerate(task.origins):
@@ -72,7 +72,7 @@ def _run(task: _Task) -> _Done:
         features = task.model.sample(task.n_paths, longest, seed=seed, context=context)
         cumulative = np.cumsum(features[:, :, RET].astype(np.float64), axis=1)
         samples[k] = cumulative[:, steps].T
-        realised[k] = np.log(task.closes[row + np.asarray(task.horizons)] / task.closes[row])
+        realised[k] = np.log(closes[row + np.asarray(task.horizons)] / closes[row])
     return _Done(np.asarray(task.origins), realised, samples)
 
 
@@ -178,11 +178,9 @@ def calibrate(
         store = _Store(Path(out)) if out is not None else None
         done = store.prepare(manifest, resume) if store is not None else {}
         todo = [int(o) for o in origins if int(o) not in done]
-        closes = bars["close"].to_numpy(dtype=np.float64)
         tasks = (
             _Task(
                 generator,
-                closes,
                 bars,
                 tuple(todo[i : i + batch_size]),
                 horizons,
