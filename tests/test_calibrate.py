@@ -106,3 +106,11 @@ def test_the_report_shows_a_calibration_section(garch, sp500, tmp_path):
     calibrate(garch[0], sp500, **SETTINGS, out=tmp_path / "calibration")
     page = build_report(tmp_path).read_text()
     assert "<h2>Calibration</h2>" in page and "Kupiec p" in page and page.count("calibration at ") == 2
+
+
+@pytest.mark.slow
+def test_two_worker_processes_give_the_same_samples(garch, sp500):
+    one = calibrate(garch[0], sp500, **SETTINGS, batch_size=3)
+    two = calibrate(garch[0], sp500, **SETTINGS, batch_size=3, jobs=2)
+    np.testing.assert_array_equal(one.samples, two.samples)
+    np.testing.assert_array_equal(one.realised, two.realised)
