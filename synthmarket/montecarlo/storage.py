@@ -48,9 +48,10 @@ def _path_order(paths: list[str]) -> list[int]:
 
 
 def extra_columns(rows: pd.DataFrame | list[dict]) -> list[str]:
-    """The analyzer columns of ``rows`` (those after :data:`COLUMNS`), in the order first seen."""
-    names = rows.columns if isinstance(rows, pd.DataFrame) else dict.fromkeys(k for row in rows for k in row)
-    return [c for c in names if c not in COLUMNS]
+    """The analyzer columns of ``rows`` (those after :data:`COLUMNS`), sorted by name: the same
+    order whichever paths came back first (an analyzer's keys may differ from path to path)."""
+    names = rows.columns if isinstance(rows, pd.DataFrame) else {k for row in rows for k in row}
+    return sorted(c for c in names if c not in COLUMNS)
 
 
 def tidy_results(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
