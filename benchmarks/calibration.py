@@ -29,12 +29,16 @@ HORIZONS = (1, 5, 20)
 REFERENCE = "garch"
 
 
-def run(data: str, generators: list[str], paths: int, stride: int, jobs: int) -> list[dict]:
+CLASSICAL = ("gbm", "garch", "fhs", "bootstrap")
+
+
+def run(data: str, generators: list[str], paths: int, stride: int, jobs: int, budget: str | None) -> list[dict]:
     bars = sm.sample_data(data)
     rows, results = [], {}
     for name in generators:
         began = time.perf_counter()
-        model = sm.train(name, data=data, start=TRAIN[0], end=TRAIN[1])
+        deep = {} if name in CLASSICAL or budget is None else {"time_budget": budget}
+        model = sm.train(name, data=data, start=TRAIN[0], end=TRAIN[1], **deep)
         result = calibrate(
             model, bars, start=TEST[0], end=TEST[1], horizons=HORIZONS, n_paths=paths, stride=stride, jobs=jobs
         )
@@ -79,6 +83,7 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--time-budget", help="training budget of the deep generators (default: their own)")
     args = parser.parse_args()
     print(f"# Calibration benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(
@@ -87,7 +92,7 @@ def main() -> None:
         f"horizon h use origins at least h bars apart"
     )
     for data in args.data.split(","):
-        rows = run(data, args.generators.split(","), args.paths, args.stride, args.jobs)
+        rows = run(data, args.generators.split(","), args.paths, args.stride, args.jobs, args.time_budget)
         print()
         print(table(data, rows))
         print()
