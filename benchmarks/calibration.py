@@ -10,6 +10,7 @@ predicted 20-day volatility with the realised.
 Usage::
 
     python benchmarks/calibration.py [--generators gbm,garch,fhs,bootstrap] [--paths 1000] [--stride 1]
+        [--time-budget 3m] [--models DIR]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import datetime as dt
 import os
 import time
+from pathlib import Path
 
 import synthmarket as sm
 from synthmarket.calibration.scores import crps
@@ -32,13 +34,14 @@ REFERENCE = "garch"
 CLASSICAL = ("gbm", "garch", "fhs", "bootstrap")
 
 
-def run(data: str, generators: list[str], paths: int, stride: int, jobs: int, budget: str | None) -> list[dict]:
+def run(
+    data: str, generators: list[str], paths: int, stride: int, jobs: int, budget: str | None, models: Path | None
+) -> list[dict]:
     bars = sm.sample_data(data)
     rows, results = [], {}
     for name in generators:
         began = time.perf_counter()
-        deep = {} if name in CLASSICAL or budget is None else {"time_budget": budget}
-        model = sm.train(name, data=data, start=TRAIN[0], end=TRAIN[1], **deep)
+        model = trained(name, data, budget, None if models is None else models / f"{data}-{name}")
         result = calibrate(
             model, bars, start=TEST[0], end=TEST[1], horizons=HORIZONS, n_paths=paths, stride=stride, jobs=jobs
         )
@@ -55,6 +58,14 @@ def run(data: str, generators: list[str], paths: int, stride: int, jobs: int, bu
             ref = crps(reference.samples[:, j, :].astype(float), reference.realised[:, j]).mean()
             row["skill"][h] = 1 - mine / ref
     return rows
+
+
+def trained(name: str, data: str, budget: str | None, directory: Path | None):
+    """The generator trained on ``data`` up to 2014; loaded from ``directory`` when it holds it already."""
+    if directory is not None and (directory / "config.json").exists():
+        return sm.load_model(directory)
+    deep = {} if name in CLASSICAL or budget is None else {"time_budget": budget}
+    return sm.train(name, data=data, start=TRAIN[0], end=TRAIN[1], out=directory, **deep)
 
 
 def table(data: str, rows: list[dict]) -> str:
@@ -84,6 +95,7 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--time-budget", help="training budget of the deep generators (default: their own)")
+    parser.add_argument("--models", type=Path, help="keep the trained models here (DATA-NAME) and reuse them")
     args = parser.parse_args()
     print(f"# Calibration benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(
@@ -92,7 +104,7 @@ def main() -> None:
         f"horizon h use origins at least h bars apart"
     )
     for data in args.data.split(","):
-        rows = run(data, args.generators.split(","), args.paths, args.stride, args.jobs, args.time_budget)
+        rows = run(data, args.generators.split(","), args.paths, args.stride, args.jobs, args.time_budget, args.models)
         print()
         print(table(data, rows))
         print()

@@ -91,18 +91,22 @@ class TCNGenerator(nn.Module):
         )
         self.burn_in = self.tcn.receptive_field - 1
 
-    def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None):
+    def _inputs(self, noise: torch.Tensor, labels: torch.Tensor | None, burn_in: int):
         """ShockInputs' (core, eps, eta, regimes) and the kept steps' slow factors (or None)."""
         noise, white = noise.split([self.inputs.noise_dim, self.vol_factors], dim=-1)
-        factors = None if self.slow is None else self.slow(white)[:, self.burn_in :]
-        return (*self.inputs(noise, labels, self.burn_in), factors)
+        factors = None if self.slow is None else self.slow(white)[:, burn_in:]
+        return (*self.inputs(noise, labels, burn_in), factors)
+
+    def head_inputs(self, noise: torch.Tensor, labels: torch.Tensor | None, burn_in: int):
+        """What the output layer reads at the steps after ``burn_in``: (h, eps, eta, factors)."""
+        core, eps, eta, regimes, factors = self._inputs(noise, labels, burn_in)
+        h = self.tcn(core.transpose(1, 2))[..., burn_in:].transpose(1, 2)
+        if self.memory is not None:
+            h = torch.cat([h, self.memory(core)[:, burn_in:]], dim=-1)
+        return with_regimes(h, regimes), eps, eta, factors
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        core, eps, eta, regimes, factors = self._inputs(noise, labels)
-        h = self.tcn(core.transpose(1, 2))[..., self.burn_in :].transpose(1, 2)
-        if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.burn_in :]], dim=-1)
-        return self.head(with_regimes(h, regimes), eps, eta, factors)
+        return self.head(*self.head_inputs(noise, labels, self.burn_in))
 
     def rollout(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """As ``forward``, for sampling: faster, with flat memory for any length.
@@ -113,7 +117,7 @@ class TCNGenerator(nn.Module):
         twice as fast on a CPU as over many short ones). The sequence is convolved in exact
         causal time chunks.
         """
-        core, eps, eta, regimes, factors = self._inputs(noise, labels)
+        core, eps, eta, regimes, factors = self._inputs(noise, labels, self.burn_in)
         b, t, d = core.shape
         folded = core.reshape(1, b * t, d)
         h = self.tcn.stream(folded.transpose(1, 2)).transpose(1, 2)

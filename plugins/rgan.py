@@ -60,16 +60,21 @@ class GRUGenerator(nn.Module):
         )
         self.burn_in = burn_in
 
-    def _output(self, h: torch.Tensor, core: torch.Tensor, eps, eta, regimes) -> torch.Tensor:
-        h = h[:, self.burn_in :]
+    def _output(self, h: torch.Tensor, core: torch.Tensor, burn_in: int, regimes) -> torch.Tensor:
+        """What the output layer reads at the steps after ``burn_in``, from the GRU's states ``h``."""
+        h = h[:, burn_in:]
         if self.memory is not None:
-            h = torch.cat([h, self.memory(core)[:, self.burn_in :]], dim=-1)
-        return self.head(with_regimes(h, regimes), eps, eta)
+            h = torch.cat([h, self.memory(core)[:, burn_in:]], dim=-1)
+        return with_regimes(h, regimes)
+
+    def head_inputs(self, noise: torch.Tensor, labels: torch.Tensor | None, burn_in: int):
+        """What the output layer reads at the steps after ``burn_in``: (h, eps, eta, factors=None)."""
+        core, eps, eta, regimes = self.inputs(noise, labels, burn_in)
+        h, _ = self.gru(core)
+        return self._output(h, core, burn_in, regimes), eps, eta, None
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        core, eps, eta, regimes = self.inputs(noise, labels, self.burn_in)
-        h, _ = self.gru(core)
-        return self._output(h, core, eps, eta, regimes)
+        return self.head(*self.head_inputs(noise, labels, self.burn_in))
 
     def rollout(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """As ``forward``, for sampling: rolling the GRU state across time chunks (flat memory for long paths)."""
@@ -78,7 +83,7 @@ class GRUGenerator(nn.Module):
         for lo in range(0, core.shape[1], TIME_CHUNK):
             h, state = self.gru(core[:, lo : lo + TIME_CHUNK], state)
             parts.append(h)
-        return self._output(torch.cat(parts, dim=1), core, eps, eta, regimes)
+        return self.head(self._output(torch.cat(parts, dim=1), core, self.burn_in, regimes), eps, eta)
 
 
 class GRUDiscriminator(nn.Module):

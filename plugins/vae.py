@@ -147,14 +147,18 @@ class Decoder(nn.Module):
         out = F.conv1d(F.pad(shocks, (steps - 1, 0)), powers[:, None, :], groups=self.latent)
         return out.transpose(1, 2)
 
-    def prior_sample(self, e: np.ndarray) -> torch.Tensor:
-        """Stationary AR(1) latents (n, T, latent) from standard normal ``e`` of the same shape."""
+    def prior_sample(self, e: np.ndarray, previous: np.ndarray | None = None) -> torch.Tensor:
+        """AR(1) latents (n, T, latent) from standard normal ``e`` of the same shape: stationary, or
+        continuing the latent ``previous`` (latent,) of the step before."""
         a = self.decays().detach().cpu().double().numpy()
         out = np.empty_like(e)
         for j, coef in enumerate(a):
             scale = math.sqrt(1 - coef * coef)
             shocks = e[..., j].astype(np.float64) * scale
-            shocks[:, 0] = e[:, 0, j]  # the first step draws from the stationary N(0, 1)
+            if previous is None:
+                shocks[:, 0] = e[:, 0, j]  # the first step draws from the stationary N(0, 1)
+            else:
+                shocks[:, 0] += coef * float(previous[j])
             out[..., j] = lfilter([1.0], [1.0, -coef], shocks, axis=1)
         return torch.from_numpy(out)
 
@@ -206,12 +210,15 @@ class Decoder(nn.Module):
             log_scale = torch.cat([log_scale[..., :1], log_scale[..., 1:] + move_scale], dim=-1)
         return mean, log_scale.clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT), state
 
-    def roll(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
+    def roll(
+        self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor, forced: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Bars (B, T, C) rolled out one step at a time from latents ``z`` and noise ``eta`` (both T steps).
 
         Each step's bar is fed to the next (``feedback``), its return noise to its other
         channels; the GRU recurrence is written out so that only the previous bar's share of
-        the input gates is computed per step.
+        the input gates is computed per step. The first steps' bars are ``forced`` (F, C)
+        when given: real bars, as training feeds them (teacher forcing).
         """
         gru, c, hidden = self.gru, self.n_channels, self.gru.hidden_size
         static_dim = z.shape[-1] + self.embed.dim
@@ -246,15 +253,21 @@ class Decoder(nn.Module):
                 if self.reversion:
                     averages = d * averages + (1 - d) * bar[:, :1]
                     outputs = torch.cat([outputs[:, :1] + self.revert(averages), outputs[:, 1:]], dim=1)
-                bar = outputs[:, :c] + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
+                if forced is not None and lo + t < forced.shape[0]:
+                    bar = forced[lo + t].expand(b, c)
+                else:
+                    bar = outputs[:, :c] + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
                 out.append(bar)
         return torch.stack(out, dim=1)
 
-    def rollout(self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor) -> torch.Tensor:
+    def rollout(
+        self, z: torch.Tensor, labels: torch.Tensor | None, eta: torch.Tensor, forced: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Bars for sampling, for latents ``z`` (B, burn_in + S, latent) and output noise ``eta``
-        (B, S, C; with ``feedback`` B, burn_in + S, C: the burn-in's bars are drawn too)."""
+        (B, S, C; with ``feedback`` B, burn_in + S, C: the burn-in's bars are drawn too, or
+        ``forced``: the context's)."""
         if self.feedback:
-            return self.roll(z, labels, eta)[:, self.burn_in :]
+            return self.roll(z, labels, eta, forced)[:, self.burn_in :]
         state, means, scales = None, [], []
         for lo in range(0, z.shape[1], TIME_CHUNK):
             chunk_labels = None if labels is None else labels[:, lo : lo + TIME_CHUNK]
@@ -273,6 +286,9 @@ class SequenceVAE(TorchGenerator):
     name = "vae"
     conditional = True
     sampling_nets = ("decoder",)
+    #: Paths start from a context: the encoder reads it, the decoder runs over it (:meth:`context_start`).
+    context_nets = ("encoder",)
+    uses_context = True
     sample_positions = 1 << 20
     sample_batch_paths = 256
     hyperparameters = (
@@ -378,15 +394,34 @@ class SequenceVAE(TorchGenerator):
         ctx.optimize("vae", loss, self.optimizers["vae"])
         return {"loss": float(loss.detach()), **losses}
 
-    def draw_batch(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+    @property
+    def min_context(self) -> int:
+        """The encoder reads a training window's worth of context (at least the burn-in)."""
+        return max(self.burn_in(), int(self.hparams["window"])) if self.uses_context else 0
+
+    def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior mean of the latents over the context (L, latent), and the context: the
+        decoder runs over its last burn-in steps as in training, and the latents go on from its last."""
+        mean_q, _ = self.nets["encoder"](context[None], labels)
+        return mean_q[0], context
+
+    def draw_batch(
+        self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
+    ) -> torch.Tensor:
         decoder = self.nets["decoder"]
         warm = decoder.burn_in
         e = rng.standard_normal((n, warm + n_steps, decoder.latent), dtype=np.float32)
-        z = decoder.prior_sample(e).to(self.device, torch.float32)
+        if start is None:
+            z, forced = decoder.prior_sample(e).to(self.device, torch.float32), None
+        else:
+            posterior, context = start
+            known, forced = posterior[len(posterior) - warm :], context[len(context) - warm :]
+            ahead = decoder.prior_sample(e[:, warm:], previous=posterior[-1].cpu().double().numpy())
+            z = torch.cat([known.expand(n, warm, decoder.latent), ahead.to(self.device, known.dtype)], dim=1)
         eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm)
-        return decoder.rollout(z, labels, eta)
+        return decoder.rollout(z, labels, eta, forced)
 
 
 __all__ = ["Decoder", "Encoder", "SequenceVAE"]

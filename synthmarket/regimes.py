@@ -65,6 +65,15 @@ class RegimeScheme:
             labels[:first] = labels[first]
         return labels
 
+    def last_label(self, returns: np.ndarray) -> int | None:
+        """The regime of the last of these log close returns for a built-in scheme (its
+        statistic over the last ``window`` of them); None for labels read from a column."""
+        if self.column is not None:
+            return None
+        window = np.asarray(returns, dtype=np.float64)[-self.window :]
+        stat = window.std(ddof=1) if self.kind == "volatility" else window.sum()
+        return int(np.searchsorted(np.asarray(self.thresholds), stat, side="right"))
+
     def index(self, name: str) -> int:
         """The label of regime ``name``."""
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,6 +61,9 @@ class TorchGenerator(Generator):
 
     conditional = True
     sampling_nets: tuple[str, ...] = ("generator",)
+    #: Networks a saved model keeps besides ``sampling_nets`` to read a context (a model saved
+    #: without them samples unconditionally).
+    context_nets: tuple[str, ...] = ()
     #: (path x step) positions per sampling batch; recurrent models like bigger batches.
     sample_positions: int = SAMPLE_POSITIONS
     #: At most this many paths per sampling batch (None: no cap); a GRU runs fastest on a few hundred.
@@ -103,7 +107,21 @@ class TorchGenerator(Generator):
         """One batch of scaled features (n, n_steps, C); ``labels`` is None or (1 or n, n_steps).
         Runs in inference mode; :meth:`_sample_scaled` calls it batch by batch.
 
-        Draw every random number from ``rng`` (e.g. with :func:`~synthmarket.deep.numpy_noise`)."""
+        Draw every random number from ``rng`` (e.g. with :func:`~synthmarket.deep.numpy_noise`).
+        A context-aware model (``uses_context``) also takes ``start``, what its
+        :meth:`context_start` returned, when paths continue a context."""
+
+    # -- what context-aware subclasses implement ----------------------------------------------
+    def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> Any:
+        """What :meth:`draw_batch` needs (its ``start``) to continue the scaled features
+        ``context`` (L, C), the last :attr:`min_context` bars before the paths; ``labels``
+        (1, L) are their regimes for a conditional model. Only for ``uses_context`` models."""
+        raise NotImplementedError(f"{type(self).__name__} does not start from a context")
+
+    @property
+    def min_context(self) -> int:
+        """Bars of context a context-aware model reads: its burn-in, which the context replaces."""
+        return self.burn_in() if self.uses_context else 0
 
     # -- Trainer protocol -------------------------------------------------------------------
     def training_plan(self) -> dict[str, Any]:
@@ -192,8 +210,11 @@ class TorchGenerator(Generator):
             net.to(self.device).eval()
         self.optimizers = {}
 
+    def _saved_nets(self) -> tuple[str, ...]:
+        return (*self.sampling_nets, *self.context_nets)
+
     def _state(self) -> dict[str, np.ndarray]:
-        state = module_arrays({k: self.nets[k] for k in self.sampling_nets})
+        state = module_arrays({k: self.nets[k] for k in self._saved_nets()})
         if self.chain is not None:
             state["regime_chain"] = self.chain.to_array()
         return state
@@ -201,8 +222,12 @@ class TorchGenerator(Generator):
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         n_regimes = 0 if self.scheme is None else len(self.scheme.names)
         self._build_all(len(self.scaler.channels), n_regimes, 0)
-        load_module_arrays({k: self.nets[k] for k in self.sampling_nets}, state)
-        known = {k for k in state if k.split(".", 1)[0] in self.sampling_nets}
+        saved = {k.split(".", 1)[0] for k in state}
+        if not set(self.context_nets) <= saved:  # saved before this model read contexts
+            self.uses_context = False
+        nets = [k for k in self._saved_nets() if k in self.sampling_nets or self.uses_context]
+        load_module_arrays({k: self.nets[k] for k in nets}, state)
+        known = {k for k in state if k.split(".", 1)[0] in nets}
         extra = sorted(set(state) - known - {"regime_chain"})
         if extra:
             raise ValueError(f"unexpected tensors {extra[:5]}")
@@ -214,8 +239,14 @@ class TorchGenerator(Generator):
                 raise ValueError("the regime chain does not match the model's regimes")
         self.prepare_for_sampling()
 
-    def _sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory."""
+    def _sample_scaled(
+        self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int, context=None
+    ) -> np.ndarray:
+        """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory.
+
+        With a ``context`` (unscaled features, T >= :attr:`min_context`), every path starts
+        from it: a regime chain starts from the context's last regime, and each batch gets
+        :meth:`context_start`'s ``start``."""
         per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
@@ -224,17 +255,20 @@ class TorchGenerator(Generator):
             net.eval()
         starts = range(0, n, per_batch)
         fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
+        first = None if context is None or labels is not None else self._context_regime(context)
+        start = None if context is None else self._context_start(context, first if fixed is None else int(fixed[0, 0]))
+        extra = {} if start is None else {"start": start}
 
         def run(lo: int, batch_rng: np.random.Generator) -> None:
             m = min(per_batch, n - lo)
             if fixed is not None:
                 batch_labels = fixed.to(self.device)
             elif self.chain is not None:
-                batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng)).to(self.device)
+                batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng, first=first)).to(self.device)
             else:
                 batch_labels = None
             with torch.inference_mode():
-                out[lo : lo + m] = self.draw_batch(m, batch_labels, batch_rng, n_steps).float().cpu().numpy()
+                out[lo : lo + m] = self.draw_batch(m, batch_labels, batch_rng, n_steps, **extra).float().cpu().numpy()
 
         # Each batch draws from its own child generator, so the paths do not depend on how
         # many batches run at once; on a CPU every batch runs on one thread, the batches in
@@ -265,3 +299,26 @@ class TorchGenerator(Generator):
     def burn_in(self) -> int:
         """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
         return 0
+
+    def _context_regime(self, context: np.ndarray) -> int | None:
+        """The regime of the context's last bar, where the chain starts (None without regimes); for
+        regimes read from a data column, which a context does not carry, the most common one."""
+        if self.chain is None:
+            return None
+        last = self.scheme.last_label(context[:, 0])
+        return int(np.argmax(self.chain.initial)) if last is None else last
+
+    def _context_start(self, context: np.ndarray, first: int | None) -> Any:
+        """:meth:`context_start` of the context's last :attr:`min_context` bars, in the regime of
+        the paths' first step (computed once per context and regime)."""
+        tail = np.ascontiguousarray(context[-self.min_context :], dtype=np.float64)
+        key = (hashlib.sha256(tail.tobytes()).hexdigest(), first)
+        cached = getattr(self, "_start_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        scaled = torch.as_tensor(self.scaler.transform(tail), dtype=torch.float32, device=self.device)
+        labels = None if first is None else torch.full((1, len(tail)), first, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            start = self.context_start(scaled, labels)
+        self._start_cache = (key, start)
+        return start

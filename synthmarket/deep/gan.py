@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthmarket.deep.base import TorchGenerator
+from synthmarket.deep.conditioning import context_noise, filtered_shocks
 from synthmarket.deep.facts_loss import FACTS_HYPERPARAMETERS
 from synthmarket.deep.layers import pad_labels
 from synthmarket.deep.weights import numpy_noise
@@ -50,6 +51,8 @@ class AdversarialGenerator(TorchGenerator):
     """
 
     sampling_nets = ("generator_ema",)
+    #: Paths start from a context: its shocks fill the generator's burn-in (:meth:`context_start`).
+    uses_context = True
     #: The R1 penalty of the latest step that computed it (it is lazy: every ``r1_every`` steps).
     last_r1: float | None = None
 
@@ -124,9 +127,19 @@ class AdversarialGenerator(TorchGenerator):
         ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
         return losses
 
-    def draw_batch(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int) -> torch.Tensor:
+    def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The burn-in's noise (1, burn_in, noise_dim): the context's returns run backwards through
+        the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`)."""
+        net = self.nets["generator_ema"]
+        return context_noise(net, filtered_shocks(net, context[:, 0], labels))
+
+    def draw_batch(
+        self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
+    ) -> torch.Tensor:
         net = self.nets["generator_ema"]
         noise = numpy_noise(rng, (n, net.burn_in + n_steps, net.noise_dim)).to(self.device)
+        if start is not None:
+            noise[:, : net.burn_in] = start
         if labels is not None:
             labels = labels.expand(n, n_steps)
         return net.rollout(noise, pad_labels(labels, net.burn_in))

@@ -167,6 +167,24 @@ class VolatilityHead(nn.Module):
         mean = torch.trapezoid((_g_and_h(grid, g, h) + _g_and_h(-grid, g, h)) * self.mean_density.to(eps.dtype), grid)
         return _g_and_h(eps, g, h) - mean
 
+    def log_vol_drift(self, h: torch.Tensor, factors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The return's log volatility (clamped as the output uses it) and drift, each (B, T, 1)."""
+        log_vol, drift = self.vol(h).split(1, dim=-1)
+        if self.vol_factors is not None:
+            log_vol = log_vol + self.vol_factors(factors)
+        return log_vol.clamp(-self.LOG_SCALE_LIMIT, self.LOG_SCALE_LIMIT), drift
+
+    @torch.no_grad()
+    def inverse_shock(self, y: torch.Tensor, bound: float = 12.0, iterations: int = 40) -> torch.Tensor:
+        """The standard normal ``eps`` whose :meth:`shock` is ``y`` (bisection on [-bound, bound];
+        the shock is increasing, and a ``y`` beyond the shock of ``bound`` gives ``bound``)."""
+        lo, hi = torch.full_like(y, -bound), torch.full_like(y, bound)
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            below = self.shock(mid) < y
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
     def forward(
         self, h: torch.Tensor, eps: torch.Tensor, eta: torch.Tensor, factors: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -176,11 +194,9 @@ class VolatilityHead(nn.Module):
         volatility only (linearly), never the drift.
         """
         limit = self.LOG_SCALE_LIMIT
-        log_vol, drift = self.vol(h).split(1, dim=-1)
-        if self.vol_factors is not None:
-            log_vol = log_vol + self.vol_factors(factors)
+        log_vol, drift = self.log_vol_drift(h, factors)
         eps = self.shock(eps)
-        ret = torch.exp(log_vol.clamp(-limit, limit)) * eps + drift
+        ret = torch.exp(log_vol) * eps + drift
         log_scale, mean = self.other(torch.cat([h, eps, eps.abs()], dim=-1)).chunk(2, dim=-1)
         other = torch.exp(log_scale.clamp(-limit, limit)) * eta + mean
         return torch.cat([ret, other], dim=-1)

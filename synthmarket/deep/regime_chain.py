@@ -24,11 +24,14 @@ class RegimeChain:
         initial = np.bincount(labels, minlength=n_regimes) + 1.0
         return cls(counts / counts.sum(axis=1, keepdims=True), initial / initial.sum())
 
-    def sample(self, n_paths: int, n_steps: int, rng: np.random.Generator) -> np.ndarray:
-        """(n_paths, n_steps) regime indices."""
+    def sample(self, n_paths: int, n_steps: int, rng: np.random.Generator, first: int | None = None) -> np.ndarray:
+        """(n_paths, n_steps) regime indices, starting from regime ``first`` (None: the initial mix)."""
         cumulative = np.cumsum(self.transition, axis=1)
         out = np.empty((n_paths, n_steps), dtype=np.int64)
-        out[:, 0] = rng.choice(len(self.initial), size=n_paths, p=self.initial)
+        if first is None:
+            out[:, 0] = rng.choice(len(self.initial), size=n_paths, p=self.initial)
+        else:
+            out[:, 0] = first
         u = rng.random((n_paths, n_steps))
         for t in range(1, n_steps):
             row = cumulative[out[:, t - 1]]

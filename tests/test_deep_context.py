@@ -1,0 +1,141 @@
+"""The deep generators start from the market's state (issue #22): the GANs run their own
+recursion backwards over the context (filtered shocks), the VAE's encoder reads it and its
+decoder runs over it, and a regime chain starts from the context's regime. Real S&P 500
+bars, tiny seeded models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthmarket.bars import to_features
+from synthmarket.deep import RegimeChain
+from synthmarket.deep.conditioning import context_noise, filtered_shocks
+from synthmarket.generator import Generator
+from synthmarket.train_config import TrainConfig
+from synthmarket_plugins.conv1d_cgan import Conv1DCGAN
+from synthmarket_plugins.rgan import RGAN
+from synthmarket_plugins.vae import SequenceVAE
+
+SMALL = {
+    "conv1d_cgan": (Conv1DCGAN, dict(hidden=8, d_hidden=8, dilations=[1, 2, 4], d_dilations=[1, 2, 4], window=48)),
+    "rgan": (RGAN, dict(hidden=8, d_hidden=8, window=48, burn_in=8)),
+    "vae": (SequenceVAE, dict(hidden=8, encoder_hidden=8, window=48, burn_in=8, kl_anneal_steps=10)),
+}
+SHORT = TrainConfig(steps=12, validate_every=6, seed=0)
+
+
+@pytest.fixture(scope="module")
+def bars(sp500):
+    return sp500.loc["2012":"2014"]
+
+
+@pytest.fixture(scope="module")
+def contexts(sp500):
+    """A calm and a turbulent stretch of the S&P 500: late 2006 and October 2008."""
+    return sp500.loc[:"2006-12-29"].iloc[-300:], sp500.loc[:"2008-10-10"].iloc[-300:]
+
+
+@pytest.fixture(scope="module", params=list(SMALL))
+def fitted(request, bars):
+    cls, hparams = SMALL[request.param]
+    model = cls(batch_size=8, **hparams)
+    model.fit(bars, SHORT)
+    return model
+
+
+def scaled_returns(model, bars):
+    tail = to_features(bars)[-model.min_context :]
+    return torch.as_tensor(model.scaler.transform(tail)[:, 0], dtype=torch.float32)
+
+
+@pytest.mark.parametrize("name", ["conv1d_cgan", "rgan"])
+def test_filtered_shocks_give_back_the_context(name, bars, contexts):
+    cls, hparams = SMALL[name]
+    model = cls(batch_size=8, **hparams)
+    model.fit(bars, SHORT)
+    net = model.nets["generator_ema"]
+    for context in contexts:
+        returns = scaled_returns(model, context)
+        shocks = filtered_shocks(net, returns)
+        h, _, _, factors = net.head_inputs(context_noise(net, shocks), None, 0)
+        log_vol, drift = net.head.log_vol_drift(h, factors)
+        rebuilt = torch.exp(log_vol[0, :, 0]) * net.head.shock(shocks) + drift[0, :, 0]
+        within = shocks.abs() < 11.99  # a move beyond the shock of 12 standard deviations stays at 12
+        assert int((~within).sum()) <= 1  # a -9 % day of October 2008, at most
+        torch.testing.assert_close(rebuilt[within], returns[within], atol=1e-4, rtol=1e-4)
+        assert (torch.sign(shocks[~within]) == torch.sign(returns[~within] - drift[0, ~within, 0])).all()
+
+
+def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbulent_context(bars, contexts):
+    """An EGARCH-like generator by hand: its log volatility is the decaying average of the
+    past shock sizes, so the context's shocks must carry into the first bars."""
+    model = RGAN(batch_size=8, **SMALL["rgan"][1])
+    model.fit(bars, SHORT)
+    net = model.nets["generator_ema"]
+    with torch.no_grad():
+        net.memory.mix.weight.zero_()
+        net.memory.mix.bias.zero_()
+        net.memory.mix.weight[0, net.inputs.z_dim + 1] = 1.0  # |eps_{t-1}|
+        net.head.vol.weight.zero_()
+        net.head.vol.bias.zero_()
+        net.head.vol.weight[0, net.gru.hidden_size] = 1.5  # log vol = 1.5 x the average size
+    calm, turbulent = (model.sample(400, 3, seed=1, context=c)[..., 0].std() for c in contexts)
+    assert turbulent > 1.5 * calm
+
+
+def test_sampling_from_a_context_is_reproducible_and_leaves_none_as_before(fitted, contexts):
+    calm, turbulent = contexts
+    first = fitted.sample(20, 15, seed=3, context=turbulent)
+    np.testing.assert_array_equal(first, fitted.sample(20, 15, seed=3, context=turbulent))
+    assert not np.allclose(first, fitted.sample(20, 15, seed=3, context=calm))
+    unconditional = fitted.sample(20, 15, seed=3, context=None)
+    fitted._start_cache = None
+    np.testing.assert_array_equal(unconditional, fitted.sample(20, 15, seed=3, context=None))
+
+
+def test_the_context_must_cover_the_burn_in(fitted, contexts):
+    from synthmarket.errors import ConfigError
+
+    short = contexts[0].iloc[-fitted.min_context :]  # one bar short: the first bar has no return
+    with pytest.raises(ConfigError, match=f"at least {fitted.min_context} bars of context"):
+        fitted.sample(2, 5, seed=0, context=short)
+
+
+def test_a_saved_model_keeps_its_context_and_starts_where_it_did(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    loaded = Generator.load(tmp_path / "model")
+    assert loaded.uses_context
+    np.testing.assert_array_equal(fitted.sample(5, 10, seed=2), loaded.sample(5, 10, seed=2))
+
+
+def test_a_vae_saved_without_its_encoder_samples_unconditionally(bars, contexts, tmp_path):
+    cls, hparams = SMALL["vae"]
+    model = cls(batch_size=8, **hparams)
+    model.fit(bars, SHORT)
+    model.context_nets = ()  # as a VAE saved before it read contexts: the decoder only
+    model.save(tmp_path / "model")
+    old = Generator.load(tmp_path / "model")
+    assert not old.uses_context and old.min_context == 0
+    calm, turbulent = contexts
+    np.testing.assert_array_equal(old.sample(5, 10, seed=1, context=calm), old.sample(5, 10, seed=1, context=None))
+
+
+def test_the_regime_chain_starts_from_the_contexts_regime(sp500, contexts):
+    model = RGAN(batch_size=8, **SMALL["rgan"][1])
+    model.fit(sp500.loc["2012":"2014"], SHORT, regimes="volatility")
+    for context in contexts:
+        expected = model.scheme.label(context)[-1]
+        assert model._context_regime(to_features(context)) == expected
+    chain = RegimeChain(np.full((3, 3), 1 / 3), np.array([0.8, 0.1, 0.1]))
+    assert (chain.sample(50, 4, np.random.default_rng(0), first=2)[:, 0] == 2).all()
+    assert np.isfinite(model.sample(4, 5, seed=0, context=contexts[1])).all()
+
+
+@pytest.mark.slow
+def test_a_briefly_trained_vae_starts_turbulent_after_a_turbulent_context(sp500, contexts):
+    model = SequenceVAE(hidden=8, encoder_hidden=8, window=64, burn_in=16)
+    model.fit(sp500.loc["2005":"2014"], TrainConfig(steps=150, seed=0))
+    calm, turbulent = (model.sample(400, 5, seed=1, context=c)[..., 0].std() for c in contexts)
+    assert turbulent > 1.3 * calm
