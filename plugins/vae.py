@@ -256,7 +256,10 @@ class Decoder(nn.Module):
                 if forced is not None and lo + t < forced.shape[0]:
                     bar = forced[lo + t].expand(b, c)
                 else:
-                    bar = outputs[:, :c] + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
+                    bar = (
+                        outputs[:, :c]
+                        + torch.exp(outputs[:, c:].clamp(-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)) * noise[:, t]
+                    )
                 out.append(bar)
         return torch.stack(out, dim=1)
 

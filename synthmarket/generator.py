@@ -384,7 +384,9 @@ class Generator(abc.ABC):
             model.report = TrainReport(**config["train_report"])
         tail = state.pop(CONTEXT_TAIL, None)
         if tail is not None and not np.isfinite(tail).all():
-            raise ModelFileError(f"{directory / config['weights']['file']}: {CONTEXT_TAIL!r} holds NaN or infinite values.")
+            raise ModelFileError(
+                f"{directory / config['weights']['file']}: {CONTEXT_TAIL!r} holds NaN or infinite values."
+            )
         model.context_tail = None if tail is None else np.asarray(tail, dtype=np.float64)
         try:
             model._load_state(state)
