@@ -3,8 +3,9 @@
 A run directory holds a calibration in ``RUN/calibration/`` (``synthmarket calibrate --out
 RUN/calibration``). The section shows, for each horizon, the PIT histogram (flat when the
 predicted distributions are right), the 1 % and 5 % VaR over time with the days the realised
-return fell below it, and the predicted volatility against the realised absolute return,
-then the table of the tests.
+return fell below it, and the predicted volatility over the horizon against the realised
+(square roots of the expected and the realised sums of squared daily returns), then the
+table of the tests.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ CALIBRATION_DIR = "calibration"
 
 
 def calibration_figure(scores: pd.DataFrame, horizon: int):
-    """PIT histogram, VaR and hits over time, predicted volatility against |realised|."""
+    """PIT histogram, VaR and hits over time, predicted volatility against the realised."""
     import matplotlib.dates as mdates
 
     rows = scores[scores["horizon"] == horizon]
@@ -43,10 +44,16 @@ def calibration_figure(scores: pd.DataFrame, horizon: int):
     var_ax.xaxis.set_major_locator(locator)
     var_ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     var_ax.legend(frameon=False, fontsize=8, ncol=3)
-    vol_ax.scatter(rows["predicted_vol"], rows["realised"].abs(), s=6, alpha=0.5, color="#4c72b0")
-    top = float(max(rows["predicted_vol"].max(), 1e-12))
-    vol_ax.plot([0, top], [0, top * np.sqrt(2 / np.pi)], color="black", linestyle="--", linewidth=1)
-    vol_ax.set(title="predicted volatility", xlabel="predicted sd", ylabel="|realised|")
+    if "realised_vol" in rows:
+        vol_ax.scatter(rows["predicted_vol"], rows["realised_vol"], s=6, alpha=0.5, color="#4c72b0")
+        top = float(max(rows["predicted_vol"].max(), 1e-12))
+        vol_ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1)
+        vol_ax.set(title=f"{horizon}-bar volatility", xlabel="predicted", ylabel="realised")
+    else:  # a calibration saved before the volatilities were: the samples' sd against |realised|
+        vol_ax.scatter(rows["predicted_vol"], rows["realised"].abs(), s=6, alpha=0.5, color="#4c72b0")
+        top = float(max(rows["predicted_vol"].max(), 1e-12))
+        vol_ax.plot([0, top], [0, top * np.sqrt(2 / np.pi)], color="black", linestyle="--", linewidth=1)
+        vol_ax.set(title="predicted volatility", xlabel="predicted sd", ylabel="|realised|")
     fig.tight_layout()
     return fig
 

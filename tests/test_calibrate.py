@@ -42,6 +42,12 @@ def test_each_origin_is_sampled_from_its_own_context_and_scored(garch, sp500):
     scores = result.scores()
     assert set(scores["horizon"]) == {1, 5} and scores["pit"].between(0, 1).all()
     assert json.dumps(result.summary)
+    # realised volatility over 5 bars: the root of the sum of the squared daily log returns
+    daily = np.diff(np.log(closes.iloc[after : after + 6].to_numpy()))
+    assert result.realised_vol[0, 1] == pytest.approx(np.sqrt((daily**2).sum()))
+    assert result.realised_vol[0, 0] == pytest.approx(abs(result.realised[0, 0]))
+    # predicted: the root of the paths' mean sum of squares, near the spread of the 5-bar sums
+    assert np.median(result.predicted_vol[:, 1] / result.samples[:, 1, :].std(axis=1)) == pytest.approx(1, abs=0.15)
 
 
 def test_an_interrupted_calibration_resumes_without_repeating_or_losing_an_origin(garch, sp500, tmp_path):
@@ -63,8 +69,10 @@ def test_an_interrupted_calibration_resumes_without_repeating_or_losing_an_origi
     assert sum(counted) == 13 - 4  # only the origins not stored were sampled again
     np.testing.assert_array_equal(resumed.samples, whole.samples)
     np.testing.assert_array_equal(resumed.realised, whole.realised)
+    np.testing.assert_array_equal(resumed.predicted_vol, whole.predicted_vol)
     again = read_calibration(tmp_path / "run")
     np.testing.assert_array_equal(again.samples, whole.samples)
+    np.testing.assert_array_equal(again.realised_vol, whole.realised_vol)
     with pytest.raises(ConfigError, match="already holds a calibration"):
         calibrate(model, sp500, **SETTINGS, out=tmp_path / "run")
     with pytest.raises(ConfigError, match="other n_paths"):
@@ -95,7 +103,7 @@ def test_the_command_line_writes_the_scores_and_prints_the_tests(garch, tmp_path
     assert result.exit_code == 0, result.output
     assert "Kupiec" in result.output and "horizon 5" in result.output
     scores = pd.read_csv(tmp_path / "c" / "scores.csv")
-    assert len(scores) == 2 * 13 and {"pit", "hit_0.01", "crps", "predicted_vol"} <= set(scores.columns)
+    assert len(scores) == 2 * 13 and {"pit", "hit_0.01", "crps", "predicted_vol", "realised_vol"} <= set(scores.columns)
     failed = CliRunner().invoke(app, [*args, "--horizons", "1,x", "-o", str(tmp_path / "d")])
     assert failed.exit_code == 2 and "--horizons" in failed.output
 

@@ -241,22 +241,39 @@ def crps_skill(crps_model, crps_reference) -> float:
 def vol_correlation(samples, realised) -> VolCorrelation:
     """Correlation of the predicted volatility with the realised absolute return.
 
-    ``sigma_t = std(samples[t])`` (ddof=1) against ``|y_t|``: Pearson's r
-    (``scipy.stats.pearsonr``) and Spearman's rank correlation (``scipy.stats.spearmanr``).
+    ``sigma_t = std(samples[t])`` (ddof=1) against ``|y_t|``: see :func:`volatility_correlation`.
     A generator that tracks volatility regimes gives a clearly positive value.
-
-    Reference: Andersen, T. G., Bollerslev, T. (1998). Answering the skeptics: yes, standard
-    volatility models do provide accurate forecasts. International Economic Review 39(4), 885-905.
     """
     samples, realised = _check(samples, realised)
     if samples.shape[0] < 3 or samples.shape[1] < 2:
         return VolCorrelation(float("nan"), float("nan"))
-    sigma, size = samples.std(axis=1, ddof=1), np.abs(realised)
-    return VolCorrelation(float(stats.pearsonr(sigma, size)[0]), float(stats.spearmanr(sigma, size)[0]))
+    return volatility_correlation(samples.std(axis=1, ddof=1), np.abs(realised))
 
 
-def calibration_summary(samples, realised, alphas=(0.01, 0.05), n_sim: int = 2000, seed: int | None = 0) -> dict:
+def volatility_correlation(predicted, realised) -> VolCorrelation:
+    """Pearson's r (``scipy.stats.pearsonr``) and Spearman's rank correlation
+    (``scipy.stats.spearmanr``) of predicted with realised volatilities, one pair per origin.
+
+    Reference: Andersen, T. G., Bollerslev, T. (1998). Answering the skeptics: yes, standard
+    volatility models do provide accurate forecasts. International Economic Review 39(4), 885-905.
+    """
+    predicted, realised = np.asarray(predicted, dtype=float), np.asarray(realised, dtype=float)
+    if predicted.shape != realised.shape or predicted.ndim != 1:
+        raise ValueError(f"predicted and realised are 1-D and alike; got {predicted.shape} and {realised.shape}")
+    if predicted.size < 3 or np.ptp(predicted) == 0 or np.ptp(realised) == 0:
+        return VolCorrelation(float("nan"), float("nan"))
+    return VolCorrelation(float(stats.pearsonr(predicted, realised)[0]), float(stats.spearmanr(predicted, realised)[0]))
+
+
+def calibration_summary(
+    samples, realised, alphas=(0.01, 0.05), n_sim: int = 2000, seed: int | None = 0, volatility=None
+) -> dict:
     """All the statistics above for one horizon, as a JSON-able dict.
+
+    ``volatility``, a pair (predicted, realised) of per-origin volatilities, is what the
+    correlation compares (e.g. the square root of the expected and of the realised sum of
+    squared daily returns over the horizon); without it, the samples' standard deviation and
+    the absolute realised return (:func:`vol_correlation`).
 
     Keys: ``n``, ``pit_mean``, ``pit_hist`` (counts in 10 equal bins on [0, 1]), ``crps_mean``,
     ``vol_pearson``, ``vol_spearman`` and ``levels``: for each alpha (key ``f"{alpha:g}"``)
@@ -267,7 +284,7 @@ def calibration_summary(samples, realised, alphas=(0.01, 0.05), n_sim: int = 200
     samples, realised = _check(samples, realised)
     n = int(realised.size)
     u = pit(samples, realised)
-    corr = vol_correlation(samples, realised)
+    corr = vol_correlation(samples, realised) if volatility is None else volatility_correlation(*volatility)
     levels = {}
     for alpha in alphas:
         _, hits = var_hits(samples, realised, alpha)

@@ -5,7 +5,9 @@ For every origin ``t`` (every ``stride``-th trading day of ``start..end`` whose 
 known) and every horizon ``h``, the predicted distribution is the ``n_paths`` sampled log
 returns over ``h`` bars from the close of ``t``; the realised one is ``log(close[t+h] /
 close[t])``. The samples are kept (float32), so that every score of :mod:`.scores` can be
-computed again. Work is cut into batches of origins run by the same executor as the
+computed again. Volatility over the horizon is compared as realised volatility: the square
+root of the sum of squared daily log returns, its expectation over the sampled paths
+against the realised one. Work is cut into batches of origins run by the same executor as the
 Monte-Carlo runner (local processes or Ray) and streamed to ``out`` as they finish; a resumed
 run skips the origins stored.
 """
@@ -33,12 +35,14 @@ from ..executor import map_unordered
 from ..jsonutil import json_default
 from ..outdir import claim, write_text_atomic
 
+FORMAT = "synthmarket-calibration/2"  # 2: with the predicted and realised volatilities
 MANIFEST = "calibration.json"
 SUMMARY = "summary.json"
 PARTS = "parts"
 SAMPLES = "samples.npz"
 SCORES = "scores.csv"
 RET = 0  # the close-return channel of the features
+PART_ARRAYS = ("origins", "realised", "samples", "predicted_vol", "realised_vol")
 
 
 @dataclass(frozen=True)
@@ -57,40 +61,57 @@ class _Done:
     origins: np.ndarray  # row numbers
     realised: np.ndarray  # (n, H)
     samples: np.ndarray  # (n, H, n_paths) float32
+    predicted_vol: np.ndarray  # (n, H): sqrt of the paths' mean sum of squared daily returns
+    realised_vol: np.ndarray  # (n, H): sqrt of the realised sum of squared daily returns
+
+    def rows(self) -> dict[int, tuple[np.ndarray, ...]]:
+        """Each origin's (realised, samples, predicted_vol, realised_vol)."""
+        columns = (self.realised, self.samples, self.predicted_vol, self.realised_vol)
+        return {int(o): tuple(c[k] for c in columns) for k, o in enumerate(self.origins)}
 
 
 def _run(task: _Task) -> _Done:
     """Sample every origin of ``task`` from its context (a worker's job)."""
     longest = max(task.horizons)
     steps = np.asarray(task.horizons) - 1
-    closes = task.bars["close"].to_numpy(dtype=np.float64)
-    realised = np.empty((len(task.origins), len(task.horizons)))
-    samples = np.empty((len(task.origins), len(task.horizons), task.n_paths), dtype=np.float32)
+    log_closes = np.log(task.bars["close"].to_numpy(dtype=np.float64))
+    n, horizons = len(task.origins), np.asarray(task.horizons)
+    realised, predicted_vol, realised_vol = (
+        np.empty((n, len(horizons))),
+        np.empty((n, len(horizons))),
+        np.empty((n, len(horizons))),
+    )
+    samples = np.empty((n, len(horizons), task.n_paths), dtype=np.float32)
     for k, row in enumerate(task.origins):
         context = task.bars.iloc[max(0, row - task.context_bars) : row + 1]
         seed = int(np.random.SeedSequence([task.seed, row]).generate_state(1)[0])
-        features = task.model.sample(task.n_paths, longest, seed=seed, context=context)
-        cumulative = np.cumsum(features[:, :, RET].astype(np.float64), axis=1)
-        samples[k] = cumulative[:, steps].T
-        realised[k] = np.log(closes[row + np.asarray(task.horizons)] / closes[row])
-    return _Done(np.asarray(task.origins), realised, samples)
+        returns = task.model.sample(task.n_paths, longest, seed=seed, context=context)[:, :, RET].astype(np.float64)
+        samples[k] = np.cumsum(returns, axis=1)[:, steps].T
+        predicted_vol[k] = np.sqrt(np.cumsum(returns**2, axis=1)[:, steps].mean(axis=0))
+        ahead = np.diff(log_closes[row : row + longest + 1])
+        realised[k] = log_closes[row + horizons] - log_closes[row]
+        realised_vol[k] = np.sqrt(np.cumsum(ahead**2)[steps])
+    return _Done(np.asarray(task.origins), realised, samples, predicted_vol, realised_vol)
 
 
 @dataclass
 class CalibrationResult:
     """What :func:`calibrate` returns: the origins' dates, the horizons, the realised and the
-    sampled returns, and the scores (:func:`.scores.calibration_summary`) by horizon."""
+    sampled returns, the predicted and realised volatilities over each horizon, and the
+    scores (:func:`.scores.calibration_summary`) by horizon."""
 
     dates: pd.DatetimeIndex
     horizons: tuple[int, ...]
     realised: np.ndarray  # (n_origins, H)
     samples: np.ndarray  # (n_origins, H, n_paths)
+    predicted_vol: np.ndarray  # (n_origins, H)
+    realised_vol: np.ndarray  # (n_origins, H)
     summary: dict[str, Any]
     out: Path | None = None
 
     def scores(self) -> pd.DataFrame:
         """One row per origin and horizon: the realised return, its PIT, VaR 1 % / 5 % and hits,
-        the predicted volatility and the CRPS."""
+        the predicted and realised volatility and the CRPS."""
         from .scores import crps, pit, var_hits
 
         rows = []
@@ -100,7 +121,7 @@ class CalibrationResult:
             for alpha in (0.01, 0.05):
                 var, hits = var_hits(s, r, alpha)
                 frame[f"var_{alpha:g}"], frame[f"hit_{alpha:g}"] = var, hits
-            frame["predicted_vol"] = s.std(axis=1, ddof=1)
+            frame["predicted_vol"], frame["realised_vol"] = self.predicted_vol[:, j], self.realised_vol[:, j]
             frame["crps"] = crps(s, r)
             rows.append(pd.DataFrame(frame))
         return pd.concat(rows, ignore_index=True)
@@ -165,7 +186,7 @@ def calibrate(
         raise ConfigError(f"Need n_paths >= 2, stride >= 1 and batch_size >= 1; got {n_paths}, {stride}, {batch_size}.")
     origins = _origins(bars, start, end, max(horizons), int(stride), generator)
     manifest = {
-        "format": "synthmarket-calibration",
+        "format": FORMAT,
         "model": generator.config(),
         "data": _fingerprint(bars),
         "origins": [str(d.date()) for d in bars.index[origins]],
@@ -193,33 +214,40 @@ def calibrate(
         for batch in map_unordered(_run, tasks, jobs=jobs, backend=backend, ray_address=ray_address):
             if store is not None:
                 store.append(batch)
-            done.update({int(o): (batch.realised[k], batch.samples[k]) for k, o in enumerate(batch.origins)})
+            done.update(batch.rows())
             if progress is not None:
                 progress(len(batch.origins))
-        realised = np.stack([done[int(o)][0] for o in origins])
-        samples = np.stack([done[int(o)][1] for o in origins])
+        realised, samples, predicted_vol, realised_vol = (np.stack(c) for c in zip(*(done[int(o)] for o in origins)))
         summary = {
             "horizons": {
-                str(h): _scores(samples[:, j, :], realised[:, j], h, int(stride)) for j, h in enumerate(horizons)
+                str(h): _scores(
+                    samples[:, j, :], realised[:, j], (predicted_vol[:, j], realised_vol[:, j]), h, int(stride)
+                )
+                for j, h in enumerate(horizons)
             },
             "n_origins": len(origins),
             "first_origin": manifest["origins"][0],
             "last_origin": manifest["origins"][-1],
             "generator": generator.name,
         }
-        result = CalibrationResult(bars.index[origins], horizons, realised, samples, summary, None)
+        result = CalibrationResult(
+            bars.index[origins], horizons, realised, samples, predicted_vol, realised_vol, summary, None
+        )
         if store is not None:
             result.out = store.finish(result)
     return result
 
 
-def _scores(samples: np.ndarray, realised: np.ndarray, horizon: int, stride: int) -> dict[str, Any]:
+def _scores(samples: np.ndarray, realised: np.ndarray, volatility, horizon: int, stride: int) -> dict[str, Any]:
     """The scores of one horizon over origins at least ``horizon`` bars apart: the outcomes of
     closer origins overlap, and their hits would not be independent as the tests assume."""
     from .scores import calibration_summary
 
     apart = max(1, math.ceil(horizon / stride))
-    scores = calibration_summary(samples[::apart].astype(np.float64), realised[::apart])
+    predicted_vol, realised_vol = (v[::apart] for v in volatility)
+    scores = calibration_summary(
+        samples[::apart].astype(np.float64), realised[::apart], volatility=(predicted_vol, realised_vol)
+    )
     return {**scores, "origins_apart": apart * stride}
 
 
@@ -278,7 +306,7 @@ class _Store:
     def __init__(self, out: Path) -> None:
         self.out, self.parts = out, out / PARTS
 
-    def prepare(self, manifest: dict, resume: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def prepare(self, manifest: dict, resume: bool) -> dict[int, tuple[np.ndarray, ...]]:
         if self.out.exists() and not self.out.is_dir():
             raise ConfigError(f"--out {str(self.out)!r} is a file; give a directory.")
         file = self.out / MANIFEST
@@ -289,6 +317,11 @@ class _Store:
             )
         if resume and file.exists():
             previous = json.loads(file.read_text())
+            if previous.get("format") != FORMAT:
+                raise ConfigError(
+                    f"Cannot resume the calibration in {str(self.out)!r}: an older synthmarket started it, "
+                    f"without the volatilities this one records. Calibrate into another --out."
+                )
             changed = [
                 k for k in manifest if previous.get(k) != json.loads(json.dumps(manifest[k], default=json_default))
             ]
@@ -299,11 +332,10 @@ class _Store:
                 )
         self.parts.mkdir(parents=True, exist_ok=True)
         write_text_atomic(file, json.dumps(manifest, indent=2, default=json_default))
-        done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        done: dict[int, tuple[np.ndarray, ...]] = {}
         for part in stored:
             with np.load(part) as saved:
-                for k, row in enumerate(saved["origins"]):
-                    done[int(row)] = (saved["realised"][k], saved["samples"][k])
+                done.update(_Done(**{k: saved[k] for k in PART_ARRAYS}).rows())
         return done
 
     def _parts(self) -> list[Path]:
@@ -312,7 +344,7 @@ class _Store:
     def append(self, batch: _Done) -> None:
         target = self.parts / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
         tmp = target.with_name(target.name + ".tmp.npz")
-        np.savez(tmp, origins=batch.origins, realised=batch.realised, samples=batch.samples)
+        np.savez(tmp, **{k: getattr(batch, k) for k in PART_ARRAYS})
         os.replace(tmp, target)
 
     def finish(self, result: CalibrationResult) -> Path:
@@ -323,6 +355,8 @@ class _Store:
             horizons=np.asarray(result.horizons),
             realised=result.realised,
             samples=result.samples,
+            predicted_vol=result.predicted_vol,
+            realised_vol=result.realised_vol,
         )
         os.replace(tmp, self.out / SAMPLES)
         write_text_atomic(self.out / SCORES, result.scores().to_csv(index=False))
@@ -340,5 +374,9 @@ def read_calibration(out: str | os.PathLike) -> CalibrationResult:
     with np.load(out / SAMPLES) as saved:
         dates = pd.DatetimeIndex(saved["dates"])
         horizons, realised, samples = tuple(int(h) for h in saved["horizons"]), saved["realised"], saved["samples"]
+        if "predicted_vol" in saved:
+            predicted_vol, realised_vol = saved["predicted_vol"], saved["realised_vol"]
+        else:  # saved before the volatilities were: the samples' spread against the absolute outcome
+            predicted_vol, realised_vol = samples.std(axis=2, ddof=1), np.abs(realised)
     summary = json.loads((out / SUMMARY).read_text())
-    return CalibrationResult(dates, horizons, realised, samples, summary, out)
+    return CalibrationResult(dates, horizons, realised, samples, predicted_vol, realised_vol, summary, out)
