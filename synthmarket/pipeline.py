@@ -72,6 +72,10 @@ class PipelineSettings:
     retrain: bool = False
     #: Progress bars of the training and the backtest (on stderr).
     progress: bool = True
+    #: Where the paths start: "last" (the market at the end of the data) or "none" (unconditional).
+    context: str = "last"
+    #: Start the paths from the market of this date of ``data`` instead (YYYY-MM-DD).
+    from_date: str | None = None
 
     @classmethod
     def of(cls, settings: PipelineSettings | None = None, **options: Any) -> PipelineSettings:
@@ -228,7 +232,15 @@ def check_settings(out: Path, settings: PipelineSettings) -> type[Generator]:
     TrainConfig(steps=settings.steps, seed=settings.seed)
     resolve_strategy(settings.strategy)
     resolve_jobs(settings.jobs)
+    starting_context(settings)
     return gen_cls
+
+
+def starting_context(settings: PipelineSettings):
+    """The context the paths start from (:func:`synthmarket.context.chosen_context`)."""
+    from .context import chosen_context
+
+    return chosen_context(settings.context, settings.from_date, settings.data if settings.from_date else None)
 
 
 def load_bars(settings: PipelineSettings, steps: _Steps) -> pd.DataFrame:
@@ -309,9 +321,13 @@ def train_or_reuse(
 
 def sample(model: Generator, settings: PipelineSettings, steps: _Steps) -> Paths:
     from . import api
+    from .context import describe
 
+    context = starting_context(settings)
     with steps(f"Sampling {settings.n_paths:,} paths of {settings.n_steps} bars"):
-        return api.generate(model, settings.n_paths, settings.n_steps, seed=settings.seed)
+        paths = api.generate(model, settings.n_paths, settings.n_steps, seed=settings.seed, context=context)
+        steps.note(describe(model, context))
+    return paths
 
 
 def score(bars: pd.DataFrame, paths: Paths, settings: PipelineSettings, steps: _Steps) -> Scorecard:
@@ -354,6 +370,7 @@ def run_config(
         "seed": settings.seed,
         "strategy": settings.strategy,
         "jobs": settings.jobs,
+        "context": settings.from_date or settings.context,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -119,4 +120,31 @@ def test_pipeline_options_are_checked_before_anything_is_written(tmp_path):
         sm.run_pipeline(tmp_path / "run", paths=10)
     with pytest.raises(PluginError, match="No strategy named 'nope'"):
         sm.run_pipeline(tmp_path / "run", generator="bootstrap", strategy="nope")
+    with pytest.raises(ConfigError, match="lies outside the data"):
+        sm.run_pipeline(tmp_path / "run", generator="bootstrap", from_date="1900-01-02")
+    with pytest.raises(ConfigError, match="drop --context none"):
+        sm.run_pipeline(tmp_path / "run", generator="bootstrap", from_date="2008-10-10", context="none")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_starts_its_paths_from_the_market_of_a_chosen_date(tmp_path):
+    """garch from the market of 2008-10-10: the paths start the next trading day, from that
+    day's close, and their first days are far more volatile than from the calm end of 2006."""
+    done = CliRunner().invoke(
+        app,
+        ["demo", "--out", str(tmp_path / "d"), *TINY, "--generator", "garch", "--from", "2008-10-10"],
+    )
+    assert done.exit_code == 0, done.output
+    assert "from the market on 2008-10-10" in done.output
+    paths = Paths.load(tmp_path / "d" / "scenarios.parquet")
+    assert paths.dates[0] == pd.Timestamp("2008-10-13")
+    assert json.loads((tmp_path / "d" / "run.json").read_text())["context"] == "2008-10-10"
+    calm = CliRunner().invoke(
+        app,
+        ["demo", "--out", str(tmp_path / "d"), *TINY, "--generator", "garch", "--from", "2006-12-29"],
+    )
+    assert calm.exit_code == 0, calm.output
+    quiet = Paths.load(tmp_path / "d" / "scenarios.parquet")
+    first_week = lambda p: np.diff(np.log(p.close[:, :6]), axis=1).std()  # noqa: E731
+    assert first_week(paths) > 2 * first_week(quiet)

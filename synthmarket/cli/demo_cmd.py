@@ -52,6 +52,12 @@ def demo(
     ),
     retrain: bool = typer.Option(False, "--retrain", help="Train afresh even when OUT/model matches these settings."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    context: str = typer.Option(
+        "last", "--context", help="last: start the paths from the market at the end of the data; none: unconditional."
+    ),
+    from_date: str | None = typer.Option(
+        None, "--from", help="Start the paths from the market of this date of --data (YYYY-MM-DD)."
+    ),
 ) -> None:
     """Train, sample, score and backtest on the bundled S&P 500 data; write an HTML report."""
     began = time.perf_counter()
@@ -69,6 +75,8 @@ def demo(
         steps=train_steps,
         retrain=retrain,
         progress=progress,
+        context=context,
+        from_date=from_date,
         on_event=print_event,
     )
     report = result.report
