@@ -172,9 +172,11 @@ class Conv1DCGAN(AdversarialGenerator):
             facts_window_spread=1.0,
             facts_horizons=[5, 20, 60],
             facts_block_spread=10.0,
+            context_window=64,
         ),
     )
     added_later = {
+        "context_window": 0,
         "shock_knots": 0,
         "vol_factors": 0,
         "tail_floor": 0.0,

@@ -122,10 +122,17 @@ class RGAN(AdversarialGenerator):
         HyperParameter("d_hidden", int, 32, "GRU units of the discriminator"),
         HyperParameter("d_layers", int, 1, "GRU layers of the discriminator"),
         *with_defaults(
-            GAN_HYPERPARAMETERS, lr_g=5e-4, lr_d=5e-4, r1_gamma=10.0, facts_weight=3.0, facts_quantiles=False
+            GAN_HYPERPARAMETERS,
+            lr_g=5e-4,
+            lr_d=5e-4,
+            r1_gamma=10.0,
+            facts_weight=3.0,
+            facts_quantiles=False,
+            context_window=100,
         ),
     )
     renamed = {"warmup": "burn_in"}
+    added_later = {"context_window": 0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams

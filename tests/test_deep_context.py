@@ -57,15 +57,15 @@ def test_filtered_shocks_give_back_the_context(name, bars, contexts):
     model.fit(bars, SHORT)
     net = model.nets["generator_ema"]
     for context in contexts:
-        returns = scaled_returns(model, context)
-        shocks = filtered_shocks(net, returns)
-        h, _, _, factors = net.head_inputs(context_noise(net, shocks), None, 0)
+        returns = scaled_returns(model, context)[None]
+        shocks = filtered_shocks(net, returns, lead=3)
+        h, _, _, factors = net.head_inputs(context_noise(net, shocks, 3), None, 3)
         log_vol, drift = net.head.log_vol_drift(h, factors)
-        rebuilt = torch.exp(log_vol[0, :, 0]) * net.head.shock(shocks) + drift[0, :, 0]
+        rebuilt = torch.exp(log_vol[..., 0]) * net.head.shock(shocks) + drift[..., 0]
         within = shocks.abs() < 11.99  # a move beyond the shock of 12 standard deviations stays at 12
         assert int((~within).sum()) <= 1  # a -9 % day of October 2008, at most
         torch.testing.assert_close(rebuilt[within], returns[within], atol=1e-4, rtol=1e-4)
-        assert (torch.sign(shocks[~within]) == torch.sign(returns[~within] - drift[0, ~within, 0])).all()
+        assert (torch.sign(shocks[~within]) == torch.sign(returns[~within] - drift[..., 0][~within])).all()
 
 
 def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbulent_context(bars, contexts):
@@ -139,3 +139,17 @@ def test_a_briefly_trained_vae_starts_turbulent_after_a_turbulent_context(sp500,
     model.fit(sp500.loc["2005":"2014"], TrainConfig(steps=150, seed=0))
     calm, turbulent = (model.sample(400, 5, seed=1, context=c)[..., 0].std() for c in contexts)
     assert turbulent > 1.3 * calm
+
+
+@pytest.mark.parametrize("knots", [0, 12])
+def test_the_shock_is_inverted_exactly(knots):
+    from synthmarket.deep import VolatilityHead
+
+    torch.manual_seed(0)
+    head = VolatilityHead(4, 4, shock_knots=knots)
+    with torch.no_grad():
+        head.shock_shape.copy_(torch.tensor([-0.2, 0.1]))
+        if head.shock_map is not None:
+            head.shock_map.log_slopes.normal_(0, 0.4)
+    eps = torch.linspace(-8, 8, 2001)
+    torch.testing.assert_close(head.inverse_shock(head.shock(eps)), eps, atol=1e-5, rtol=0)

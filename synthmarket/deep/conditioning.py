@@ -5,11 +5,13 @@ A generator built on :class:`~synthmarket.deep.ShockInputs` and
 ``vol_t * shock(eps_t) + drift_t``, where ``vol_t`` and ``drift_t`` read only the shocks
 before ``t`` (and latent noise). Run backwards over real returns, the same network gives
 the shocks that would have produced them: the analogue of a GARCH filter. Its burn-in is
-then filled with those shocks (and zero latent noise), so every path starts from the state
-the network reaches at the context's last bar, and the paths differ from their first bar on.
+then filled with those shocks (and zero latent noise) after a stretch of zeros, so every
+path starts from the state the network reaches at the context's last bar, and the paths
+differ from their first bar on. Training does the same with the real bars before each
+training window (:class:`~synthmarket.deep.AdversarialGenerator`'s ``context_window``).
 
-The net must have ``noise_dim``, ``burn_in``, ``inputs`` (a ShockInputs), ``head`` (a
-VolatilityHead) and ``head_inputs(noise, labels, burn_in)`` returning what the head reads.
+The net must have ``noise_dim``, ``inputs`` (a ShockInputs), ``head`` (a VolatilityHead) and
+``head_inputs(noise, labels, burn_in)`` returning what the head reads after the burn-in.
 """
 
 from __future__ import annotations
@@ -18,30 +20,36 @@ import torch
 from torch import nn
 
 
-def context_noise(net: nn.Module, shocks: torch.Tensor) -> torch.Tensor:
-    """Noise (1, L, noise_dim) that is zero but for the return shocks ``shocks`` (L,)."""
-    noise = shocks.new_zeros(1, shocks.shape[0], net.noise_dim)
-    noise[0, :, net.inputs.z_dim] = shocks  # ShockInputs' layout: z, then the return shock
+def context_noise(net: nn.Module, shocks: torch.Tensor, lead: int = 0) -> torch.Tensor:
+    """Noise (B, lead + L, noise_dim): zero, but for the return shocks ``shocks`` (B, L) after ``lead`` steps."""
+    noise = shocks.new_zeros(shocks.shape[0], lead + shocks.shape[1], net.noise_dim)
+    noise[:, lead:, net.inputs.z_dim] = shocks  # ShockInputs' layout: z, then the return shock
     return noise
 
 
 @torch.no_grad()
 def filtered_shocks(
-    net: nn.Module, returns: torch.Tensor, labels: torch.Tensor | None = None, *, tol: float = 1e-5
+    net: nn.Module,
+    returns: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    lead: int = 0,
+    tol: float = 1e-5,
 ) -> torch.Tensor:
-    """The shocks (L,) that make ``net``, with zero latent noise, give the scaled ``returns`` (L,).
+    """The shocks (B, L) that make ``net``, with zero latent noise, give the scaled ``returns`` (B, L)
+    after ``lead`` steps of zero noise.
 
     Each shock depends on the ones before it only, so sweeping all steps at once from zero
     settles at least one more step per sweep: exact after L sweeps, and in practice after
-    a few, as a step's volatility hardly moves with any single earlier shock.
-    ``labels`` (1, L) are the regimes of the context's steps, for a conditional model.
+    a few, as a step's volatility hardly moves with any single earlier shock; the sweeps stop
+    when no shock moves by ``tol``. ``labels`` (B, lead + L) are the regimes of those steps,
+    for a conditional model.
     """
     shocks = torch.zeros_like(returns)
-    for _ in range(returns.shape[0] + 1):
-        h, _, _, factors = net.head_inputs(context_noise(net, shocks), labels, 0)
+    for _ in range(returns.shape[1] + 1):
+        h, _, _, factors = net.head_inputs(context_noise(net, shocks, lead), labels, lead)
         log_vol, drift = net.head.log_vol_drift(h, factors)
-        target = (returns - drift[0, :, 0]) * torch.exp(-log_vol[0, :, 0])
-        new = net.head.inverse_shock(target)
+        new = net.head.inverse_shock((returns - drift[..., 0]) * torch.exp(-log_vol[..., 0]))
         moved = float((new - shocks).abs().max())
         shocks = new
         if moved < tol:

@@ -3,6 +3,12 @@
 Non-saturating loss with per-time-step discriminator verdicts, a lazy R1 penalty,
 Adam(0.5, 0.9), the stylized-facts term when ``facts_weight`` > 0, and an exponential
 moving average (EMA) of the generator's weights, which is what samples and is saved.
+
+With ``context_window`` = K > 0 the GAN learns to continue the market's state: every training
+window comes with the K real bars before it, the generator's burn-in ends with the shocks
+filtered from them (:mod:`synthmarket.deep.conditioning`), and the critic judges each window
+after reading its context, so a window that ignores a turbulent or calm past is told apart.
+Sampling from a context fills the burn-in the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     HyperParameter("tail_floor", float, 0.0, "lower bound of the learned shock's log tail scale"),
     HyperParameter("shock_knots", int, 0, "knots of the learned shock's shape (0: a normal shock)"),
     HyperParameter("facts_weight", float, 0.0, "weight of the stylized-facts term in the loss (0: none)"),
+    HyperParameter(
+        "context_window",
+        int,
+        0,
+        "bars before each training window the burn-in is filtered from and the critic reads (0: the whole "
+        "burn-in at sampling, none in training)",
+    ),
     *FACTS_HYPERPARAMETERS,
 )
 #: The defaults of :data:`GAN_HYPERPARAMETERS`, by name.
@@ -80,21 +93,55 @@ class AdversarialGenerator(TorchGenerator):
     def burn_in(self) -> int:
         return self.nets["generator"].burn_in
 
+    def context_length(self) -> int:
+        """Bars of context the burn-in is filtered from: ``context_window``, or the whole burn-in."""
+        window = int(self.hparams["context_window"])
+        return min(window, self.burn_in()) if window > 0 else self.burn_in()
+
+    @property
+    def min_context(self) -> int:
+        return self.context_length()
+
+    def training_plan(self) -> dict[str, Any]:
+        """Windows ``context_window`` bars longer: each comes with the real bars before it."""
+        plan = super().training_plan()
+        extra = self.context_length() if int(self.hparams["context_window"]) > 0 else 0
+        return {**plan, "window": int(plan["window"]) + extra}
+
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         return net(noise, pad_labels(labels, net.burn_in))
+
+    def _start_noise(
+        self, net: nn.Module, returns: torch.Tensor, labels: torch.Tensor | None, tol: float
+    ) -> torch.Tensor:
+        """The burn-in's noise (B, burn_in, noise_dim) that continues the scaled ``returns`` (B, K):
+        zeros, then the shocks filtered from them. ``labels`` (B,) are the regimes of the first step."""
+        lead = net.burn_in - returns.shape[1]
+        steps = None if labels is None else labels[:, None].expand(-1, net.burn_in)
+        return context_noise(net, filtered_shocks(net, returns, steps, lead=lead, tol=tol), lead)
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
         G.train()
         D.train()
-        x, labels = batch.x, batch.labels
+        whole, all_labels = batch.x, batch.labels
+        # the first bars of each window are its context (context_window), the rest what is generated
+        k = min(int(self.hparams["context_window"]), G.burn_in, whole.shape[1] // 2)
+        x, labels = whole[:, k:], None if all_labels is None else all_labels[:, k:]
         b, steps = x.shape[0], x.shape[1]
         noise = torch.randn((b, G.burn_in + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
+        if k:
+            first = None if labels is None else labels[:, 0]
+            noise[:, : G.burn_in] = self._start_noise(G, whole[:, :k, 0].float(), first, tol=1e-3)
+
+        def critic(window: torch.Tensor) -> torch.Tensor:
+            """Per-step verdicts on the generated stretch, after reading the context."""
+            return D(torch.cat([whole[:, :k].to(window.dtype), window], dim=1), all_labels)[:, k:]
 
         with ctx.autocast():
             fake = self._fake(G, labels, noise)
-            d_real = D(x, labels).float()
-            d_fake = D(fake.detach(), labels).float()
+            d_real = critic(x).float()
+            d_fake = critic(fake.detach()).float()
             loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         losses = {"d": float(loss_d.detach())}
         every = int(self.hparams["r1_every"])
@@ -103,7 +150,7 @@ class AdversarialGenerator(TorchGenerator):
             # R1 on each window's mean verdict: the loss averages the per-step verdicts, so must the penalty.
             # cuDNN's recurrent kernels have no double backward; R1 needs one through the critic.
             with torch.backends.cudnn.flags(enabled=False):
-                verdict = D(real, labels).float().mean(dim=1).sum()
+                verdict = critic(real).float().mean(dim=1).sum()
             (grad,) = torch.autograd.grad(verdict, real, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             loss_d = loss_d + 0.5 * float(self.hparams["r1_gamma"]) * every * r1
@@ -115,7 +162,7 @@ class AdversarialGenerator(TorchGenerator):
         for p in D.parameters():
             p.requires_grad_(False)
         with ctx.autocast():
-            loss_g = F.softplus(-D(fake, labels).float()).mean()
+            loss_g = F.softplus(-critic(fake).float()).mean()
         if self.facts is not None:
             facts = self.facts.loss(fake[..., 0], labels)
             loss_g = loss_g + float(self.hparams["facts_weight"]) * facts
@@ -130,8 +177,8 @@ class AdversarialGenerator(TorchGenerator):
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The burn-in's noise (1, burn_in, noise_dim): the context's returns run backwards through
         the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`)."""
-        net = self.nets["generator_ema"]
-        return context_noise(net, filtered_shocks(net, context[:, 0], labels))
+        first = None if labels is None else labels[:, 0]
+        return self._start_noise(self.nets["generator_ema"], context[None, :, 0], first, tol=1e-5)
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None

@@ -67,26 +67,42 @@ class PiecewiseLinearShock(nn.Module):
         self.register_buffer("density", torch.exp(-0.5 * grid * grid) / math.sqrt(2 * math.pi), persistent=False)
         self.log_slopes = nn.Parameter(torch.zeros(self.segments + 2))  # left tail, the pieces, right tail
 
-    def _map(self, eps: torch.Tensor) -> torch.Tensor:
+    def _pieces(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each piece's slope, and where it starts (knot) and its value there. Piece 0 is the left
+        tail; piece p in 1..segments covers (knots[p - 1], knots[p]]; segments + 1 is the right tail."""
         limit = self.LOG_SLOPE_LIMIT
-        slopes = torch.exp(clamp_passing_gradient(self.log_slopes, -limit, limit)).to(eps.dtype)
-        knots = self.knots.to(eps.dtype)
+        slopes = torch.exp(clamp_passing_gradient(self.log_slopes, -limit, limit)).to(dtype)
+        knots = self.knots.to(dtype)
         inner = slopes[1:-1] * (knots[1:] - knots[:-1])
         values = torch.cat([inner.new_zeros(1), torch.cumsum(inner, 0)])
         values = values - values[self.segments // 2]  # through 0 at eps = 0
-        # piece 0: the left tail; piece p in 1..segments: (knots[p - 1], knots[p]]; segments + 1: the right tail
-        piece = torch.bucketize(eps.detach().contiguous(), knots)
-        start_knots = torch.cat([knots[:1], knots])  # where piece p starts, and its value there
-        start_values = torch.cat([values[:1], values])
+        return slopes, torch.cat([knots[:1], knots]), torch.cat([values[:1], values])
+
+    def _map(self, eps: torch.Tensor) -> torch.Tensor:
+        slopes, start_knots, start_values = self._pieces(eps.dtype)
+        piece = torch.bucketize(eps.detach().contiguous(), self.knots.to(eps.dtype))
         return start_values[piece] + slopes[piece] * (eps - start_knots[piece])
 
-    def forward(self, eps: torch.Tensor) -> torch.Tensor:
+    def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and standard deviation of the map of a standard normal (on a grid)."""
         grid = self.grid.float()
         weights = self.density.float()
         on_grid = self._map(grid)
         mean = torch.trapezoid(on_grid * weights, grid)
-        variance = torch.trapezoid((on_grid - mean) ** 2 * weights, grid)
-        return (self._map(eps) - mean.to(eps.dtype)) / torch.sqrt(variance).to(eps.dtype)
+        return mean, torch.sqrt(torch.trapezoid((on_grid - mean) ** 2 * weights, grid))
+
+    def forward(self, eps: torch.Tensor) -> torch.Tensor:
+        mean, sd = self._moments()
+        return (self._map(eps) - mean.to(eps.dtype)) / sd.to(eps.dtype)
+
+    @torch.no_grad()
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """The ``eps`` whose shock is ``y``: the map is linear on each piece, so exactly."""
+        mean, sd = self._moments()
+        target = y * sd.to(y.dtype) + mean.to(y.dtype)
+        slopes, start_knots, start_values = self._pieces(y.dtype)
+        piece = torch.bucketize(target.contiguous(), start_values[1:].contiguous())
+        return start_knots[piece] + (target - start_values[piece]) / slopes[piece]
 
 
 class VolatilityHead(nn.Module):
@@ -176,8 +192,11 @@ class VolatilityHead(nn.Module):
 
     @torch.no_grad()
     def inverse_shock(self, y: torch.Tensor, bound: float = 12.0, iterations: int = 40) -> torch.Tensor:
-        """The standard normal ``eps`` whose :meth:`shock` is ``y`` (bisection on [-bound, bound];
-        the shock is increasing, and a ``y`` beyond the shock of ``bound`` gives ``bound``)."""
+        """The standard normal ``eps`` whose :meth:`shock` is ``y``, within [-bound, bound] (the
+        shock is increasing; a ``y`` beyond the shock of ``bound`` gives ``bound``): exact for a
+        piecewise-linear shock, by bisection for Tukey's."""
+        if self.shock_map is not None:
+            return self.shock_map.inverse(y).clamp(-bound, bound)
         lo, hi = torch.full_like(y, -bound), torch.full_like(y, bound)
         for _ in range(iterations):
             mid = 0.5 * (lo + hi)
