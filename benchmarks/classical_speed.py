@@ -23,11 +23,11 @@ REPEATS = 3
 SHAPES = ((4096, 252), (64, 5000), (100_000, 10))
 
 
-def bars_per_second(model, n_paths: int, n_steps: int) -> float:
+def bars_per_second(model, n_paths: int, n_steps: int, context="last") -> float:
     best = float("inf")
     for seed in range(REPEATS):
         began = time.perf_counter()
-        Paths.from_features(model.sample(n_paths, n_steps, seed=seed), model.anchor)
+        Paths.from_features(model.sample(n_paths, n_steps, seed=seed, context=context), model.anchor)
         best = min(best, time.perf_counter() - began)
     return n_paths * n_steps / best
 

@@ -4,8 +4,10 @@ Run: ``python benchmarks/deep_speed.py [--generators rgan,vae,conv1d_cgan]`` (a 
 a 2-core CPU; run it on an otherwise idle machine). Each model keeps its default
 hyper-parameters and is trained for a few steps only on the bundled S&P 500 bars
 2009-05-01..2018-12-31: speed depends on the architecture, not on the weights. Timed is
-``sample`` + ``Paths.from_features`` (the whole way to OHLCV arrays), best of ``REPEATS`` runs.
-The last column checks that the paths are the same whatever the number of threads.
+``sample`` + ``Paths.from_features`` (the whole way to OHLCV arrays), best of ``REPEATS`` runs,
+from the market at the end of the training data (the default context, which each call
+filters afresh) and, in the "no context" columns, unconditionally. The last column checks
+that the paths are the same whatever the number of threads.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main(argv=None) -> None:
     all_threads = torch.get_num_threads()
     thread_counts = sorted({1, all_threads})
     columns = ["generator"] + [f"{p:,} x {s:,}, {t} thread{'s' * (t > 1)}" for p, s in SHAPES for t in thread_counts]
-    columns.append("same paths")
+    columns += [f"{p:,} x {s:,}, no context, {all_threads} threads" for p, s in SHAPES] + ["same paths"]
     table = []
     for name in args.generators.split(","):
         model = get_registry().get("generator", name)()
@@ -43,10 +45,13 @@ def main(argv=None) -> None:
             for shape in SHAPES:
                 speeds[shape, t] = bars_per_second(model, *shape)
         torch.set_num_threads(all_threads)
+        for shape in SHAPES:
+            speeds[shape, None] = bars_per_second(model, *shape, context=None)
         same = all(np.array_equal(samples[0], s) for s in samples[1:])
         table.append(
             [name]
             + [f"{speeds[shape, t] / 1e6:.2f} M" for shape in SHAPES for t in thread_counts]
+            + [f"{speeds[shape, None] / 1e6:.2f} M" for shape in SHAPES]
             + ["yes" if same else "NO"]
         )
     print(f"torch {torch.__version__}, {all_threads} threads")

@@ -86,6 +86,7 @@ class TorchGenerator(Generator):
         self.n_regimes = 0
         self.n_channels = 0
         self.device = torch.device("cpu")
+        self._start_cache: tuple | None = None  # (context digest and regime, context_start's result)
         #: ``callback(step, losses)`` functions the training loop calls after every step.
         self.callbacks: list = []
 
@@ -209,6 +210,7 @@ class TorchGenerator(Generator):
         for net in self.nets.values():
             net.to(self.device).eval()
         self.optimizers = {}
+        self._start_cache = None  # starts computed with other weights
 
     def _saved_nets(self) -> tuple[str, ...]:
         return (*self.sampling_nets, *self.context_nets)
@@ -310,10 +312,12 @@ class TorchGenerator(Generator):
 
     def _context_start(self, context: np.ndarray, first: int | None) -> Any:
         """:meth:`context_start` of the context's last :attr:`min_context` bars, in the regime of
-        the paths' first step (computed once per context and regime)."""
-        tail = np.ascontiguousarray(context[-self.min_context :], dtype=np.float64)
+        the paths' first step (computed once per context and regime; None without a burn-in to fill)."""
+        if self.min_context == 0:
+            return None
+        tail = np.ascontiguousarray(context[len(context) - self.min_context :], dtype=np.float64)
         key = (hashlib.sha256(tail.tobytes()).hexdigest(), first)
-        cached = getattr(self, "_start_cache", None)
+        cached = self._start_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         scaled = torch.as_tensor(self.scaler.transform(tail), dtype=torch.float32, device=self.device)

@@ -132,7 +132,7 @@ class AdversarialGenerator(TorchGenerator):
         noise = torch.randn((b, G.burn_in + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
         if k:
             first = None if labels is None else labels[:, 0]
-            noise[:, : G.burn_in] = self._start_noise(G, whole[:, :k, 0].float(), first, tol=1e-3)
+            noise[:, : G.burn_in] = self._start_noise(G, whole[:, :k, 0].float(), first, tol=1e-2)
 
         def critic(window: torch.Tensor) -> torch.Tensor:
             """Per-step verdicts on the generated stretch, after reading the context."""
