@@ -152,3 +152,15 @@ def test_the_shock_is_inverted_exactly(knots):
             head.shock_map.log_slopes.normal_(0, 0.4)
     eps = torch.linspace(-8, 8, 2001)
     torch.testing.assert_close(head.inverse_shock(head.shock(eps)), eps, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("context_window", [0, 5, 100])
+def test_training_windows_come_with_the_bars_before_them(bars, context_window):
+    """context_window K: each window is drawn K bars longer (at most the burn-in) and its first
+    K bars are the context; 0 trains unconditionally and filters the whole burn-in at sampling."""
+    model = RGAN(batch_size=8, **{**SMALL["rgan"][1], "context_window": context_window})
+    model.fit(bars, SHORT)
+    extra = min(context_window, model.burn_in())
+    assert model.training_plan()["window"] == 48 + extra
+    assert model.min_context == (extra or model.burn_in())
+    assert model.report.steps == 12
