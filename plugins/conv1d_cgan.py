@@ -17,7 +17,9 @@ for how much its volatility moves from week to week within a month (``facts_bloc
 
 The discriminator is a TCN too; it reads the features plus causal averages of |return|
 and gives a verdict for every time step (a dense training signal). Training uses the
-shared recipe of :class:`synthmarket.deep.AdversarialGenerator`.
+shared recipe of :class:`synthmarket.deep.AdversarialGenerator`, with each training window's
+64 bars before it filtered into the end of the burn-in (``context_window``), as a sample from
+a context is.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ scale and mean of the gap, wicks and volume (the output layer of the Conv1D GAN)
 is drawn up front, so one ``nn.GRU`` call runs over every step; long paths roll forward in
 time chunks carrying the GRU state, so any length comes out natively. The discriminator
 reads the features plus causal averages of |return|. Training is the shared recipe of
-:class:`synthmarket.deep.AdversarialGenerator`.
+:class:`synthmarket.deep.AdversarialGenerator`, with each training window's 100 bars before it
+filtered into the burn-in (``context_window``), as a sample from a context is.
 """
 
 from __future__ import annotations

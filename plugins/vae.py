@@ -21,6 +21,9 @@
   The prior's decays belong to the decoder (they are needed to sample). Because the
   decoder reads the latents at every step and is recurrent, it generates any number of
   steps, rolling its state across time chunks.
+- From a context (the real bars before a scenario): the encoder reads it, the decoder runs over
+  its last ``burn_in`` bars with their posterior latents and the real bars fed back, as in
+  training, and the latents go on from the last one under the prior.
 - Loss: Gaussian negative log-likelihood + beta x KL(q(z_t | x) || p(z_t | z_{t-1})) (one
   posterior sample of ``z_{t-1}``), beta annealed linearly from 0 to ``kl_weight`` over the
   first ``kl_anneal_steps`` steps; plus the stylized-facts term on windows rolled out from prior
