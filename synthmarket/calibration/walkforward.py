@@ -76,11 +76,7 @@ def _run(task: _Task) -> _Done:
     steps = np.asarray(task.horizons) - 1
     log_closes = np.log(task.bars["close"].to_numpy(dtype=np.float64))
     n, horizons = len(task.origins), np.asarray(task.horizons)
-    realised, predicted_vol, realised_vol = (
-        np.empty((n, len(horizons))),
-        np.empty((n, len(horizons))),
-        np.empty((n, len(horizons))),
-    )
+    realised, predicted_vol, realised_vol = (np.empty((n, len(horizons))) for _ in range(3))
     samples = np.empty((n, len(horizons), task.n_paths), dtype=np.float32)
     for k, row in enumerate(task.origins):
         context = task.bars.iloc[max(0, row - task.context_bars) : row + 1]
