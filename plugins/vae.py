@@ -420,13 +420,13 @@ class SequenceVAE(TorchGenerator):
         if start is None:
             z, forced = decoder.prior_sample(e).to(self.device, torch.float32), None
         else:
-            posterior, context = start
+            posterior, context = start.value
             known, forced = posterior[len(posterior) - warm :], context[len(context) - warm :]
             ahead = decoder.prior_sample(e[:, warm:], previous=posterior[-1].cpu().double().numpy())
             z = torch.cat([known.expand(n, warm, decoder.latent), ahead.to(self.device, known.dtype)], dim=1)
         eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
-            labels = pad_labels(labels.expand(n, n_steps), warm)
+            labels = pad_labels(labels.expand(n, n_steps), warm, None if start is None else start.regime)
         return decoder.rollout(z, labels, eta, forced)
 
 

@@ -47,6 +47,9 @@ def regime_comparison(
 ) -> pd.DataFrame:
     """Per regime: statistics of paths sampled in that regime against the real bars labelled with it.
 
+    The paths are sampled unconditionally (``context=None``): a regime's own statistics, not
+    those of a start from the market of one day.
+
     Statistics: annualised volatility and mean return, excess kurtosis, and the mean ACF of
     ``|r|`` over lags 1-10 (volatility clustering; on the real data, over pairs of days that
     are both in the regime). Synthetic values are the median and 5-95% band across paths.
@@ -65,7 +68,9 @@ def regime_comparison(
     rows = []
     for k, name in enumerate(model.scheme.names):
         mask = labels == k
-        synthetic = generate(model, n_paths, n_steps, regime=name, seed=None if seed is None else seed + k)
+        synthetic = generate(
+            model, n_paths, n_steps, regime=name, seed=None if seed is None else seed + k, context=None
+        )
         synth_returns = synthetic.log_returns()
         real_stats = (
             {key: float(v[0]) for key, v in _row_stats(returns[mask][None, :]).items()} if mask.sum() > 2 else {}

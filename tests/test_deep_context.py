@@ -130,6 +130,14 @@ def test_the_regime_chain_starts_from_the_contexts_regime(sp500, contexts):
     chain = RegimeChain(np.full((3, 3), 1 / 3), np.array([0.8, 0.1, 0.1]))
     assert (chain.sample(50, 4, np.random.default_rng(0), first=2)[:, 0] == 2).all()
     assert np.isfinite(model.sample(4, 5, seed=0, context=contexts[1])).all()
+    # asked for calm paths from October 2008, the model reads the context in its own regime
+    seen = []
+    model.prepare_for_sampling()  # forgets the start computed above
+    read = model.context_start
+    model.context_start = lambda context, labels: seen.append(labels) or read(context, labels)
+    model.sample(4, 5, seed=0, context=contexts[1], regime="calm")
+    turbulent = model.scheme.label(contexts[1])[-1]
+    assert turbulent == model.scheme.index("turbulent") and (seen[0] == turbulent).all()
 
 
 @pytest.mark.slow

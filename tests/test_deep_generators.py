@@ -603,7 +603,7 @@ def test_a_huge_learning_rate_diverges_with_a_clear_message(sp500_recent, name, 
 
 
 def realized_vol(model, regime: str) -> float:
-    returns = model.sample(200, 120, regime=regime, seed=0)[..., 0]
+    returns = model.sample(200, 120, regime=regime, seed=0, context=None)[..., 0]
     return float(returns.std(axis=1).mean())
 
 

@@ -27,7 +27,13 @@ for any Python started inside ``synthmarket/``.)
 
 from __future__ import annotations
 
-from synthmarket.deep.base import SAMPLE_POSITIONS, TRAINING_HYPERPARAMETERS, VOLUME_INDEX, TorchGenerator
+from synthmarket.deep.base import (
+    SAMPLE_POSITIONS,
+    TRAINING_HYPERPARAMETERS,
+    VOLUME_INDEX,
+    ContextStart,
+    TorchGenerator,
+)
 from synthmarket.deep.facts_loss import (
     FACTS_DEFAULTS,
     FACTS_HYPERPARAMETERS,
@@ -60,6 +66,7 @@ __all__ = [
     # the base classes, and what train_step receives
     "TorchGenerator",
     "AdversarialGenerator",
+    "ContextStart",
     "Batch",
     "StepContext",
     "GAN_DEFAULTS",

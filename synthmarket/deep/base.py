@@ -14,6 +14,7 @@ import abc
 import contextlib
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,17 @@ from synthmarket.training_data import TrainingData
 SAMPLE_POSITIONS = 1 << 18
 #: Where the volume channel sits among the features, when the data have volume.
 VOLUME_INDEX = len(PRICE_CHANNELS)
+
+
+@dataclass(frozen=True)
+class ContextStart:
+    """What :meth:`TorchGenerator.draw_batch` receives as ``start``: its model's
+    :meth:`~TorchGenerator.context_start` of the context (``value``), and the regime the context
+    was read in (None without regimes), which the burn-in keeps (``pad_labels(..., fill=regime)``)."""
+
+    value: Any
+    regime: int | None
+
 
 #: The training length every torch generator declares (each may give other defaults with
 #: :func:`~synthmarket.hyperparameters.with_defaults`).
@@ -109,8 +121,8 @@ class TorchGenerator(Generator):
         Runs in inference mode; :meth:`_sample_scaled` calls it batch by batch.
 
         Draw every random number from ``rng`` (e.g. with :func:`~synthmarket.deep.numpy_noise`).
-        A context-aware model (``uses_context``) also takes ``start``, what its
-        :meth:`context_start` returned, when paths continue a context."""
+        A context-aware model (``uses_context``) also takes ``start``, a :class:`ContextStart`,
+        when paths continue a context."""
 
     # -- what context-aware subclasses implement ----------------------------------------------
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> Any:
@@ -247,8 +259,9 @@ class TorchGenerator(Generator):
         """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory.
 
         With a ``context`` (unscaled features, T >= :attr:`min_context`), every path starts
-        from it: a regime chain starts from the context's last regime, and each batch gets
-        :meth:`context_start`'s ``start``."""
+        from it: the context is read in its own last regime (:meth:`context_start`'s ``start``
+        goes to every batch, and the burn-in keeps that regime, :attr:`ContextStart.regime`),
+        then the paths take the regimes asked for, or a chain goes on from the context's."""
         per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
@@ -257,8 +270,9 @@ class TorchGenerator(Generator):
             net.eval()
         starts = range(0, n, per_batch)
         fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
-        first = None if context is None or labels is not None else self._context_regime(context)
-        start = None if context is None else self._context_start(context, first if fixed is None else int(fixed[0, 0]))
+        regime = None if context is None else self._context_regime(context)
+        first = regime if labels is None else None  # a chain goes on from the context's regime
+        start = None if context is None else self._context_start(context, regime)
         extra = {} if start is None else {"start": start}
 
         def run(lo: int, batch_rng: np.random.Generator) -> None:
@@ -310,19 +324,19 @@ class TorchGenerator(Generator):
         last = self.scheme.last_label(context[:, 0])
         return int(np.argmax(self.chain.initial)) if last is None else last
 
-    def _context_start(self, context: np.ndarray, first: int | None) -> Any:
-        """:meth:`context_start` of the context's last :attr:`min_context` bars, in the regime of
-        the paths' first step (computed once per context and regime; None without a burn-in to fill)."""
+    def _context_start(self, context: np.ndarray, regime: int | None) -> ContextStart | None:
+        """:meth:`context_start` of the context's last :attr:`min_context` bars, read in the
+        context's ``regime`` (computed once per context; None without a burn-in to fill)."""
         if self.min_context == 0:
             return None
         tail = np.ascontiguousarray(context[len(context) - self.min_context :], dtype=np.float64)
-        key = (hashlib.sha256(tail.tobytes()).hexdigest(), first)
+        key = (hashlib.sha256(tail.tobytes()).hexdigest(), regime)
         cached = self._start_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         scaled = torch.as_tensor(self.scaler.transform(tail), dtype=torch.float32, device=self.device)
-        labels = None if first is None else torch.full((1, len(tail)), first, dtype=torch.long, device=self.device)
+        labels = None if regime is None else torch.full((1, len(tail)), regime, dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            start = self.context_start(scaled, labels)
+            start = ContextStart(self.context_start(scaled, labels), regime)
         self._start_cache = (key, start)
         return start

@@ -176,9 +176,9 @@ class AdversarialGenerator(TorchGenerator):
 
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The burn-in's noise (1, burn_in, noise_dim): the context's returns run backwards through
-        the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`)."""
-        first = None if labels is None else labels[:, 0]
-        return self._start_noise(self.nets["generator_ema"], context[None, :, 0], first, tol=1e-5)
+        the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`), in its regime."""
+        regime = None if labels is None else labels[:, 0]
+        return self._start_noise(self.nets["generator_ema"], context[None, :, 0], regime, tol=1e-5)
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
@@ -186,10 +186,10 @@ class AdversarialGenerator(TorchGenerator):
         net = self.nets["generator_ema"]
         noise = numpy_noise(rng, (n, net.burn_in + n_steps, net.noise_dim)).to(self.device)
         if start is not None:
-            noise[:, : net.burn_in] = start
+            noise[:, : net.burn_in] = start.value
         if labels is not None:
             labels = labels.expand(n, n_steps)
-        return net.rollout(noise, pad_labels(labels, net.burn_in))
+        return net.rollout(noise, pad_labels(labels, net.burn_in, None if start is None else start.regime))
 
 
 @torch.no_grad()

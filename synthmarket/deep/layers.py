@@ -161,11 +161,13 @@ def with_regimes(x: torch.Tensor, embedded: torch.Tensor | None) -> torch.Tensor
     return x if embedded is None else torch.cat([x, embedded.to(x.dtype)], dim=-1)
 
 
-def pad_labels(labels: torch.Tensor | None, burn_in: int) -> torch.Tensor | None:
-    """Labels (B, S) -> (B, burn_in + S), the burn-in steps taking the first step's regime."""
+def pad_labels(labels: torch.Tensor | None, burn_in: int, fill: int | None = None) -> torch.Tensor | None:
+    """Labels (B, S) -> (B, burn_in + S), the burn-in steps taking regime ``fill`` (by default the
+    first step's: a context's own regime when paths start from one)."""
     if labels is None or burn_in == 0:
         return labels
-    return torch.cat([labels[:, :1].expand(labels.shape[0], burn_in), labels], dim=1)
+    head = labels[:, :1] if fill is None else torch.full_like(labels[:, :1], fill)
+    return torch.cat([head.expand(labels.shape[0], burn_in), labels], dim=1)
 
 
 class ShockInputs(nn.Module):
