@@ -70,8 +70,8 @@ class RegimeScheme:
         statistic over the last ``window`` of them); None for labels read from a column."""
         if self.column is not None:
             return None
-        window = np.asarray(returns, dtype=np.float64)[-self.window :]
-        stat = window.std(ddof=1) if self.kind == "volatility" else window.sum()
+        tail = pd.Series(np.asarray(returns, dtype=np.float64)[-self.window :])
+        stat = _rolling_statistic(tail, self.kind, self.window)[-1]
         return int(np.searchsorted(np.asarray(self.thresholds), stat, side="right"))
 
     def index(self, name: str) -> int:
@@ -102,8 +102,12 @@ def _label_column(bars: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _statistic(bars: pd.DataFrame, kind: str, window: int) -> np.ndarray:
-    r = np.log(bars["close"]).diff()
-    rolled = r.rolling(window, min_periods=2)
+    return _rolling_statistic(np.log(bars["close"]).diff(), kind, window)
+
+
+def _rolling_statistic(returns: pd.Series, kind: str, window: int) -> np.ndarray:
+    """The trailing ``window``-bar volatility (std) or trend (sum) of log returns, at every bar."""
+    rolled = returns.rolling(window, min_periods=2)
     stat = rolled.std() if kind == "volatility" else rolled.sum()
     return stat.bfill().to_numpy()
 
