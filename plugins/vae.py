@@ -152,7 +152,7 @@ class Decoder(nn.Module):
 
     def prior_sample(self, e: np.ndarray, previous: np.ndarray | None = None) -> torch.Tensor:
         """AR(1) latents (n, T, latent) from standard normal ``e`` of the same shape: stationary, or
-        continuing the latent ``previous`` (latent,) of the step before."""
+        continuing the latents ``previous`` (1 or n, latent) of the step before."""
         a = self.decays().detach().cpu().double().numpy()
         out = np.empty_like(e)
         for j, coef in enumerate(a):
@@ -161,7 +161,7 @@ class Decoder(nn.Module):
             if previous is None:
                 shocks[:, 0] = e[:, 0, j]  # the first step draws from the stationary N(0, 1)
             else:
-                shocks[:, 0] += coef * float(previous[j])
+                shocks[:, 0] += coef * previous[:, j]
             out[..., j] = lfilter([1.0], [1.0, -coef], shocks, axis=1)
         return torch.from_numpy(out)
 
@@ -220,7 +220,7 @@ class Decoder(nn.Module):
 
         Each step's bar is fed to the next (``feedback``), its return noise to its other
         channels; the GRU recurrence is written out so that only the previous bar's share of
-        the input gates is computed per step. The first steps' bars are ``forced`` (F, C)
+        the input gates is computed per step. The first steps' bars are ``forced`` (1 or B, F, C)
         when given: real bars, as training feeds them (teacher forcing).
         """
         gru, c, hidden = self.gru, self.n_channels, self.gru.hidden_size
@@ -256,8 +256,8 @@ class Decoder(nn.Module):
                 if self.reversion:
                     averages = d * averages + (1 - d) * bar[:, :1]
                     outputs = torch.cat([outputs[:, :1] + self.revert(averages), outputs[:, 1:]], dim=1)
-                if forced is not None and lo + t < forced.shape[0]:
-                    bar = forced[lo + t].expand(b, c)
+                if forced is not None and lo + t < forced.shape[1]:
+                    bar = forced[:, lo + t].expand(b, c)
                 else:
                     bar = (
                         outputs[:, :c]
@@ -406,10 +406,10 @@ class SequenceVAE(TorchGenerator):
         return max(self.burn_in(), int(self.hparams["window"])) if self.uses_context else 0
 
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The posterior mean of the latents over the context (L, latent), and the context: the
-        decoder runs over its last burn-in steps as in training, and the latents go on from its last."""
-        mean_q, _ = self.nets["encoder"](context[None], labels)
-        return mean_q[0], context
+        """The posterior mean of the latents over each context (B, L, latent), and the contexts: the
+        decoder runs over their last burn-in steps as in training, and the latents go on from the last."""
+        mean_q, _ = self.nets["encoder"](context, labels)
+        return mean_q, context
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
@@ -421,8 +421,8 @@ class SequenceVAE(TorchGenerator):
             z, forced = decoder.prior_sample(e).to(self.device, torch.float32), None
         else:
             posterior, context = start.value
-            known, forced = posterior[len(posterior) - warm :], context[len(context) - warm :]
-            ahead = decoder.prior_sample(e[:, warm:], previous=posterior[-1].cpu().double().numpy())
+            known, forced = posterior[:, posterior.shape[1] - warm :], context[:, context.shape[1] - warm :]
+            ahead = decoder.prior_sample(e[:, warm:], previous=posterior[:, -1].cpu().double().numpy())
             z = torch.cat([known.expand(n, warm, decoder.latent), ahead.to(self.device, known.dtype)], dim=1)
         eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:

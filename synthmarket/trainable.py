@@ -109,8 +109,11 @@ class Trainable(Protocol):
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         """One optimisation step; the losses as floats."""
 
-    def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        """Scaled features (n, n_steps, C) for validation."""
+    def sample_scaled(
+        self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int, context=None
+    ) -> np.ndarray:
+        """Scaled features (n, n_steps, C) for validation; from the scaled real bars ``context``
+        (at least ``min_context`` of them) when the model has a positive ``min_context``."""
 
     def checkpoint_meta(self) -> dict:
         """JSON describing the model (name, hyper-parameters), checked on resume."""

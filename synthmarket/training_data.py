@@ -35,7 +35,9 @@ class TrainingData:
     gives the stretches' lengths, and :meth:`window_starts` the windows that lie inside one.
     ``gaps`` lists the data's gaps (:func:`~synthmarket.gaps.find_gaps`); with ``gap_policy``
     "split" (the default) the return across each is left out, so no window spans it, and
-    with "keep" the bars on either side are treated as consecutive.
+    with "keep" the bars on either side are treated as consecutive. ``series`` holds every
+    kept row in time order (scaled) and ``held_out`` marks the validation rows among them, so
+    that a validation forecast can start from the real bars before a held-out day.
     """
 
     bars: pd.DataFrame
@@ -50,6 +52,8 @@ class TrainingData:
     train_segments: tuple[int, ...] = ()
     gaps: tuple[Gap, ...] = ()
     gap_policy: str = "split"
+    series: np.ndarray | None = None
+    held_out: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.train_segments:
@@ -112,6 +116,8 @@ class TrainingData:
             train_segments=tuple(segments),
             gaps=found,
             gap_policy=gaps,
+            series=scaled[kept],
+            held_out=held_out[kept],
         )
 
     def gap_note(self) -> str | None:

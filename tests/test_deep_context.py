@@ -68,7 +68,8 @@ def test_filtered_shocks_give_back_the_context(name, bars, contexts):
         assert (torch.sign(shocks[~within]) == torch.sign(returns[~within] - drift[..., 0][~within])).all()
 
 
-def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbulent_context(bars, contexts):
+@pytest.fixture(scope="module")
+def egarch_like(bars):
     """An EGARCH-like generator by hand: its log volatility is the decaying average of the
     past shock sizes, so the context's shocks must carry into the first bars."""
     model = RGAN(batch_size=8, **SMALL["rgan"][1])
@@ -81,7 +82,44 @@ def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbu
         net.head.vol.weight.zero_()
         net.head.vol.bias.zero_()
         net.head.vol.weight[0, net.gru.hidden_size] = 1.5  # log vol = 1.5 x the average size
-    calm, turbulent = (model.sample(400, 3, seed=1, context=c)[..., 0].std() for c in contexts)
+    model.prepare_for_sampling()
+    return model
+
+
+def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbulent_context(egarch_like, contexts):
+    calm, turbulent = (egarch_like.sample(400, 3, seed=1, context=c)[..., 0].std() for c in contexts)
+    assert turbulent > 1.5 * calm
+
+
+def scaled_contexts(model, contexts):
+    """The contexts' last min_context bars, scaled: (B, L, C), as the Trainer's validation gives them."""
+    return np.stack([model.scaler.transform(to_features(c)[-model.min_context :]) for c in contexts])
+
+
+def test_several_contexts_start_as_each_does_alone(fitted, contexts):
+    """The validation forecasts start from many contexts at once (one batch through the filter
+    or the encoder): each context's start is the one it gets alone, and one context given as
+    a batch of one samples exactly as given alone."""
+    scaled = scaled_contexts(fitted, contexts)
+    unscaled = np.stack([to_features(c)[-fitted.min_context :] for c in contexts])
+    both = fitted._context_start(unscaled, fitted._context_regimes(unscaled))
+    for i in range(len(contexts)):
+        alone = fitted._context_start(unscaled[i : i + 1], fitted._context_regimes(unscaled[i : i + 1]))
+        for together, single in zip(as_tuple(both.value), as_tuple(alone.value)):
+            torch.testing.assert_close(together[i], single[0], atol=1e-4, rtol=1e-4)
+    batch_of_one = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1:])
+    alone = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1])
+    np.testing.assert_array_equal(batch_of_one, alone)
+    assert fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled).shape == (12, 5, fitted.n_channels)
+
+
+def as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
+def test_paths_from_several_contexts_follow_each_its_own(egarch_like, contexts):
+    paths = egarch_like.sample_scaled(400, None, np.random.default_rng(1), 3, context=scaled_contexts(egarch_like, contexts))
+    calm, turbulent = paths[:400, :, 0].std(), paths[400:, :, 0].std()
     assert turbulent > 1.5 * calm
 
 
@@ -126,7 +164,7 @@ def test_the_regime_chain_starts_from_the_contexts_regime(sp500, contexts):
     model.fit(sp500.loc["2012":"2014"], SHORT, regimes="volatility")
     for context in contexts:
         expected = model.scheme.label(context)[-1]
-        assert model._context_regime(to_features(context)) == expected
+        assert model._context_regimes(to_features(context)[None])[0] == expected
     chain = RegimeChain(np.full((3, 3), 1 / 3), np.array([0.8, 0.1, 0.1]))
     assert (chain.sample(50, 4, np.random.default_rng(0), first=2)[:, 0] == 2).all()
     assert np.isfinite(model.sample(4, 5, seed=0, context=contexts[1])).all()

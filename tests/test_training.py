@@ -371,6 +371,52 @@ def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_wa
     assert {"w1_1", "w1_5", "w1_20", "acf_abs", "acf_sq", "leverage"} <= set(distances)
 
 
+@pytest.fixture(scope="module")
+def crash_dataset(sp500):
+    """2004-2009, the last quarter held out in two blocks: 2006-07 and 2008-09."""
+    return TrainingData.from_bars(sp500.loc["2004":"2009"], validation_fraction=0.25, validation_blocks=2)
+
+
+def test_validation_forecasts_start_inside_the_held_out_blocks(crash_dataset):
+    score = ValidationScore(crash_dataset, n_paths=8, context_length=100)
+    forecasts = score.forecasts
+    assert forecasts.horizons == (1, 5, 20) and len(forecasts.contexts) == 48
+    series, held_out = crash_dataset.series, crash_dataset.held_out
+    returns = series[:, 0].astype(np.float64) * score.std + score.mean
+    for context, realised in zip(forecasts.contexts, forecasts.realised):
+        (origin,) = [o for o in range(100, len(series)) if np.array_equal(series[o - 100 : o], context)]
+        assert held_out[origin : origin + 20].all()
+        np.testing.assert_allclose(realised, [returns[origin : origin + h].sum() for h in (1, 5, 20)], rtol=1e-6)
+    assert ValidationScore(crash_dataset, n_paths=8).forecasts is None  # a model without a context
+
+
+def test_validation_forecasts_reward_a_model_that_reads_its_context(crash_dataset):
+    """The forecast half of the validation score, with garch (fitted by arch): forecasting the
+    held-out days from the bars before each beats forecasting them from its stationary state."""
+    from synthmarket.registry import get_registry
+
+    garch = get_registry().get("generator", "garch")()
+    garch.fit(crash_dataset)
+    scaler = crash_dataset.scaler
+    score = ValidationScore(crash_dataset, n_paths=64, context_length=100)
+
+    def garch_forecasts(read_context: bool):
+        def sample(n, labels, rng, n_steps, context=None):
+            starts = [None] if context is None else [scaler.inverse_transform(c) if read_context else None for c in context]
+            seeds = rng.integers(2**31, size=len(starts))
+            return np.concatenate(
+                [scaler.transform(garch.sample(n, n_steps, seed=int(s), context=c)) for s, c in zip(seeds, starts)]
+            )
+
+        return sample
+
+    (reading, read), (ignoring, ignored) = score(garch_forecasts(True)), score(garch_forecasts(False))
+    for h in (1, 5, 20):
+        assert read[f"crps_{h}"] < ignored[f"crps_{h}"]
+    assert read["crps_1"] < 0.95 < ignored["crps_1"]  # beats the normal forecast with the training volatility
+    assert reading < ignoring
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize(

@@ -42,11 +42,25 @@ VOLUME_INDEX = len(PRICE_CHANNELS)
 @dataclass(frozen=True)
 class ContextStart:
     """What :meth:`TorchGenerator.draw_batch` receives as ``start``: its model's
-    :meth:`~TorchGenerator.context_start` of the context (``value``), and the regime the context
-    was read in (None without regimes), which the burn-in keeps (``pad_labels(..., fill=regime)``)."""
+    :meth:`~TorchGenerator.context_start` of the context (``value``, tensors whose first axis
+    has length 1: one context for every path, or n: one per path), and the regime the context
+    was read in (None without regimes; an int, or a tensor (n,) of one per path), which the
+    burn-in keeps (``pad_labels(..., fill=regime)``)."""
 
     value: Any
-    regime: int | None
+    regime: int | torch.Tensor | None
+
+    def rows(self, index: torch.Tensor) -> ContextStart:
+        """The start of the paths whose contexts are ``index`` (a context per path)."""
+        regime = self.regime if self.regime is None or isinstance(self.regime, int) else self.regime[index]
+        return ContextStart(_select(self.value, index), regime)
+
+
+def _select(value: Any, index: torch.Tensor) -> Any:
+    """Rows ``index`` of every tensor in ``value`` (a tensor or a tuple of them)."""
+    if isinstance(value, tuple):
+        return tuple(_select(v, index) for v in value)
+    return value[index.to(value.device)]
 
 
 #: The training length every torch generator declares (each may give other defaults with
@@ -126,9 +140,10 @@ class TorchGenerator(Generator):
 
     # -- what context-aware subclasses implement ----------------------------------------------
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> Any:
-        """What :meth:`draw_batch` needs (its ``start``) to continue the scaled features
-        ``context`` (L, C), the last :attr:`min_context` bars before the paths; ``labels``
-        (1, L) are their regimes for a conditional model. Only for ``uses_context`` models."""
+        """What :meth:`draw_batch` needs (its ``start.value``) to continue each of the scaled
+        contexts ``context`` (B, L, C), the last :attr:`min_context` bars before the paths: a
+        tensor, or a tuple of them, whose first axis has length B. ``labels`` (B, L) are
+        their regimes for a conditional model. Only for ``uses_context`` models."""
         raise NotImplementedError(f"{type(self).__name__} does not start from a context")
 
     @property
@@ -176,9 +191,16 @@ class TorchGenerator(Generator):
     def checkpoint_meta(self) -> dict:
         return {"generator": self.name, "hyperparameters": self.hparams}
 
-    def sample_scaled(self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int) -> np.ndarray:
-        """The Trainer's validation samples through the plugin hook, :meth:`_sample_scaled`."""
-        return self._sample_scaled(n, labels, rng, n_steps)
+    def sample_scaled(
+        self, n: int, labels: np.ndarray | None, rng: np.random.Generator, n_steps: int, context=None
+    ) -> np.ndarray:
+        """The Trainer's validation samples through the plugin hook, :meth:`_sample_scaled`; from
+        scaled contexts (B, L, C), n paths from each (the weights have changed since the last
+        call, so no start is reused)."""
+        self._start_cache = None
+        if context is not None:
+            context = self.scaler.inverse_transform(np.asarray(context, dtype=np.float64))
+        return self._sample_scaled(n, labels, rng, n_steps, context=context)
 
     # -- Generator methods ----------------------------------------------------------------------
     def _build_all(self, n_channels: int, n_regimes: int, seed: int) -> None:
@@ -258,10 +280,16 @@ class TorchGenerator(Generator):
     ) -> np.ndarray:
         """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory.
 
-        With a ``context`` (unscaled features, T >= :attr:`min_context`), every path starts
-        from it: the context is read in its own last regime (:meth:`context_start`'s ``start``
-        goes to every batch, and the burn-in keeps that regime, :attr:`ContextStart.regime`),
-        then the paths take the regimes asked for, or a chain goes on from the context's."""
+        With a ``context`` (unscaled features (T, C), T >= :attr:`min_context`), every path
+        starts from it: the context is read in its own last regime (:meth:`context_start`'s
+        ``start`` goes to every batch, and the burn-in keeps that regime,
+        :attr:`ContextStart.regime`), then the paths take the regimes asked for, or a chain goes
+        on from the context's. With several contexts (B, T, C), ``n`` paths start from each,
+        context by context: (B * n, n_steps, C)."""
+        several = context is not None and np.ndim(context) == 3
+        contexts = None if context is None else (context if several else np.asarray(context)[None])
+        per_context = n
+        n = n * (len(contexts) if several else 1)
         per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
@@ -270,19 +298,24 @@ class TorchGenerator(Generator):
             net.eval()
         starts = range(0, n, per_batch)
         fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
-        regime = None if context is None else self._context_regime(context)
-        first = regime if labels is None else None  # a chain goes on from the context's regime
-        start = None if context is None else self._context_start(context, regime)
-        extra = {} if start is None else {"start": start}
+        regimes = None if contexts is None else self._context_regimes(contexts)
+        start = None if contexts is None else self._context_start(contexts, regimes)
 
         def run(lo: int, batch_rng: np.random.Generator) -> None:
             m = min(per_batch, n - lo)
+            batch_start = start
+            if several and start is not None:
+                batch_start = start.rows(torch.arange(lo, lo + m) // per_context)
+            first = None  # a chain goes on from the context's regime
+            if regimes is not None:
+                first = regimes[0] if not several else regimes[np.arange(lo, lo + m) // per_context]
             if fixed is not None:
                 batch_labels = fixed.to(self.device)
             elif self.chain is not None:
                 batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng, first=first)).to(self.device)
             else:
                 batch_labels = None
+            extra = {} if batch_start is None else {"start": batch_start}
             with torch.inference_mode():
                 out[lo : lo + m] = self.draw_batch(m, batch_labels, batch_rng, n_steps, **extra).float().cpu().numpy()
 
@@ -316,27 +349,32 @@ class TorchGenerator(Generator):
         """Steps a sample burns in before its first bar (so it starts mid-stream, like real data)."""
         return 0
 
-    def _context_regime(self, context: np.ndarray) -> int | None:
-        """The regime of the context's last bar, where the chain starts (None without regimes); for
-        regimes read from a data column, which a context does not carry, the most common one."""
+    def _context_regimes(self, contexts: np.ndarray) -> np.ndarray | None:
+        """The regime of each context's last bar, where the chain starts (None without regimes);
+        for regimes read from a data column, which a context does not carry, the most common one."""
         if self.chain is None:
             return None
-        last = self.scheme.last_label(context[:, 0])
-        return int(np.argmax(self.chain.initial)) if last is None else last
+        lasts = [self.scheme.last_label(context[:, 0]) for context in contexts]
+        common = int(np.argmax(self.chain.initial))
+        return np.array([common if last is None else last for last in lasts], dtype=np.int64)
 
-    def _context_start(self, context: np.ndarray, regime: int | None) -> ContextStart | None:
-        """:meth:`context_start` of the context's last :attr:`min_context` bars, read in the
-        context's ``regime`` (computed once per context; None without a burn-in to fill)."""
+    def _context_start(self, contexts: np.ndarray, regimes: np.ndarray | None) -> ContextStart | None:
+        """:meth:`context_start` of the contexts' (B, T, C) last :attr:`min_context` bars, each read
+        in its regime (computed once per set of contexts; None without a burn-in to fill)."""
         if self.min_context == 0:
             return None
-        tail = np.ascontiguousarray(context[len(context) - self.min_context :], dtype=np.float64)
-        key = (hashlib.sha256(tail.tobytes()).hexdigest(), regime)
+        tail = np.ascontiguousarray(contexts[:, contexts.shape[1] - self.min_context :], dtype=np.float64)
+        key = (hashlib.sha256(tail.tobytes()).hexdigest(), None if regimes is None else regimes.tobytes())
         cached = self._start_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         scaled = torch.as_tensor(self.scaler.transform(tail), dtype=torch.float32, device=self.device)
-        labels = None if regime is None else torch.full((1, len(tail)), regime, dtype=torch.long, device=self.device)
+        labels = None
+        if regimes is not None:
+            labels = torch.as_tensor(regimes, device=self.device)[:, None].expand(-1, tail.shape[1])
         with torch.inference_mode():
-            start = ContextStart(self.context_start(scaled, labels), regime)
+            value = self.context_start(scaled, labels)
+        regime = None if regimes is None else (int(regimes[0]) if len(regimes) == 1 else torch.as_tensor(regimes))
+        start = ContextStart(value, regime)
         self._start_cache = (key, start)
         return start

@@ -175,10 +175,10 @@ class AdversarialGenerator(TorchGenerator):
         return losses
 
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """The burn-in's noise (1, burn_in, noise_dim): the context's returns run backwards through
+        """The burn-in's noise (B, burn_in, noise_dim): each context's returns run backwards through
         the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`), in its regime."""
         regime = None if labels is None else labels[:, 0]
-        return self._start_noise(self.nets["generator_ema"], context[None, :, 0], regime, tol=1e-5)
+        return self._start_noise(self.nets["generator_ema"], context[..., 0], regime, tol=1e-5)
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None

@@ -161,12 +161,14 @@ def with_regimes(x: torch.Tensor, embedded: torch.Tensor | None) -> torch.Tensor
     return x if embedded is None else torch.cat([x, embedded.to(x.dtype)], dim=-1)
 
 
-def pad_labels(labels: torch.Tensor | None, burn_in: int, fill: int | None = None) -> torch.Tensor | None:
-    """Labels (B, S) -> (B, burn_in + S), the burn-in steps taking regime ``fill`` (by default the
-    first step's: a context's own regime when paths start from one)."""
+def pad_labels(
+    labels: torch.Tensor | None, burn_in: int, fill: int | torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """Labels (B, S) -> (B, burn_in + S), the burn-in steps taking regime ``fill`` (one, or (B,) of
+    them; by default the first step's): a context's own regime when paths start from one."""
     if labels is None or burn_in == 0:
         return labels
-    head = labels[:, :1] if fill is None else torch.full_like(labels[:, :1], fill)
+    head = labels[:, :1] if fill is None else torch.as_tensor(fill).to(labels).reshape(-1, 1)
     return torch.cat([head.expand(labels.shape[0], burn_in), labels], dim=1)
 
 
