@@ -119,7 +119,9 @@ class _Forecasts:
         }
 
     @classmethod
-    def of(cls, dataset: TrainingData, context_length: int, n_origins: int, mean: float, std: float) -> _Forecasts | None:
+    def of(
+        cls, dataset: TrainingData, context_length: int, n_origins: int, mean: float, std: float
+    ) -> _Forecasts | None:
         """The forecasts of ``dataset``'s held-out days (None when no held-out day has both
         ``context_length`` bars before it and a day after it inside its block)."""
         series, held_out = dataset.series, dataset.held_out

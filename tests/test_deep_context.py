@@ -110,7 +110,8 @@ def test_several_contexts_start_as_each_does_alone(fitted, contexts):
     batch_of_one = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1:])
     alone = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1])
     np.testing.assert_array_equal(batch_of_one, alone)
-    assert fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled).shape == (12, 5, fitted.n_channels)
+    both = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled)
+    assert both.shape == (12, 5, fitted.n_channels)
 
 
 def as_tuple(value):
@@ -118,7 +119,9 @@ def as_tuple(value):
 
 
 def test_paths_from_several_contexts_follow_each_its_own(egarch_like, contexts):
-    paths = egarch_like.sample_scaled(400, None, np.random.default_rng(1), 3, context=scaled_contexts(egarch_like, contexts))
+    paths = egarch_like.sample_scaled(
+        400, None, np.random.default_rng(1), 3, context=scaled_contexts(egarch_like, contexts)
+    )
     calm, turbulent = paths[:400, :, 0].std(), paths[400:, :, 0].std()
     assert turbulent > 1.5 * calm
 

@@ -402,7 +402,9 @@ def test_validation_forecasts_reward_a_model_that_reads_its_context(crash_datase
 
     def garch_forecasts(read_context: bool):
         def sample(n, labels, rng, n_steps, context=None):
-            starts = [None] if context is None else [scaler.inverse_transform(c) if read_context else None for c in context]
+            starts = (
+                [None] if context is None else [scaler.inverse_transform(c) if read_context else None for c in context]
+            )
             seeds = rng.integers(2**31, size=len(starts))
             return np.concatenate(
                 [scaler.transform(garch.sample(n, n_steps, seed=int(s), context=c)) for s, c in zip(seeds, starts)]
