@@ -314,8 +314,7 @@ class Generator(abc.ABC):
         context : "last", None, DataFrame or array
             The real bars before the scenario (:mod:`synthmarket.context`): by default the end
             of the training data; None samples unconditionally. Generators that do not use a
-            context (``uses_context`` False: gbm, bootstrap, the deep models for now) check it
-            and leave it unused.
+            context (``uses_context`` False: gbm, bootstrap) check it and leave it unused.
         """
         chunks = self.sample_chunks(n_paths, n_steps, regime=regime, schedule=schedule, seed=seed, context=context)
         return np.concatenate(list(chunks))

@@ -113,9 +113,10 @@ class _Forecasts:
     def __init__(self, contexts: np.ndarray, realised: np.ndarray, horizons: tuple[int, ...], mean: float, std: float):
         self.contexts, self.realised, self.horizons = contexts, realised, horizons
         self.mean, self.std = mean, std
+        from .calibration.scores import crps_normal
+
         self.reference = {
-            h: float(np.mean(_crps_normal(realised[:, i], h * mean, math.sqrt(h) * std)))
-            for i, h in enumerate(horizons)
+            h: float(np.mean(crps_normal(realised[:, i], h * mean, math.sqrt(h) * std))) for i, h in enumerate(horizons)
         }
 
     @classmethod
@@ -156,12 +157,6 @@ class _Forecasts:
             f"crps_{h}": float(np.mean(crps(predicted[:, i], self.realised[:, i]))) / self.reference[h]
             for i, h in enumerate(self.horizons)
         }
-
-
-def _crps_normal(observed: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    import scoringrules as sr
-
-    return np.asarray(sr.crps_normal(observed, mu, sigma), dtype=float)
 
 
 def _run_left(mask: np.ndarray) -> np.ndarray:

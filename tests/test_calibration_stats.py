@@ -14,6 +14,7 @@ from synthmarket.calibration.scores import (
     christoffersen_cc,
     christoffersen_independence,
     crps,
+    crps_normal,
     crps_skill,
     es_backtest,
     kupiec_pof,
@@ -139,6 +140,11 @@ def test_crps_of_a_large_normal_ensemble_matches_the_closed_form():
     want = [normal_crps(mu, s, y) for y in ys]
     assert got.shape == ys.shape
     np.testing.assert_allclose(got, want, rtol=0.02)
+
+
+def test_crps_normal_is_the_closed_form():
+    ys = np.array([-0.05, -0.01, 0.0, 0.003, 0.04])
+    np.testing.assert_allclose(crps_normal(ys, 0.001, 0.02), [normal_crps(0.001, 0.02, y) for y in ys], rtol=1e-10)
 
 
 def test_crps_of_a_tiny_ensemble_is_the_energy_form():

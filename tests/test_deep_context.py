@@ -110,8 +110,7 @@ def test_several_contexts_start_as_each_does_alone(fitted, contexts):
     batch_of_one = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1:])
     alone = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled[1])
     np.testing.assert_array_equal(batch_of_one, alone)
-    both = fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled)
-    assert both.shape == (12, 5, fitted.n_channels)
+    assert fitted.sample_scaled(6, None, np.random.default_rng(0), 5, context=scaled).shape[:2] == (12, 5)
 
 
 def as_tuple(value):

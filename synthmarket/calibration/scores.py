@@ -228,6 +228,14 @@ def crps(samples, realised) -> np.ndarray:
     return np.asarray(sr.crps_ensemble(realised, samples, m_axis=-1, estimator="qd"), dtype=float)
 
 
+def crps_normal(realised, mu, sigma) -> np.ndarray:
+    """CRPS of normal forecasts N(``mu``, ``sigma``^2) for each realised value, in closed form
+    (``scoringrules.crps_normal``): the reference a forecast that knows no state is held to."""
+    import scoringrules as sr
+
+    return np.asarray(sr.crps_normal(np.asarray(realised, dtype=float), mu, sigma), dtype=float)
+
+
 def crps_skill(crps_model, crps_reference) -> float:
     """CRPS skill score ``1 - mean(CRPS_model) / mean(CRPS_reference)``.
 
