@@ -1,8 +1,10 @@
 """Walk-forward calibration of every generator: trained up to 2014-12-31, tested on 2015-2018.
 
 For each data set (S&P 500 and NASDAQ) and generator, train on the data up to the end of
-2014 (from 2009-05-01; conv1d_cgan with its context in training, ``context_window=64``),
-then run :func:`synthmarket.calibration.walkforward.calibrate` over 2015-01-01..2018-12-31 at horizons 1, 5 and 20 and print one Markdown table per data set:
+2014 (from 2009-05-01; the deep models for their own default budget, 9.5 minutes, unless
+``--time-budget`` says otherwise; conv1d_cgan with its context in training,
+``context_window=64``), then run :func:`synthmarket.calibration.walkforward.calibrate` over
+2015-01-01..2018-12-31 at horizons 1, 5 and 20 and print one Markdown table per data set:
 VaR hit rates at 1 % and 5 % with Kupiec and Christoffersen p-values, the expected-shortfall
 test, mean CRPS and its skill against ``garch`` (Student-t), and the correlation of the
 predicted 20-day volatility with the realised.
@@ -10,7 +12,7 @@ predicted 20-day volatility with the realised.
 Usage::
 
     python benchmarks/calibration.py [--generators gbm,garch,fhs,bootstrap] [--paths 1000] [--stride 1]
-        [--time-budget 3m] [--models DIR]
+        [--time-budget 9.5m] [--models DIR]
 """
 
 from __future__ import annotations

@@ -42,18 +42,16 @@ VOLUME_INDEX = len(PRICE_CHANNELS)
 @dataclass(frozen=True)
 class ContextStart:
     """What :meth:`TorchGenerator.draw_batch` receives as ``start``: its model's
-    :meth:`~TorchGenerator.context_start` of the context (``value``, tensors whose first axis
-    has length 1: one context for every path, or n: one per path), and the regime the context
-    was read in (None without regimes; an int, or a tensor (n,) of one per path), which the
-    burn-in keeps (``pad_labels(..., fill=regime)``)."""
+    :meth:`~TorchGenerator.context_start` of the contexts (``value``: a tensor, or a tuple of
+    them, with one row per path), and the regime each context was read in (``regime``: (n,),
+    or None without regimes), which the burn-in keeps (``pad_labels(..., fill=regime)``)."""
 
     value: Any
-    regime: int | torch.Tensor | None
+    regime: torch.Tensor | None
 
     def rows(self, index: torch.Tensor) -> ContextStart:
-        """The start of the paths whose contexts are ``index`` (a context per path)."""
-        regime = self.regime if self.regime is None or isinstance(self.regime, int) else self.regime[index]
-        return ContextStart(_select(self.value, index), regime)
+        """The start of paths whose contexts are ``index``, from the start of the contexts."""
+        return ContextStart(_select(self.value, index), None if self.regime is None else _select(self.regime, index))
 
 
 def _select(value: Any, index: torch.Tensor) -> Any:
@@ -286,10 +284,9 @@ class TorchGenerator(Generator):
         :attr:`ContextStart.regime`), then the paths take the regimes asked for, or a chain goes
         on from the context's. With several contexts (B, T, C), ``n`` paths start from each,
         context by context: (B * n, n_steps, C)."""
-        several = context is not None and np.ndim(context) == 3
-        contexts = None if context is None else (context if several else np.asarray(context)[None])
+        contexts = None if context is None else (context if np.ndim(context) == 3 else np.asarray(context)[None])
         per_context = n
-        n = n * (len(contexts) if several else 1)
+        n = n * (1 if contexts is None else len(contexts))
         per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
@@ -303,19 +300,15 @@ class TorchGenerator(Generator):
 
         def run(lo: int, batch_rng: np.random.Generator) -> None:
             m = min(per_batch, n - lo)
-            batch_start = start
-            if several and start is not None:
-                batch_start = start.rows(torch.arange(lo, lo + m) // per_context)
-            first = None  # a chain goes on from the context's regime
-            if regimes is not None:
-                first = regimes[0] if not several else regimes[np.arange(lo, lo + m) // per_context]
+            of_context = np.arange(lo, lo + m) // per_context
+            first = None if regimes is None else regimes[of_context]  # a chain goes on from each context's regime
             if fixed is not None:
                 batch_labels = fixed.to(self.device)
             elif self.chain is not None:
                 batch_labels = torch.as_tensor(self.chain.sample(m, n_steps, batch_rng, first=first)).to(self.device)
             else:
                 batch_labels = None
-            extra = {} if batch_start is None else {"start": batch_start}
+            extra = {} if start is None else {"start": start.rows(torch.as_tensor(of_context))}
             with torch.inference_mode():
                 out[lo : lo + m] = self.draw_batch(m, batch_labels, batch_rng, n_steps, **extra).float().cpu().numpy()
 
@@ -374,7 +367,6 @@ class TorchGenerator(Generator):
             labels = torch.as_tensor(regimes, device=self.device)[:, None].expand(-1, tail.shape[1])
         with torch.inference_mode():
             value = self.context_start(scaled, labels)
-        regime = None if regimes is None else (int(regimes[0]) if len(regimes) == 1 else torch.as_tensor(regimes))
-        start = ContextStart(value, regime)
+        start = ContextStart(value, None if regimes is None else torch.as_tensor(regimes, device=self.device))
         self._start_cache = (key, start)
         return start
