@@ -191,7 +191,7 @@ class Trainer:
             budget = parse_duration(plan.get("time_budget"))  # the model's default length comes with a time cap
         scorer = self.score
         if scorer is None and ValidationScore.usable(dataset):
-            context = getattr(model, "min_context", 0) if getattr(model, "uses_context", False) else 0
+            context = getattr(model, "min_context", 0)  # a model that starts from a context is judged on forecasts too
             scorer = ValidationScore(dataset, n_paths=cfg.validation_paths, seed=cfg.seed, context_length=context)
 
         model.prepare(device)
