@@ -10,7 +10,10 @@ commission. Measured:
 - ``run_montecarlo`` in this process (``jobs=1``), with 2 local processes, and on a local
   Ray cluster of 2 CPUs (cluster start-up timed separately);
 - peak memory (resident set of the main process and of the largest worker) for growing
-  numbers of paths, fed lazily chunk by chunk as a model would sample them.
+  numbers of paths, fed lazily chunk by chunk as a model would sample them;
+- the command a user runs, ``synthmarket backtest --scenarios FILE`` on 300 windows saved as a
+  scenario file, with ``--jobs 1`` and ``--jobs 2`` in alternating pairs (wall time of the
+  whole command, interpreter start and imports included: ``--parts cli``).
 
 The per-core comparisons run plain and runner batches alternately in this process, count
 CPU seconds of this process (not wall time, so that other jobs on a shared machine matter
@@ -19,6 +22,7 @@ less) and keep the best of ``--repeats``. Prints Markdown tables.
 Usage::
 
     nice -n 10 python benchmarks/backtest.py [--paths 1000] [--repeats 3] [--no-ray]
+    python benchmarks/backtest.py --parts cli [--pairs 8]
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import argparse
 import datetime as dt
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import backtrader as bt
 import numpy as np
@@ -192,6 +198,29 @@ def memory(sizes: list[int]) -> list[tuple[int, float, float, float]]:
     return rows
 
 
+def command_pairs(n_paths: int, pairs: int) -> list[tuple[float, float]]:
+    """Wall seconds of ``synthmarket backtest`` with ``--jobs 1`` and ``--jobs 2`` on the same
+    scenario file, in alternating pairs."""
+    command = shutil.which("synthmarket", path=str(Path(sys.executable).parent)) or "synthmarket"
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scenarios = real_windows(n_paths).save(Path(tmp) / "scenarios.parquet")
+        for pair in range(pairs):
+            seconds = []
+            for jobs in (1, 2):
+                run_dir = Path(tmp) / f"run-{pair}-{jobs}"
+                started = time.perf_counter()
+                subprocess.run(
+                    [command, "backtest", "--strategy", STRATEGY, "--scenarios", str(scenarios), "--jobs", str(jobs)]
+                    + ["--out", str(run_dir), "--no-progress"],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                seconds.append(time.perf_counter() - started)
+            out.append((seconds[0], seconds[1]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", type=int, default=1000, help="paths in the scaling runs")
@@ -200,6 +229,7 @@ def main() -> None:
     parser.add_argument("--memory-sizes", default="250,1000,2000")
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--parts", default="core,scaling,memory", help="which tables to measure")
+    parser.add_argument("--pairs", type=int, default=8, help="alternating --jobs 1 / --jobs 2 pairs (--parts cli)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -246,6 +276,16 @@ def main() -> None:
         )
         for n, seconds, main_rss, worker_rss in memory(sizes):
             print(f"| {n:,} | {seconds:.1f} | {main_rss:.0f} | {worker_rss:.0f} |")
+    if "cli" in parts:
+        n_cli = 300
+        print(f"\n## The command, {n_cli} paths x {STEPS} bars: synthmarket backtest --jobs 1 and --jobs 2\n")
+        print("| pair | --jobs 1 (s) | --jobs 2 (s) | speed-up |\n|---:|---:|---:|---:|")
+        pairs = command_pairs(n_cli, args.pairs)
+        for i, (one, two) in enumerate(pairs, 1):
+            print(f"| {i} | {one:.2f} | {two:.2f} | {one / two:.2f}x |")
+        ones, twos = np.median([p[0] for p in pairs]), np.median([p[1] for p in pairs])
+        ratios = np.median([p[0] / p[1] for p in pairs])
+        print(f"| median | {ones:.2f} | {twos:.2f} | {ones / twos:.2f}x (pair by pair {ratios:.2f}x) |")
     load_after = os.getloadavg()
     print(f"\nLoad average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min).")
 
