@@ -423,7 +423,7 @@ class SequenceVAE(TorchGenerator):
             posterior, context = start.value
             known, forced = posterior[:, posterior.shape[1] - warm :], context[:, context.shape[1] - warm :]
             ahead = decoder.prior_sample(e[:, warm:], previous=posterior[:, -1].cpu().double().numpy())
-            z = torch.cat([known.expand(n, warm, decoder.latent), ahead.to(self.device, known.dtype)], dim=1)
+            z = torch.cat([known, ahead.to(self.device, known.dtype)], dim=1)  # start.value: a row per path
         eta = numpy_noise(rng, (n, (warm if decoder.feedback else 0) + n_steps, decoder.n_channels)).to(self.device)
         if labels is not None:
             labels = pad_labels(labels.expand(n, n_steps), warm, None if start is None else start.regime)

@@ -279,28 +279,27 @@ class TorchGenerator(Generator):
         """``n`` paths in batches of :meth:`draw_batch` (in parallel on a CPU); flat memory.
 
         With a ``context`` (unscaled features (T, C), T >= :attr:`min_context`), every path
-        starts from it: the context is read in its own last regime (:meth:`context_start`'s
-        ``start`` goes to every batch, and the burn-in keeps that regime,
+        starts from it: the context is read in its own last regime (each path gets its
+        context's row of :meth:`context_start`, and the burn-in keeps that regime,
         :attr:`ContextStart.regime`), then the paths take the regimes asked for, or a chain goes
         on from the context's. With several contexts (B, T, C), ``n`` paths start from each,
         context by context: (B * n, n_steps, C)."""
         contexts = None if context is None else (context if np.ndim(context) == 3 else np.asarray(context)[None])
-        per_context = n
-        n = n * (1 if contexts is None else len(contexts))
+        total = n * (1 if contexts is None else len(contexts))
         per_batch = max(1, self.sample_positions // (n_steps + self.burn_in()))
         if self.sample_batch_paths:
             per_batch = min(per_batch, self.sample_batch_paths)
-        out = np.empty((n, n_steps, self.n_channels), dtype=np.float32)
+        out = np.empty((total, n_steps, self.n_channels), dtype=np.float32)
         for net in self.nets.values():
             net.eval()
-        starts = range(0, n, per_batch)
+        starts = range(0, total, per_batch)
         fixed = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))[None, :]
         regimes = None if contexts is None else self._context_regimes(contexts)
         start = None if contexts is None else self._context_start(contexts, regimes)
 
         def run(lo: int, batch_rng: np.random.Generator) -> None:
-            m = min(per_batch, n - lo)
-            of_context = np.arange(lo, lo + m) // per_context
+            m = min(per_batch, total - lo)
+            of_context = np.arange(lo, lo + m) // n
             first = None if regimes is None else regimes[of_context]  # a chain goes on from each context's regime
             if fixed is not None:
                 batch_labels = fixed.to(self.device)
