@@ -92,7 +92,8 @@ class TrainConfig:
     validations without improvement before stopping early (None: never stop early; the
     best weights are still kept). ``select_after`` is the warm-up in steps: validations
     before it are logged but cannot be chosen once a later one exists, and do not count
-    towards ``patience`` (None: a third of the planned steps; 0: none). ``threads`` is
+    towards ``patience`` (None: a third of the steps the run will make, the planned ones or,
+    with a time budget, as many as it allows at the pace so far; 0: none). ``threads`` is
     torch's CPU thread count while training (None leaves it alone; small models train
     fastest on one thread, and a shared machine punishes more). Fields left None take the
     model's defaults.

@@ -257,12 +257,19 @@ class Trainer:
         cfg = self.config
         if run.scorer is None or (run.state.step % cfg.validate_every != 0 and run.state.step != run.total):
             return
-        row, improved = self._validate(run.model, run.scorer, run.state, run.log, run.warmup)
+        row, improved = self._validate(run.model, run.scorer, run.state, run.log, self._warmup(run))
         run.history.append(row)
         if improved:
             run.best = copy_weights(run.model)
         elif cfg.patience is not None and run.state.bad_validations >= cfg.patience:
             run.stopped = "early stopping"
+
+    def _warmup(self, run: _Run) -> int:
+        """The selection warm-up: a third of the steps the run will make, the planned steps or,
+        with a time budget, as many as it allows at the pace so far (``select_after`` fixes it)."""
+        if self.config.select_after is not None or run.budget is None or run.state.elapsed <= 0:
+            return run.warmup
+        return min(run.warmup, int(run.state.step * run.budget / run.state.elapsed) // 3)
 
     def _checkpoint_if_due(self, run: _Run) -> None:
         """A checkpoint every ``checkpoint_every`` steps, at the end, and whenever the run stops."""

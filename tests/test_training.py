@@ -352,6 +352,21 @@ def test_model_selection_warm_up_is_a_third_of_the_planned_steps_by_default(data
         TrainConfig(select_after=-1)
 
 
+def test_a_time_budget_shortens_the_warm_up_to_a_third_of_the_steps_it_allows(dataset):
+    """3,000 steps are planned, but at 10 ms a step the 2-second budget holds at most 200: the
+    warm-up ends by step 70 instead of 1,000, so its best gives way to a later checkpoint."""
+    import time
+
+    scores = iter([0.1, *np.arange(1.0, 100.0)])
+    report = Trainer(
+        TrainConfig(steps=3000, validate_every=10, time_budget=2.0, patience=None),
+        score=lambda sample: (next(scores), {}),
+        callbacks=[lambda step, losses: time.sleep(0.01)],
+    ).fit(GaussianModel(dataset.n_channels), dataset)
+    assert report.stopped == "time budget" and report.steps <= 200
+    assert 10 < report.best_step <= 70 and report.best_score > 0.1
+
+
 def test_validation_score_is_zero_for_the_real_path_and_near_one_for_a_random_walk(dataset):
     score = ValidationScore(dataset, n_paths=32)
     held_out = dataset.validation

@@ -278,7 +278,8 @@ def calibration_summary(
 ) -> dict:
     """All the statistics above for one horizon, as a JSON-able dict.
 
-    ``volatility``, a pair (predicted, realised) of per-origin volatilities, is what the
+    ``volatility``, a pair (predicted, realised) of volatilities, one per origin (these may
+    be more origins than the samples': the walk-forward passes every origin's), is what the
     correlation compares (e.g. the square root of the expected and of the realised sum of
     squared daily returns over the horizon); without it, the samples' standard deviation and
     the absolute realised return (:func:`vol_correlation`).

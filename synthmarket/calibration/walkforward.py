@@ -235,15 +235,13 @@ def calibrate(
 
 
 def _scores(samples: np.ndarray, realised: np.ndarray, volatility, horizon: int, stride: int) -> dict[str, Any]:
-    """The scores of one horizon over origins at least ``horizon`` bars apart: the outcomes of
-    closer origins overlap, and their hits would not be independent as the tests assume."""
+    """The scores of one horizon. The tests count origins at least ``horizon`` bars apart: the
+    outcomes of closer origins overlap, and their hits would not be independent as the tests
+    assume. The volatility correlation, an estimate rather than a test, uses every origin."""
     from .scores import calibration_summary
 
     apart = max(1, math.ceil(horizon / stride))
-    predicted_vol, realised_vol = (v[::apart] for v in volatility)
-    scores = calibration_summary(
-        samples[::apart].astype(np.float64), realised[::apart], volatility=(predicted_vol, realised_vol)
-    )
+    scores = calibration_summary(samples[::apart].astype(np.float64), realised[::apart], volatility=volatility)
     return {**scores, "origins_apart": apart * stride}
 
 
