@@ -7,7 +7,7 @@ For each data set (S&P 500 and NASDAQ) and generator, train on the data up to th
 2015-01-01..2018-12-31 at horizons 1, 5 and 20 and print one Markdown table per data set:
 VaR hit rates at 1 % and 5 % with Kupiec and Christoffersen p-values, the expected-shortfall
 test, mean CRPS and its skill against ``garch`` (Student-t), and the correlation of the
-predicted 20-day volatility with the realised.
+predicted volatility over each horizon with the realised (over every origin).
 
 Usage::
 
@@ -105,7 +105,7 @@ def main() -> None:
     print(
         f"{os.cpu_count()} CPU cores; trained {TRAIN[0]}..{TRAIN[1]}, origins {TEST[0]}..{TEST[1]} every "
         f"{args.stride} trading day(s), {args.paths} paths per origin, horizons {HORIZONS}; the VaR and ES tests of "
-        f"horizon h use origins at least h bars apart"
+        f"horizon h use origins at least h bars apart, the volatility correlation every origin"
     )
     for data in args.data.split(","):
         rows = run(data, args.generators.split(","), args.paths, args.stride, args.jobs, args.time_budget, args.models)
