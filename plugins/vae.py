@@ -295,8 +295,7 @@ class SequenceVAE(TorchGenerator):
     #: Paths start from a context: the encoder reads it, the decoder runs over it (:meth:`context_start`).
     context_nets = ("encoder",)
     uses_context = True
-    sample_positions = 1 << 20
-    sample_batch_paths = 256
+    sample_positions = 1 << 20  # about 1,000 paths of 1,000 steps: a step of the rollout is a few small kernels
     hyperparameters = (
         *with_defaults(TRAINING_HYPERPARAMETERS, window=128),
         HyperParameter("hidden", int, 16, "GRU units of the decoder"),

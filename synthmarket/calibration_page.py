@@ -72,7 +72,8 @@ def calibration_section(run_dir: Path) -> str | None:
         f"<h2>Calibration</h2><p>{html.escape(str(summary['generator']))} sampled from the market of each of "
         f"{summary['n_origins']} days, {summary['first_origin']}..{summary['last_origin']}, a period it was not "
         "trained on. A flat PIT histogram and VaR hit rates near their level mean the predicted distributions "
-        "were right; the tests use origins at least a horizon apart, so that outcomes do not overlap.</p>"
+        "were right; the tests use origins at least a horizon apart, so that outcomes do not overlap, the CRPS "
+        "and the volatility correlation every origin.</p>"
     )
     rows = []
     for horizon, s in summary["horizons"].items():
@@ -82,7 +83,7 @@ def calibration_section(run_dir: Path) -> str | None:
                 {
                     "horizon": int(horizon),
                     "VaR level": f"{float(level):.0%}",
-                    "origins": s["n"],
+                    "origins tested": s["n"],
                     "hits (expected)": f"{v['hits']} ({v['expected_hits']:.1f})",
                     "Kupiec p": v["kupiec_p"],
                     "Christoffersen p": v["ind_p"],

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from synthmarket.calibration.scores import crps
 from synthmarket.calibration.walkforward import calibrate, read_calibration
 from synthmarket.cli import app
 from synthmarket.errors import ConfigError
@@ -50,14 +51,17 @@ def test_each_origin_is_sampled_from_its_own_context_and_scored(garch, sp500):
     assert np.median(result.predicted_vol[:, 1] / result.samples[:, 1, :].std(axis=1)) == pytest.approx(1, abs=0.15)
 
 
-def test_the_tests_count_origins_a_horizon_apart_and_the_volatility_correlation_every_one(garch, sp500):
+def test_the_tests_count_origins_a_horizon_apart_and_the_estimates_every_one(garch, sp500):
     model, _ = garch
     result = calibrate(model, sp500, **{**SETTINGS, "end": "2015-02-27", "stride": 2})
     n = len(result.dates)
     five = result.summary["horizons"]["5"]
-    assert n == 20 and five["n"] == 7  # every third origin: 6 bars apart
+    assert n == 20 and five["n"] == 7 and five["n_scored"] == 20  # tests: every third origin, 6 bars apart
+    hits = result.realised[::3, 1] < np.quantile(result.samples[::3, 1, :].astype(float), 0.05, axis=1)
+    assert five["levels"]["0.05"]["hits"] == int(hits.sum())
     predicted, realised = result.predicted_vol[:, 1], result.realised_vol[:, 1]
     assert five["vol_pearson"] == pytest.approx(np.corrcoef(predicted, realised)[0, 1])
+    assert five["crps_mean"] == pytest.approx(crps(result.samples[:, 1, :].astype(float), result.realised[:, 1]).mean())
 
 
 def test_an_interrupted_calibration_resumes_without_repeating_or_losing_an_origin(garch, sp500, tmp_path):

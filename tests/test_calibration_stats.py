@@ -274,3 +274,6 @@ def test_calibration_summary_is_json_and_consistent(market):
     assert level["cc_stat"] == pytest.approx(level["kupiec_stat"] + level["ind_stat"])
     assert summary["crps_mean"] == pytest.approx(crps(samples[:n, :1000], realised[:n]).mean())
     assert summary["vol_pearson"] > 0.3
+    spaced = calibration_summary(samples[:n, :1000], realised[:n], alphas=(0.05,), n_sim=300, apart=4)
+    assert spaced["n"] == n // 4 and spaced["n_scored"] == n and spaced["crps_mean"] == summary["crps_mean"]
+    assert spaced["levels"]["0.05"]["hits"] == int(hits[::4].sum())

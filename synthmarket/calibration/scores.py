@@ -274,31 +274,37 @@ def volatility_correlation(predicted, realised) -> VolCorrelation:
 
 
 def calibration_summary(
-    samples, realised, alphas=(0.01, 0.05), n_sim: int = 2000, seed: int | None = 0, volatility=None
+    samples, realised, alphas=(0.01, 0.05), n_sim: int = 2000, seed: int | None = 0, volatility=None, apart: int = 1
 ) -> dict:
     """All the statistics above for one horizon, as a JSON-able dict.
 
-    ``volatility``, a pair (predicted, realised) of volatilities, one per origin (these may
-    be more origins than the samples': the walk-forward passes every origin's), is what the
+    The tests (VaR hits, Kupiec, Christoffersen, the ES backtest) count every ``apart``-th
+    origin: the outcomes of origins closer than the horizon overlap, and their hits would not
+    be independent as the tests assume. The estimates (PIT, CRPS, volatility correlation)
+    use every origin.
+
+    ``volatility``, a pair (predicted, realised) of volatilities, one per origin, is what the
     correlation compares (e.g. the square root of the expected and of the realised sum of
     squared daily returns over the horizon); without it, the samples' standard deviation and
     the absolute realised return (:func:`vol_correlation`).
 
-    Keys: ``n``, ``pit_mean``, ``pit_hist`` (counts in 10 equal bins on [0, 1]), ``crps_mean``,
-    ``vol_pearson``, ``vol_spearman`` and ``levels``: for each alpha (key ``f"{alpha:g}"``)
-    ``alpha``, ``expected_hits`` (alpha * n), ``hits``, ``hit_rate``, ``kupiec_stat``,
-    ``kupiec_p``, ``ind_stat``, ``ind_p``, ``cc_stat``, ``cc_p``, ``es_z2`` and ``es_p``.
-    Undefined values (e.g. a correlation with constant volatility) are NaN.
+    Keys: ``n`` (the origins the tests count), ``n_scored`` (every origin), ``pit_mean``,
+    ``pit_hist`` (counts in 10 equal bins on [0, 1]), ``crps_mean``, ``vol_pearson``,
+    ``vol_spearman`` and ``levels``: for each alpha (key ``f"{alpha:g}"``) ``alpha``,
+    ``expected_hits`` (alpha * n), ``hits``, ``hit_rate``, ``kupiec_stat``, ``kupiec_p``,
+    ``ind_stat``, ``ind_p``, ``cc_stat``, ``cc_p``, ``es_z2`` and ``es_p``. Undefined values
+    (e.g. a correlation with constant volatility) are NaN.
     """
     samples, realised = _check(samples, realised)
-    n = int(realised.size)
     u = pit(samples, realised)
     corr = vol_correlation(samples, realised) if volatility is None else volatility_correlation(*volatility)
+    tested, outcomes = samples[::apart], realised[::apart]
+    n = int(outcomes.size)
     levels = {}
     for alpha in alphas:
-        _, hits = var_hits(samples, realised, alpha)
+        _, hits = var_hits(tested, outcomes, alpha)
         pof, ind, cc = kupiec_pof(hits, alpha), christoffersen_independence(hits), christoffersen_cc(hits, alpha)
-        es = es_backtest(samples, realised, alpha, n_sim=n_sim, seed=seed)
+        es = es_backtest(tested, outcomes, alpha, n_sim=n_sim, seed=seed)
         levels[f"{alpha:g}"] = {
             "alpha": float(alpha),
             "expected_hits": float(alpha * n),
@@ -315,6 +321,7 @@ def calibration_summary(
         }
     return {
         "n": n,
+        "n_scored": int(realised.size),
         "pit_mean": float(u.mean()),
         "pit_hist": [int(c) for c in np.histogram(u, bins=10, range=(0.0, 1.0))[0]],
         "crps_mean": float(crps(samples, realised).mean()),

@@ -235,13 +235,11 @@ def calibrate(
 
 
 def _scores(samples: np.ndarray, realised: np.ndarray, volatility, horizon: int, stride: int) -> dict[str, Any]:
-    """The scores of one horizon. The tests count origins at least ``horizon`` bars apart: the
-    outcomes of closer origins overlap, and their hits would not be independent as the tests
-    assume. The volatility correlation, an estimate rather than a test, uses every origin."""
+    """The scores of one horizon; the tests count origins at least ``horizon`` bars apart."""
     from .scores import calibration_summary
 
     apart = max(1, math.ceil(horizon / stride))
-    scores = calibration_summary(samples[::apart].astype(np.float64), realised[::apart], volatility=volatility)
+    scores = calibration_summary(samples.astype(np.float64), realised, volatility=volatility, apart=apart)
     return {**scores, "origins_apart": apart * stride}
 
 
