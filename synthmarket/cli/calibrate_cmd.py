@@ -88,8 +88,9 @@ def print_summary(summary: dict) -> None:
             )  # fmt: skip
         console.print(table)
         console.print(
-            f"  every origin ({scores['n_scored']}): mean PIT {scores['pit_mean']:.3f} | mean CRPS {scores['crps_mean']:.5f} | predicted vs realised "
-            f"volatility: Pearson {_p(scores['vol_pearson'])}, Spearman {_p(scores['vol_spearman'])}",
+            f"  every origin ({scores['n_scored']}): mean PIT {scores['pit_mean']:.3f} | mean CRPS "
+            f"{scores['crps_mean']:.5f} | predicted vs realised volatility: Pearson {_p(scores['vol_pearson'])}, "
+            f"Spearman {_p(scores['vol_spearman'])}",
             highlight=False,
         )
 
