@@ -46,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import kurtosis, skew
 
+from synthmarket import ContextUnreadable
 from synthmarket.data import sample_data
 from synthmarket.distances import DEFAULT_MAX_LAG, dependence_curves, return_distances
 from synthmarket.facts import scorecard
@@ -79,6 +80,7 @@ class Run:
     facts_failing_real: set[str] = field(default_factory=set)  # failed facts whose rule the real bars fail too
     validations: list[list[tuple[int, float]]] = field(default_factory=list)  # per seed: (step, validation score)
     best_steps: list[int | None] = field(default_factory=list)  # per seed: the step whose weights were kept
+    unreadable: list[int] = field(default_factory=list)  # seeds whose model cannot start from the context
     device: str = "cpu"
     note: str = ""
 
@@ -142,7 +144,12 @@ def evaluate(
         run.validations.append([(row["step"], row["validation"]) for row in report.history if "validation" in row])
         if keep:
             model.save(f"{keep}/{label}_{name}_{seed}")
-        paths, speed = sample_paths(model, n_paths, len(real), seed=1000 + seed)
+        try:
+            paths, speed = sample_paths(model, n_paths, len(real), seed=1000 + seed)
+        except ContextUnreadable as err:
+            run.unreadable.append(seed)
+            console.log(f"{label} {name} seed {seed}: not scored. {err}")
+            continue
         synthetic = paths.log_returns()
         distances = return_distances(real, synthetic)
         card = scorecard(real_bars, paths, scores=False)
@@ -206,6 +213,11 @@ def print_table(
         table.add_column(column, justify="right" if column not in ("data", "generator", "device") else "left")
     rows = []
     for run in runs:
+        seeds = str(len(run.ratios)) + (f" (+{len(run.unreadable)} unreadable)" if run.unreadable else "")
+        if not run.ratios:
+            rows.append((run.data, run.generator, seeds, *[""] * (len(COLUMNS) - 3)))
+            table.add_row(*rows[-1])
+            continue
         med = {k: float(np.median([r[k] for r in run.ratios])) for k in DISTANCES}
         k_all = np.concatenate(run.kurtosis)
         lo, mid, hi = np.percentile(k_all, [5, 50, 95])
@@ -213,7 +225,7 @@ def print_table(
             (
                 run.data,
                 run.generator,
-                str(len(run.ratios)),
+                seeds,
                 *(f"{med[k]:.2f}" for k in DISTANCES),
                 f"{real_moments[run.data][0]:.2f}",
                 f"{mid:.1f} [{lo:.1f}, {hi:.1f}]",
@@ -412,6 +424,7 @@ def main(argv=None) -> None:
                         "noise_floor": r.floors,
                         "facts": [{"passed": p, "judged": j, "failed": f} for p, j, f in r.facts],
                         "best_steps": r.best_steps,
+                        "unreadable_seeds": r.unreadable,
                         "validations": r.validations,
                     }
                     for r in runs

@@ -7,7 +7,15 @@ so that ``import synthmarket`` (and a command or worker that needs no torch, pan
 stays light.
 """
 
-from .errors import ConfigError, DataError, ModelFileError, PluginError, SynthmarketError, TrainingDiverged
+from .errors import (
+    ConfigError,
+    ContextUnreadable,
+    DataError,
+    ModelFileError,
+    PluginError,
+    SynthmarketError,
+    TrainingDiverged,
+)
 from .hookspecs import hookimpl
 from .lazy import lazy_attributes
 
@@ -31,6 +39,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ConfigError",
+    "ContextUnreadable",
     "DataError",
     "ModelFileError",
     "PluginError",

@@ -21,5 +21,9 @@ class ModelFileError(ConfigError):
     """A model directory is missing, truncated, tampered with or not a synthmarket model."""
 
 
+class ContextUnreadable(ConfigError):
+    """A generator cannot start from the given context: its filter runs away on it."""
+
+
 class TrainingDiverged(SynthmarketError):
     """Training produced non-finite or exploding losses; the last good checkpoint is kept."""

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import ContextUnreadable
+
 if TYPE_CHECKING:
     from .training_data import TrainingData
 
@@ -147,7 +149,10 @@ class _Forecasts:
         from .calibration.scores import crps
 
         n_steps = self.horizons[-1]
-        scaled = sample(n_paths, None, np.random.default_rng([seed, 3]), n_steps, context=self.contexts)
+        try:
+            scaled = sample(n_paths, None, np.random.default_rng([seed, 3]), n_steps, context=self.contexts)
+        except ContextUnreadable:  # weights that cannot read a held-out context are not kept
+            return {f"crps_{h}": math.inf for h in self.horizons}
         returns = np.asarray(scaled, dtype=np.float64)[..., 0].reshape(len(self.contexts), n_paths, n_steps)
         paths = np.cumsum(returns * self.std + self.mean, axis=2)
         predicted = paths[:, :, np.asarray(self.horizons) - 1].transpose(0, 2, 1)  # (origins, horizons, paths)

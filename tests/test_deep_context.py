@@ -8,12 +8,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from synthmarket.bars import to_features
+from synthmarket.calibration.walkforward import calibrate
+from synthmarket.cli import app
 from synthmarket.deep import RegimeChain
 from synthmarket.deep.conditioning import context_noise, filtered_shocks
+from synthmarket.errors import ContextUnreadable
 from synthmarket.generator import Generator
 from synthmarket.train_config import TrainConfig
+from synthmarket.training_data import TrainingData
+from synthmarket.validation_score import ValidationScore
 from synthmarket_plugins.conv1d_cgan import Conv1DCGAN
 from synthmarket_plugins.rgan import RGAN
 from synthmarket_plugins.vae import SequenceVAE
@@ -89,6 +95,55 @@ def egarch_like(bars):
 def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbulent_context(egarch_like, contexts):
     calm, turbulent = (egarch_like.sample(400, 3, seed=1, context=c)[..., 0].std() for c in contexts)
     assert turbulent > 1.5 * calm
+
+
+def by_hand(bars, signed_weight: float, size_weight: float) -> RGAN:
+    """A briefly trained rgan with a 60-bar burn-in whose log volatility is set by hand to
+    weights on the decaying averages of the past shocks (signed) and of their sizes."""
+    model = RGAN(batch_size=8, **{**SMALL["rgan"][1], "burn_in": 60})
+    model.fit(bars, SHORT)
+    net = model.nets["generator_ema"]
+    with torch.no_grad():
+        net.memory.mix.weight.zero_()
+        net.memory.mix.bias.zero_()
+        net.memory.mix.weight[0, net.inputs.z_dim] = 1.0  # eps_{t-1}
+        net.memory.mix.weight[1, net.inputs.z_dim + 1] = 1.0  # |eps_{t-1}|
+        net.head.vol.weight.zero_()
+        net.head.vol.bias.zero_()
+        net.head.vol.weight[0, net.gru.hidden_size] = signed_weight
+        net.head.vol.weight[0, net.gru.hidden_size + 1] = size_weight
+    model.prepare_for_sampling()
+    return model
+
+
+def test_a_gan_whose_filter_runs_away_cannot_start_from_that_context(sp500, bars, contexts, tmp_path):
+    """Volatility that falls steeply after a rise is not invertible, as an EGARCH's need not be:
+    read back over the rising market of 2014, the filter's shocks grow and the volatility sinks
+    to its floor. Sampling from there raises, the CLI exits 2 and writes nothing, calibrate names
+    the origin, and validation never keeps such weights; without a context the model samples
+    as before."""
+    runaway = by_hand(bars, signed_weight=-4.0, size_weight=0.0)
+    with pytest.raises(ContextUnreadable, match="cannot start from 1 of 1 contexts"):
+        runaway.sample(10, 5, seed=0)  # from the end of its training data, late 2014
+    assert np.isfinite(runaway.sample(10, 5, seed=0, context=None)).all()
+    usual = by_hand(bars, signed_weight=-0.5, size_weight=1.0)  # a leverage effect of the usual size
+    for context in (*contexts, bars):
+        assert np.isfinite(usual.sample(10, 5, seed=0, context=context)).all()
+
+    _, distances = ValidationScore(TrainingData.from_bars(bars), n_paths=8, context_length=runaway.min_context)(
+        runaway.sample_scaled
+    )
+    assert distances["crps_1"] == np.inf
+    with pytest.raises(ContextUnreadable, match=r"The origin 2015-\d\d-\d\d: rgan cannot start from"):
+        calibrate(runaway, sp500, start="2015-01-01", end="2015-03-31", horizons=(1,), n_paths=8, stride=20)
+
+    runaway.save(tmp_path / "runaway")
+    out = tmp_path / "paths.parquet"
+    result = CliRunner().invoke(
+        app, ["generate", "-m", str(tmp_path / "runaway"), "-n", "10", "-s", "5", "--no-progress", "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "cannot start from" in result.output, result.output
+    assert not out.exists()
 
 
 def scaled_contexts(model, contexts):

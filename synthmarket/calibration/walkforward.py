@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..context import KEPT
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, ContextUnreadable, DataError
 from ..executor import map_unordered
 from ..jsonutil import json_default
 from ..outdir import claim, write_text_atomic
@@ -81,7 +81,11 @@ def _run(task: _Task) -> _Done:
     for k, row in enumerate(task.origins):
         context = task.bars.iloc[max(0, row - task.context_bars) : row + 1]
         seed = int(np.random.SeedSequence([task.seed, row]).generate_state(1)[0])
-        returns = task.model.sample(task.n_paths, longest, seed=seed, context=context)[:, :, RET].astype(np.float64)
+        try:
+            returns = task.model.sample(task.n_paths, longest, seed=seed, context=context)[:, :, RET]
+        except ContextUnreadable as exc:
+            raise ContextUnreadable(f"The origin {context.index[-1]:%Y-%m-%d}: {exc}") from None
+        returns = returns.astype(np.float64)
         samples[k] = np.cumsum(returns, axis=1)[:, steps].T
         predicted_vol[k] = np.sqrt(np.cumsum(returns**2, axis=1)[:, steps].mean(axis=0))
         ahead = np.diff(log_closes[row : row + longest + 1])

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synthmarket.errors import ContextUnreadable
+
 
 def context_noise(net: nn.Module, shocks: torch.Tensor, lead: int = 0) -> torch.Tensor:
     """Noise (B, lead + L, noise_dim): zero, but for the return shocks ``shocks`` (B, L) after ``lead`` steps."""
@@ -55,3 +57,26 @@ def filtered_shocks(
         if moved < tol:
             break
     return shocks
+
+
+@torch.no_grad()
+def check_readable(net: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None, lead: int, name: str) -> None:
+    """Raise :class:`ContextUnreadable` where the burn-in ``noise`` (B, burn_in, noise_dim) of a
+    context (filtered after ``lead`` steps) drives ``net``'s volatility down to its floor.
+
+    A network whose volatility falls after a large shock of one sign need not be invertible
+    (as an EGARCH need not be): on a run of such days its filter asks for ever larger
+    shocks, which lower the volatility further, until it sits at the output layer's floor.
+    No real context needs that floor, and paths that start from it explode within weeks.
+    """
+    h, _, _, factors = net.head_inputs(noise, labels, lead)
+    log_vol, _ = net.head.log_vol_drift(h, factors)
+    floor = -net.head.LOG_SCALE_LIMIT
+    collapsed = (log_vol[..., 0] <= floor).any(dim=1)
+    if bool(collapsed.any()):
+        raise ContextUnreadable(
+            f"{name} cannot start from {int(collapsed.sum())} of {len(collapsed)} contexts: read back through "
+            f"the network, their returns drive its volatility down to its floor (e^{floor:g} of the training "
+            "data's), a runaway of its filter, and paths from that state explode within weeks. Sample with "
+            "context=None (--context none), or use a model that reads this market (rgan, garch, fhs)."
+        )

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthmarket.deep.base import TorchGenerator
-from synthmarket.deep.conditioning import context_noise, filtered_shocks
+from synthmarket.deep.conditioning import check_readable, context_noise, filtered_shocks
 from synthmarket.deep.facts_loss import FACTS_HYPERPARAMETERS
 from synthmarket.deep.layers import pad_labels
 from synthmarket.deep.weights import numpy_noise
@@ -112,13 +112,17 @@ class AdversarialGenerator(TorchGenerator):
         return net(noise, pad_labels(labels, net.burn_in))
 
     def _start_noise(
-        self, net: nn.Module, returns: torch.Tensor, labels: torch.Tensor | None, tol: float
+        self, net: nn.Module, returns: torch.Tensor, labels: torch.Tensor | None, tol: float, check: bool = False
     ) -> torch.Tensor:
         """The burn-in's noise (B, burn_in, noise_dim) that continues the scaled ``returns`` (B, K):
-        zeros, then the shocks filtered from them. ``labels`` (B,) are the regimes of the first step."""
+        zeros, then the shocks filtered from them. ``labels`` (B,) are the regimes of the first step.
+        With ``check``, a context whose filter runs away raises (:func:`check_readable`)."""
         lead = net.burn_in - returns.shape[1]
         steps = None if labels is None else labels[:, None].expand(-1, net.burn_in)
-        return context_noise(net, filtered_shocks(net, returns, steps, lead=lead, tol=tol), lead)
+        noise = context_noise(net, filtered_shocks(net, returns, steps, lead=lead, tol=tol), lead)
+        if check:
+            check_readable(net, noise, steps, lead, self.name)
+        return noise
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
@@ -176,9 +180,10 @@ class AdversarialGenerator(TorchGenerator):
 
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The burn-in's noise (B, burn_in, noise_dim): each context's returns run backwards through
-        the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`), in its regime."""
+        the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`), in its regime;
+        :class:`~synthmarket.errors.ContextUnreadable` where that filter runs away."""
         regime = None if labels is None else labels[:, 0]
-        return self._start_noise(self.nets["generator_ema"], context[..., 0], regime, tol=1e-5)
+        return self._start_noise(self.nets["generator_ema"], context[..., 0], regime, tol=1e-5, check=True)
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
