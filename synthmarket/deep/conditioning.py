@@ -78,5 +78,5 @@ def check_readable(net: nn.Module, noise: torch.Tensor, labels: torch.Tensor | N
             f"{name} cannot start from {int(collapsed.sum())} of {len(collapsed)} contexts: read back through "
             f"the network, their returns drive its volatility down to its floor (e^{floor:g} of the training "
             "data's), a runaway of its filter, and paths from that state explode within weeks. Sample with "
-            "context=None (--context none), or use a model that reads this market (rgan, garch, fhs)."
+            "context=None (--context none), or use another model (garch and fhs read any context)."
         )
