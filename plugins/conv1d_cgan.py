@@ -77,9 +77,10 @@ class TCNGenerator(nn.Module):
         vol_factors: int = 0,
         tail_floor: float = 0.0,
         shock_knots: int = 0,
+        shock_bound: float = 0.0,
     ) -> None:
         super().__init__()
-        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
+        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim, bound=shock_bound)
         self.vol_factors = vol_factors
         self.noise_dim = self.inputs.noise_dim + vol_factors
         self.tcn = TemporalConvNet(self.inputs.core_dim, hidden, dilations, kernel)
@@ -180,6 +181,7 @@ class Conv1DCGAN(AdversarialGenerator):
     added_later = {
         "context_window": 0,
         "shock_knots": 0,
+        "shock_bound": 0.0,
         "vol_factors": 0,
         "tail_floor": 0.0,
         "facts_acf_lags": 0,
@@ -204,6 +206,7 @@ class Conv1DCGAN(AdversarialGenerator):
             vol_factors=int(h["vol_factors"]),
             tail_floor=float(h["tail_floor"]),
             shock_knots=int(h["shock_knots"]),
+            shock_bound=float(h["shock_bound"]),
         )
         discriminator = TCNDiscriminator(
             n_channels,

@@ -50,9 +50,10 @@ class GRUGenerator(nn.Module):
         memory: int = 0,
         tail_floor: float = 0.0,
         shock_knots: int = 0,
+        shock_bound: float = 0.0,
     ) -> None:
         super().__init__()
-        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim)
+        self.inputs = ShockInputs(z_dim, n_channels - 1, n_regimes, embed_dim, bound=shock_bound)
         self.noise_dim = self.inputs.noise_dim
         self.gru = nn.GRU(self.inputs.core_dim, hidden, num_layers=layers, batch_first=True)
         self.memory = ShockMemory(self.inputs.core_dim, memory, burn_in + 1) if memory else None
@@ -133,7 +134,7 @@ class RGAN(AdversarialGenerator):
         ),
     )
     renamed = {"warmup": "burn_in"}
-    added_later = {"context_window": 0}
+    added_later = {"context_window": 0, "shock_bound": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams
@@ -148,6 +149,7 @@ class RGAN(AdversarialGenerator):
             memory=int(h["memory"]),
             tail_floor=float(h["tail_floor"]),
             shock_knots=int(h["shock_knots"]),
+            shock_bound=float(h["shock_bound"]),
         )
         discriminator = GRUDiscriminator(
             n_channels,

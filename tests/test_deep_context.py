@@ -15,7 +15,7 @@ from synthmarket.calibration.walkforward import calibrate
 from synthmarket.cli import app
 from synthmarket.deep import RegimeChain
 from synthmarket.deep.conditioning import context_noise, filtered_shocks
-from synthmarket.errors import ContextUnreadable
+from synthmarket.errors import ConfigError, ContextUnreadable
 from synthmarket.generator import Generator
 from synthmarket.train_config import TrainConfig
 from synthmarket.training_data import TrainingData
@@ -97,10 +97,10 @@ def test_a_gan_whose_volatility_reads_past_shocks_starts_turbulent_after_a_turbu
     assert turbulent > 1.5 * calm
 
 
-def by_hand(bars, signed_weight: float, size_weight: float) -> RGAN:
+def by_hand(bars, signed_weight: float, size_weight: float, shock_bound: float = 0.0) -> RGAN:
     """A briefly trained rgan with a 60-bar burn-in whose log volatility is set by hand to
     weights on the decaying averages of the past shocks (signed) and of their sizes."""
-    model = RGAN(batch_size=8, **{**SMALL["rgan"][1], "burn_in": 60})
+    model = RGAN(batch_size=8, **{**SMALL["rgan"][1], "burn_in": 60, "shock_bound": shock_bound})
     model.fit(bars, SHORT)
     net = model.nets["generator_ema"]
     with torch.no_grad():
@@ -144,6 +144,19 @@ def test_a_gan_whose_filter_runs_away_cannot_start_from_that_context(sp500, bars
     )
     assert result.exit_code == 2 and "cannot start from" in result.output, result.output
     assert not out.exists()
+
+
+def test_bounded_shock_inputs_keep_that_gan_readable(bars, contexts):
+    """The same network reading its past shocks through tanh (``shock_bound``): a run of large
+    shocks moves its volatility only so far, so its filter settles on every context, and the
+    paths from them stay within the range of the bounded volatility."""
+    bounded = by_hand(bars, signed_weight=-4.0, size_weight=0.0, shock_bound=1.0)
+    for context in (*contexts, bars):
+        paths = bounded.sample(10, 5, seed=0, context=context)
+        assert np.isfinite(paths).all()
+        assert np.abs(paths[..., 0]).max() < 0.5  # daily log returns: no path explodes
+    with pytest.raises(ConfigError, match="shock_bound"):
+        RGAN(shock_bound=-1.0).fit(bars, SHORT)
 
 
 def scaled_contexts(model, contexts):

@@ -39,6 +39,12 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     HyperParameter("ema_decay", float, 0.995, "decay of the moving average of the generator's weights that samples"),
     HyperParameter("tail_floor", float, 0.0, "lower bound of the learned shock's log tail scale"),
     HyperParameter("shock_knots", int, 0, "knots of the learned shock's shape (0: a normal shock)"),
+    HyperParameter(
+        "shock_bound",
+        float,
+        0.0,
+        "the core reads past shocks as b*tanh(eps/b), so a context's filter cannot run away (0: unbounded)",
+    ),
     HyperParameter("facts_weight", float, 0.0, "weight of the stylized-facts term in the loss (0: none)"),
     HyperParameter(
         "context_window",

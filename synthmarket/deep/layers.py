@@ -178,11 +178,16 @@ class ShockInputs(nn.Module):
     The recurrent/convolutional core reads, at step t, ``z_t``, yesterday's shock
     ``eps_{t-1}`` and its size, and the regime embedding of step t; all noise is drawn
     up front, so the core never waits on its own output and runs over all steps at once.
+    With ``bound`` b > 0 the core reads ``b * tanh(eps / b)`` instead: a shock beyond a few
+    standard deviations moves the state no further, so a context's filter cannot run away
+    (see :func:`~synthmarket.deep.check_readable`).
     """
 
-    def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int) -> None:
+    def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int, bound: float = 0.0) -> None:
         super().__init__()
-        self.z_dim, self.eta_dim = z_dim, eta_dim
+        if bound < 0:
+            raise ConfigError(f"shock_bound must be 0 (no bound) or positive; got {bound}.")
+        self.z_dim, self.eta_dim, self.bound = z_dim, eta_dim, bound
         self.noise_dim = z_dim + 1 + eta_dim
         self.embed = RegimeEmbedding(n_regimes, embed_dim)
         self.core_dim = z_dim + 2 + self.embed.dim
@@ -195,6 +200,8 @@ class ShockInputs(nn.Module):
         """
         z, eps, eta = noise.split([self.z_dim, 1, self.eta_dim], dim=-1)
         eps_prev = F.pad(eps, (0, 0, 1, 0))[:, :-1]
+        if self.bound:
+            eps_prev = self.bound * torch.tanh(eps_prev / self.bound)
         core = torch.cat([z, eps_prev, eps_prev.abs()], dim=-1)
         embedded = self.embed(labels, noise.shape[0], noise.shape[1])
         core = with_regimes(core, embedded)
