@@ -36,7 +36,7 @@ REFERENCE = "garch"
 
 CLASSICAL = ("gbm", "garch", "fhs", "bootstrap")
 #: The deep models as one would train them for risk: with the context in training.
-FOR_RISK = {"conv1d_cgan": {"context_window": 64, "shock_bound": 3.0}}
+FOR_RISK = {"conv1d_cgan": {"context_window": 64}}
 
 
 def run(
