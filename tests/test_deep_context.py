@@ -157,6 +157,8 @@ def test_bounded_shock_inputs_keep_that_gan_readable(bars, contexts):
         assert np.abs(paths[..., 0]).max() < 0.5  # daily log returns: no path explodes
     with pytest.raises(ConfigError, match="shock_bound"):
         RGAN(shock_bound=-1.0).fit(bars, SHORT)
+    generator, _ = Conv1DCGAN(shock_bound=3.0).build_pair(n_channels=5, n_regimes=1)
+    assert generator.inputs.bound == 3.0
 
 
 def scaled_contexts(model, contexts):
