@@ -43,7 +43,8 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
         "shock_bound",
         float,
         0.0,
-        "the core reads past shocks as b*tanh(eps/b), so a context's filter cannot run away (0: unbounded)",
+        "the core reads past shocks as b*tanh(eps/b), so a run of large shocks moves the volatility only so far "
+        "(0: unbounded)",
     ),
     HyperParameter("facts_weight", float, 0.0, "weight of the stylized-facts term in the loss (0: none)"),
     HyperParameter(

@@ -179,8 +179,8 @@ class ShockInputs(nn.Module):
     ``eps_{t-1}`` and its size, and the regime embedding of step t; all noise is drawn
     up front, so the core never waits on its own output and runs over all steps at once.
     With ``bound`` b > 0 the core reads ``b * tanh(eps / b)`` instead: a shock beyond a few
-    standard deviations moves the state no further, so a context's filter cannot run away
-    (see :func:`~synthmarket.deep.check_readable`).
+    standard deviations moves the state no further, which limits how far a context's filter
+    can run away (it does not rule it out; see :func:`~synthmarket.deep.check_readable`).
     """
 
     def __init__(self, z_dim: int, eta_dim: int, n_regimes: int, embed_dim: int, bound: float = 0.0) -> None:
