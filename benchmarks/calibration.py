@@ -6,9 +6,10 @@ For each data set (S&P 500 and NASDAQ) and generator, train on the data up to th
 ``context_window=64``), then run :func:`synthmarket.calibration.walkforward.calibrate` over
 2015-01-01..2018-12-31 at horizons 1, 5 and 20 and print one Markdown table per data set:
 VaR hit rates at 1 % and 5 % with Kupiec and Christoffersen p-values, the expected-shortfall
-test, mean CRPS and its skill against ``garch`` (Student-t), and the correlation of the
-predicted volatility over each horizon with the realised. The tests count origins a horizon
-apart, the CRPS and the correlation every origin.
+test, mean CRPS and its skill against ``garch`` (Student-t), the Diebold-Mariano test of its
+CRPS against ``fhs``'s origin by origin, and the correlation of the predicted volatility over
+each horizon with the realised. The tests count origins a horizon apart, the CRPS, the
+Diebold-Mariano test and the correlation every origin.
 
 Usage::
 
@@ -20,18 +21,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import time
 from pathlib import Path
 
 import synthmarket as sm
-from synthmarket.calibration.scores import crps_skill
+from synthmarket.calibration.scores import crps, crps_skill, diebold_mariano
 from synthmarket.calibration.walkforward import calibrate
 
 TRAIN = ("2009-05-01", "2014-12-31")
 TEST = ("2015-01-01", "2018-12-31")
 HORIZONS = (1, 5, 20)
 REFERENCE = "garch"
+PAIRED = "fhs"  # the risk industry's standard, which the Diebold-Mariano column compares with
 
 
 CLASSICAL = ("gbm", "garch", "fhs", "bootstrap")
@@ -52,13 +55,24 @@ def run(
         )
         results[name] = result
         rows.append({"generator": name, "result": result, "seconds": time.perf_counter() - began})
-    reference = results.get(REFERENCE)
+    reference, paired = results.get(REFERENCE), results.get(PAIRED)
     for row in rows:
         row["skill"] = {
             h: float("nan") if reference is None else crps_skill(mean_crps(row["result"], h), mean_crps(reference, h))
             for h in HORIZONS
         }
+        row["dm"] = {
+            h: (float("nan"), float("nan"))
+            if paired is None
+            else diebold_mariano(origin_crps(row["result"], j), origin_crps(paired, j), h)
+            for j, h in enumerate(HORIZONS)
+        }
     return rows
+
+
+def origin_crps(result, j: int):
+    """The CRPS of each origin at the ``j``-th horizon."""
+    return crps(result.samples[:, j, :].astype(float), result.realised[:, j])
 
 
 def mean_crps(result, horizon: int) -> float:
@@ -73,12 +87,17 @@ def trained(name: str, data: str, budget: str | None, directory: Path | None):
     return sm.train(name, data=data, start=TRAIN[0], end=TRAIN[1], out=directory, **deep, **FOR_RISK.get(name, {}))
 
 
+def paired_test(statistic: float, pvalue: float) -> str:
+    """``-1.23 (0.22)``: the statistic (negative: lower CRPS than fhs) and its p-value; ``-`` for fhs itself."""
+    return "-" if math.isnan(statistic) else f"{statistic:+.2f} ({pvalue:.2f})"
+
+
 def table(data: str, rows: list[dict]) -> str:
     head = (
         "| generator | h | origins tested | hits 1% (exp.) | Kupiec p | Chr. p | hits 5% (exp.) | Kupiec p | Chr. p "
-        "| ES Z2 1% (p) | mean CRPS | CRPS skill vs garch | vol corr. |"
+        "| ES Z2 1% (p) | mean CRPS | CRPS skill vs garch | CRPS vs fhs, DM (p) | vol corr. |"
     )
-    lines = [f"### {data}", "", head, "|" + "---|" * 13]
+    lines = [f"### {data}", "", head, "|" + "---|" * 14]
     for row in rows:
         for h in HORIZONS:
             s = row["result"].summary["horizons"][str(h)]
@@ -87,7 +106,7 @@ def table(data: str, rows: list[dict]) -> str:
                 f"| {row['generator']} | {h} | {s['n']} | {one['hits']} ({one['expected_hits']:.1f}) | {one['kupiec_p']:.3f} "
                 f"| {one['ind_p']:.3f} | {five['hits']} ({five['expected_hits']:.1f}) | {five['kupiec_p']:.3f} "
                 f"| {five['ind_p']:.3f} | {one['es_z2']:.2f} ({one['es_p']:.2f}) | {s['crps_mean']:.5f} "
-                f"| {row['skill'][h]:+.3f} | {s['vol_pearson']:.2f} |"
+                f"| {row['skill'][h]:+.3f} | {paired_test(*row['dm'][h])} | {s['vol_pearson']:.2f} |"
             )
     return "\n".join(lines)
 

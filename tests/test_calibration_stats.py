@@ -16,6 +16,7 @@ from synthmarket.calibration.scores import (
     crps,
     crps_normal,
     crps_skill,
+    diebold_mariano,
     es_backtest,
     kupiec_pof,
     pit,
@@ -167,6 +168,43 @@ def test_crps_skill(market):
     too_wide = crps(3 * samples[:n, :1000], realised[:n])
     assert crps_skill(model, too_wide) > 0.1
     assert crps_skill(model, model) == 0.0
+
+
+def newey_west_t(d, lags: int) -> float:
+    """The mean of ``d`` over its Newey-West standard error, written out (Bartlett weights)."""
+    d = np.asarray(d, dtype=float)
+    n, e = d.size, d - d.mean()
+    gamma = [float(e[lag:] @ e[: n - lag]) / n for lag in range(lags + 1)]
+    long_run = gamma[0] + 2 * sum((1 - lag / (lags + 1)) * gamma[lag] for lag in range(1, lags + 1))
+    return d.mean() / math.sqrt(long_run / n)
+
+
+def test_diebold_mariano_is_the_newey_west_t_of_the_score_differences():
+    model = [0.30, 0.10, 0.45, 0.20, 0.05, 0.60, 0.25, 0.15, 0.40, 0.10]
+    reference = [0.35, 0.30, 0.40, 0.25, 0.20, 0.55, 0.45, 0.10, 0.50, 0.30]
+    d = np.subtract(model, reference)
+    for horizon in (1, 2, 5):
+        statistic, p = diebold_mariano(model, reference, horizon)
+        assert statistic == pytest.approx(newey_west_t(d, horizon - 1), rel=1e-10)
+        assert p == pytest.approx(2 * stats.norm.sf(abs(statistic)))
+    # one day ahead, the statistic is the one-sample t of the differences (variance over n, not n - 1)
+    t_scipy = stats.ttest_1samp(d, 0.0).statistic
+    assert diebold_mariano(model, reference)[0] == pytest.approx(t_scipy * math.sqrt(d.size / (d.size - 1)))
+    swapped = diebold_mariano(reference, model, 2)
+    assert swapped[0] == pytest.approx(-diebold_mariano(model, reference, 2)[0])
+
+
+def test_diebold_mariano_tells_a_calibrated_forecast_from_a_too_wide_one(market):
+    _, samples, realised, _ = market
+    n = 600
+    calibrated = crps(samples[:n, :500], realised[:n])
+    too_wide = crps(1.5 * samples[:n, :500], realised[:n])
+    statistic, p = diebold_mariano(calibrated, too_wide)
+    assert statistic < 0 and p < 0.01
+    assert diebold_mariano(too_wide, calibrated)[0] > 0
+    assert all(math.isnan(x) for x in diebold_mariano(calibrated, calibrated))
+    with pytest.raises(ValueError, match="alike"):
+        diebold_mariano(calibrated, calibrated[:-1])
 
 
 # --- PIT, VaR hits ----------------------------------------------------------------------------

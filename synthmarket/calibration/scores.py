@@ -246,6 +246,38 @@ def crps_skill(crps_model, crps_reference) -> float:
     return float(1.0 - np.mean(crps_model) / np.mean(crps_reference))
 
 
+def diebold_mariano(scores_model, scores_reference, horizon: int = 1) -> BacktestResult:
+    """Is one forecast's mean score really lower than another's? The Diebold-Mariano test.
+
+    ``scores_model`` and ``scores_reference`` are per-origin scores of two forecasts of the
+    same outcomes (lower is better, e.g. :func:`crps`). The statistic is the mean of their
+    differences (model - reference) over its standard error, with the long-run variance of
+    Newey and West over ``horizon - 1`` lags (forecasts ``horizon`` days ahead from daily
+    origins overlap); the p-value is two-sided, from the standard normal. A negative statistic
+    favours the model. Computed as the HAC t-statistic of the differences' mean
+    (``statsmodels`` OLS on a constant, ``cov_type="HAC"``).
+
+    References
+    ----------
+    Diebold, F. X., Mariano, R. S. (1995). Comparing predictive accuracy. JBES 13(3), 253-263.
+    """
+    import statsmodels.api as sm
+
+    a, b = np.asarray(scores_model, dtype=float), np.asarray(scores_reference, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"scores are 1-D and alike; got {a.shape} and {b.shape}")
+    if int(horizon) < 1:
+        raise ValueError(f"horizon must be at least 1; got {horizon}")
+    d = a - b
+    if d.size < 3 or np.ptp(d) == 0:
+        return BacktestResult(float("nan"), float("nan"))
+    fit = sm.OLS(d, np.ones_like(d)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": int(horizon) - 1, "use_correction": False}
+    )
+    statistic = float(fit.tvalues[0])
+    return BacktestResult(statistic, float(2 * stats.norm.sf(abs(statistic))))
+
+
 def vol_correlation(samples, realised) -> VolCorrelation:
     """Correlation of the predicted volatility with the realised absolute return.
 
