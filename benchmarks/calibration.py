@@ -55,24 +55,24 @@ def run(
         )
         results[name] = result
         rows.append({"generator": name, "result": result, "seconds": time.perf_counter() - began})
-    reference, paired = results.get(REFERENCE), results.get(PAIRED)
+    reference = results.get(REFERENCE)
+    paired = None if PAIRED not in results else origin_crps(results[PAIRED])
     for row in rows:
         row["skill"] = {
             h: float("nan") if reference is None else crps_skill(mean_crps(row["result"], h), mean_crps(reference, h))
             for h in HORIZONS
         }
+        own = origin_crps(row["result"])
         row["dm"] = {
-            h: (float("nan"), float("nan"))
-            if paired is None
-            else diebold_mariano(origin_crps(row["result"], j), origin_crps(paired, j), h)
+            h: (float("nan"), float("nan")) if paired is None else diebold_mariano(own[j], paired[j], h)
             for j, h in enumerate(HORIZONS)
         }
     return rows
 
 
-def origin_crps(result, j: int):
-    """The CRPS of each origin at the ``j``-th horizon."""
-    return crps(result.samples[:, j, :].astype(float), result.realised[:, j])
+def origin_crps(result) -> list:
+    """The CRPS of each origin, one array per horizon."""
+    return [crps(result.samples[:, j, :].astype(float), result.realised[:, j]) for j in range(len(HORIZONS))]
 
 
 def mean_crps(result, horizon: int) -> float:
