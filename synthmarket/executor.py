@@ -173,9 +173,9 @@ def start_workers_early(jobs: int | None, backend: str, preload: tuple[str, ...]
 
 
 def _set_preload(context, preload: tuple[str, ...]) -> None:
-    # "__main__": the server runs the main script once, and the workers it forks inherit it
-    # instead of each running it again (a CLI's imports can take seconds); so too the modules
-    # every worker needs. It applies only while the server has not started.
+    # "__main__": the server runs the main script once, so that the workers it forks need not
+    # each run it again. Python 3.11's server skips it (it is never given the script's path), so
+    # callers also name the modules the script imports. It applies only until the server starts.
     context.set_forkserver_preload(["__main__", *preload])
 
 

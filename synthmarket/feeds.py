@@ -20,14 +20,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import backtrader as bt
 import numpy as np
-import pandas as pd
 
 from .errors import DataError
-from .paths import FIELDS, Paths
+from .fields import FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .paths import Paths
+
+# pandas is imported only where dates or a DataFrame come in: a Monte-Carlo worker gets its
+# bars as FeedArrays and never loads it.
 
 #: backtrader's date number of 1970-01-01 (``bt.date2num`` counts days from 0001-01-01, plus one).
 _EPOCH_ORDINAL = float(_dt.date(1970, 1, 1).toordinal())
@@ -48,6 +57,8 @@ def date_numbers(dates) -> np.ndarray:
         float64 days since 0001-01-01 (plus one), the value backtrader stores in a
         feed's ``datetime`` line.
     """
+    import pandas as pd
+
     index = pd.DatetimeIndex(dates)
     if index.tz is not None:
         index = index.tz_convert(None)
@@ -81,6 +92,8 @@ class FeedArrays:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> FeedArrays:
         """Arrays from an OHLCV DataFrame indexed by date (``volume`` optional: zeros)."""
+        import pandas as pd
+
         lower = {str(c).lower(): c for c in frame.columns}
         missing = [c for c in ("open", "high", "low", "close") if c not in lower]
         if missing:
@@ -90,6 +103,16 @@ class FeedArrays:
         n = len(frame)
         columns = {k: frame[lower[k]].to_numpy(dtype=np.float64) if k in lower else np.zeros(n) for k in FIELDS}
         return cls(dates=date_numbers(frame.index), **columns)
+
+
+def feed_arrays(bars: FeedArrays | pd.DataFrame, what: str = "bars") -> FeedArrays:
+    """``bars`` as :class:`FeedArrays`: as they are, or from an OHLCV DataFrame indexed by date."""
+    if isinstance(bars, FeedArrays):
+        return bars
+    pandas = sys.modules.get("pandas")  # not loaded: bars cannot be a DataFrame
+    if pandas is not None and isinstance(bars, pandas.DataFrame):
+        return FeedArrays.from_frame(bars)
+    raise DataError(f"{what} must be a FeedArrays or an OHLCV DataFrame indexed by date; got {type(bars).__name__}.")
 
 
 class PathData(bt.feed.DataBase):
@@ -110,13 +133,7 @@ class PathData(bt.feed.DataBase):
     """
 
     def __init__(self) -> None:
-        source = self.p.dataname
-        if isinstance(source, pd.DataFrame):
-            source = FeedArrays.from_frame(source)
-        if not isinstance(source, FeedArrays):
-            raise DataError(
-                f"PathData takes a FeedArrays or an OHLCV DataFrame as dataname; got {type(source).__name__}."
-            )
+        source = feed_arrays(self.p.dataname, "PathData's dataname")
         self._arrays = source
         # Python lists: indexing them is several times faster than indexing NumPy arrays.
         self._columns = [

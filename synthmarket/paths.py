@@ -19,8 +19,8 @@ import pandas as pd
 
 from .bars import Anchor, business_days, default_start, ohlcv_arrays
 from .errors import DataError
+from .fields import FIELDS
 
-FIELDS = ("open", "high", "low", "close", "volume")
 PRICES = FIELDS[:4]
 LONG_COLUMNS = ("path",) + ("date",) + FIELDS
 REAL = "real"  # the real history's id in backtest results, so no scenario path may use it

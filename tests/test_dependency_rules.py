@@ -25,6 +25,7 @@ CORE_MODULES = (
     "data_summary",
     "bars",
     "paths",
+    "fields",
     "generator",
     "training_data",
     "model_files",

@@ -8,6 +8,7 @@ them all.
 
 from __future__ import annotations
 
+import gc
 import sys
 from importlib import import_module
 from typing import Any
@@ -53,6 +54,10 @@ def main() -> None:
     except KeyboardInterrupt:
         common.console.print("Interrupted.")
         sys.exit(130)
+    finally:
+        # What is left lives until exit: frozen, it spares the interpreter's last garbage
+        # collections a walk over every imported module (0.2 s after a backtest).
+        gc.freeze()
 
 
 __all__ = ["app", "load_commands", "main"]

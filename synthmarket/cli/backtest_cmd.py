@@ -109,7 +109,9 @@ def backtest(
     from ..executor import start_workers_early
     from ..montecarlo import WORKER_MODULES
 
-    start_workers_early(jobs, backend, WORKER_MODULES)  # their imports overlap ours
+    # Their imports overlap ours; each worker runs the console script again, which then finds
+    # synthmarket.cli imported.
+    start_workers_early(jobs, backend, ("synthmarket.cli", *WORKER_MODULES))
     from ..data import load_data
     from ..montecarlo import RESULTS_FILE, SUMMARY_FILE, TooManyFailures, parse_param_items, run_montecarlo
 

@@ -9,9 +9,10 @@ How the work is shaped, one module a step:
 - :mod:`.strategy`: strategies travel as strings (a registered name, ``package.module:Class``
   or ``/abs/path/file.py:Class``), which every worker resolves for itself; parameters are
   checked and converted to the types of their defaults;
-- :mod:`.scenarios`: the paths, in memory or sampled from a generator chunk by chunk;
-- :mod:`.batch`: the main process cuts the paths into batches of arrays (:class:`BatchTask`);
-  workers (local processes or Ray, through :mod:`synthmarket.executor`) run :func:`run_batch`;
+- :mod:`.scenarios`: the paths, in memory or sampled from a generator chunk by chunk, cut by the
+  main process into batches of arrays (:class:`BatchTask`);
+- :mod:`.batch`: what a worker (a local process or Ray, through :mod:`synthmarket.executor`) does
+  with a batch, :func:`run_batch`; it and the modules it imports load no pandas;
 - :mod:`.settings`: what a backtrader user sets on Cerebro (broker, sizer, cheats, resampled
   feeds, analyzers, a ``setup(cerebro)`` hook), checked once and applied to every path;
 - :mod:`.metrics`: one path, one small Cerebro, a few numbers back (the metrics are listed there);

@@ -1,29 +1,26 @@
 """Batches: what a worker receives (:class:`BatchTask`), what it does (:func:`run_batch`) and returns.
 
-The main process cuts the paths into batches of arrays (:func:`batch_tasks`); a worker rebuilds
-a small Cerebro per path and sends back a few numbers per path, never a live Cerebro.
+The main process cuts the paths into batches of arrays (:func:`.scenarios.batch_tasks`); a worker
+rebuilds a small Cerebro per path and sends back a few numbers per path, never a live Cerebro.
+This module, and all it imports, loads no pandas: workers start from it.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..feeds import FeedArrays, date_numbers
-from ..paths import FIELDS, REAL
+from ..feeds import FeedArrays
 from .failures import describe, user_files
 from .metrics import INT_METRICS, METRICS, run_path
 from .output import captured
-from .scenarios import ScenarioSet
 from .settings import Settings
 from .strategy import strategy_from_ref
 
@@ -73,7 +70,7 @@ def run_batch(task: BatchTask) -> BatchResult:
         return BatchResult([_empty_row(i, text) for i in ids], *elapsed())
     files = user_files(cls, task.settings.user_files())
     for k, path_id in enumerate(task.ids):
-        bars = FeedArrays(task.dates, *(task.bars[j, k] for j in range(len(FIELDS))))
+        bars = FeedArrays(task.dates, *task.bars[:, k])
         with captured() as output:
             run = run_path(cls, bars, task.params, task.settings, name=f"path-{path_id}")
         row: dict[str, Any] = {"path": path_id, **run.metrics, "error": None, "failed_bar": run.failed_bar}
@@ -118,35 +115,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, numbers.Real) or value is None or isinstance(value, str):
         return value
     return str(value)
-
-
-def batch_tasks(
-    strategy: str | type,
-    params: dict,
-    settings: Settings,
-    source: ScenarioSet,
-    real: FeedArrays | None,
-    done: set[str],
-    size: int,
-    fail_fast: bool,
-) -> Iterator[BatchTask]:
-    """Batches of the paths not yet done: the real history first, then the synthetic paths."""
-    make = functools.partial(BatchTask, strategy, params, settings, fail_fast=fail_fast)
-    if real is not None and REAL not in done:
-        bars = np.stack([getattr(real, k) for k in FIELDS])[:, None, :]
-        yield make((REAL,), real.dates, bars)
-    count = 0
-    for chunk in source.chunks():
-        dates = date_numbers(chunk.dates)
-        labels = chunk.id_labels
-        todo = [i for i, label in enumerate(labels) if label not in done]
-        for start in range(0, len(todo), size):
-            index = todo[start : start + size]
-            bars = np.stack([np.asarray(getattr(chunk, k), dtype=np.float64)[index] for k in FIELDS])
-            yield make(tuple(labels[i] for i in index), dates, bars)
-        count += chunk.n_paths
-    if count != source.n_paths:
-        raise DataError(f"The scenario source gave {count} paths; it announced {source.n_paths}.")
 
 
 def _empty_row(path: str, error: str) -> dict[str, Any]:

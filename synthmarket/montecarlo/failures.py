@@ -11,15 +11,18 @@ import re
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import numpy as np
 
 from ..errors import ConfigError, SynthmarketError
-from ..feeds import FeedArrays
-from ..paths import FIELDS
+from ..feeds import FeedArrays, date_numbers
 from .metrics import build_strategy
 from .output import captured
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Why a second view counts the failed paths: said wherever the survivors' figures are shown.
 SURVIVORS_WARNING = (
@@ -144,18 +147,19 @@ def check_failures(result, max_failures: int | float | str) -> None:
     raise TooManyFailures(f"{head}{limit}. Most common: {errors}.{saved}", result)
 
 
-def check_builds(cls: type, label: str, params: dict, settings: Settings, dates) -> None:
+def check_builds(cls: type, label: str, params: dict, settings: Settings, dates: pd.DatetimeIndex) -> None:
     """Build the strategy once on flat bars of the paths' dates: an error in its ``__init__``, or
     an indicator that needs more bars than a path has, is one message before the run, not one
     error per path."""
-    bars = FeedArrays.from_frame(pd.DataFrame(dict.fromkeys(FIELDS, 100.0), index=pd.DatetimeIndex(dates)))
+    flat = np.full(len(dates), 100.0)
+    bars = FeedArrays(date_numbers(dates), flat, flat, flat, flat, flat)
     try:
         with captured():
             strategy = build_strategy(cls, bars, params, settings)
     except Exception as exc:
         where = describe(exc, user_files(cls, settings.user_files()), settings.feeds)
         raise ConfigError(f"{label} fails before its first bar: {where}") from None
-    lengths = settings.feed_lengths(pd.DatetimeIndex(dates))
+    lengths = settings.feed_lengths(dates)
     for i, (needed, bars_given) in enumerate(zip(strategy._minperiods, lengths)):
         if needed > bars_given:
             raise ConfigError(

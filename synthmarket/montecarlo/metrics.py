@@ -22,16 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import backtrader as bt
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
-from ..feeds import FeedArrays, PathData
+from ..feeds import FeedArrays, PathData, feed_arrays
 from .settings import Settings
 from .strategy import resolve_params
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BARS_PER_YEAR = 252
 METRICS = (
@@ -153,9 +155,7 @@ def backtest_path(
 ) -> dict[str, float]:
     """Run ``strategy`` once on ``bars`` and return its metrics (see the module docstring);
     the strategy's exception is raised again."""
-    if isinstance(bars, pd.DataFrame):
-        bars = FeedArrays.from_frame(bars)
-    run = run_path(strategy, bars, dict(params or {}), settings, name=name)
+    run = run_path(strategy, feed_arrays(bars), dict(params or {}), settings, name=name)
     if run.error is not None:
         raise run.error
     return run.metrics

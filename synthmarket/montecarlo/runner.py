@@ -28,11 +28,11 @@ from ..feeds import FeedArrays
 from ..outdir import claim
 from ..paths import FIELDS, Paths
 from . import WORKER_MODULES
-from .batch import BatchResult, BatchTask, batch_tasks, run_batch
+from .batch import BatchResult, BatchTask, run_batch
 from .failures import allowed_failures, check_builds, check_failures, user_files
 from .output import prefixed
 from .progress import progress_bar as make_progress_bar
-from .scenarios import ScenarioSet, as_scenarios
+from .scenarios import ScenarioSet, as_scenarios, batch_tasks
 from .settings import Settings
 from .storage import FORMAT, RESULTS_FILE, SUMMARY_FILE, ResultStore, tidy_results, write_json
 from .strategy import coerce_params, resolve_strategy
@@ -241,7 +241,7 @@ def _resolve(strategy, scenarios, *, params, settings, jobs, backend, real, batc
     checked = coerce_params(cls, params, label=label)
     settings.check()
     source = as_scenarios(scenarios)
-    check_builds(cls, label, checked, settings, source.dates)
+    check_builds(cls, label, checked, settings, pd.DatetimeIndex(source.dates))
     real_bars = _real_bars(real)
     workers = resolve_jobs(jobs)
     if ref is None and (backend != "local" or workers > 1):

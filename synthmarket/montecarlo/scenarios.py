@@ -1,9 +1,11 @@
-"""Scenario sources: the paths a run reads chunk by chunk, in memory or sampled lazily."""
+"""Scenario sources: the paths a run reads chunk by chunk, in memory or sampled lazily, and cut
+into the batches of arrays that workers run (:func:`batch_tasks`)."""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -15,7 +17,10 @@ import pandas as pd
 from ..bars import Anchor, business_days, default_start
 from ..checks import check_seed
 from ..errors import ConfigError, DataError
-from ..paths import FIELDS, Paths
+from ..feeds import FeedArrays, date_numbers
+from ..paths import FIELDS, REAL, Paths
+from .batch import BatchTask
+from .settings import Settings
 
 
 class ScenarioSet(abc.ABC):
@@ -128,3 +133,32 @@ def as_scenarios(scenarios: ScenarioSet | Paths | str | os.PathLike) -> Scenario
     raise DataError(
         f"Scenarios must be a Paths set, a scenario file (.parquet/.csv) or a ScenarioSet; got {type(scenarios).__name__}."
     )
+
+
+def batch_tasks(
+    strategy: str | type,
+    params: dict,
+    settings: Settings,
+    source: ScenarioSet,
+    real: FeedArrays | None,
+    done: set[str],
+    size: int,
+    fail_fast: bool,
+) -> Iterator[BatchTask]:
+    """Batches of the paths not yet done: the real history first, then the synthetic paths."""
+    make = functools.partial(BatchTask, strategy, params, settings, fail_fast=fail_fast)
+    if real is not None and REAL not in done:
+        bars = np.stack([getattr(real, k) for k in FIELDS])[:, None, :]
+        yield make((REAL,), real.dates, bars)
+    count = 0
+    for chunk in source.chunks():
+        dates = date_numbers(chunk.dates)
+        labels = chunk.id_labels
+        todo = [i for i, label in enumerate(labels) if label not in done]
+        for start in range(0, len(todo), size):
+            index = todo[start : start + size]
+            bars = np.stack([np.asarray(getattr(chunk, k), dtype=np.float64)[index] for k in FIELDS])
+            yield make(tuple(labels[i] for i in index), dates, bars)
+        count += chunk.n_paths
+    if count != source.n_paths:
+        raise DataError(f"The scenario source gave {count} paths; it announced {source.n_paths}.")
