@@ -13,7 +13,9 @@ commission. Measured:
   numbers of paths, fed lazily chunk by chunk as a model would sample them;
 - the command a user runs, ``synthmarket backtest --scenarios FILE`` on 300 windows saved as a
   scenario file, with ``--jobs 1`` and ``--jobs 2`` in alternating pairs (wall time of the
-  whole command, interpreter start and imports included: ``--parts cli``).
+  whole command, interpreter start and imports included: ``--parts cli``); after each pair,
+  the machine's own ceiling at that moment: a pure-Python loop run once alone, then twice at
+  once (speed-up ``2 x alone / both``; 2.00x on two free cores).
 
 The per-core comparisons run plain and runner batches alternately in this process, count
 CPU seconds of this process (not wall time, so that other jobs on a shared machine matter
@@ -198,9 +200,21 @@ def memory(sizes: list[int]) -> list[tuple[int, float, float, float]]:
     return rows
 
 
-def command_pairs(n_paths: int, pairs: int) -> list[tuple[float, float]]:
+SPIN = "x = 0\nfor i in range(15_000_000):\n    x += i"
+
+
+def spin_seconds(copies: int) -> float:
+    """Wall seconds of ``copies`` processes each running the same CPU-bound loop at once."""
+    started = time.perf_counter()
+    running = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(copies)]
+    for process in running:
+        process.wait()
+    return time.perf_counter() - started
+
+
+def command_pairs(n_paths: int, pairs: int) -> list[tuple[float, float, float]]:
     """Wall seconds of ``synthmarket backtest`` with ``--jobs 1`` and ``--jobs 2`` on the same
-    scenario file, in alternating pairs."""
+    scenario file, in alternating pairs, and the machine's two-process ceiling after each."""
     command = shutil.which("synthmarket", path=str(Path(sys.executable).parent)) or "synthmarket"
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,7 +231,8 @@ def command_pairs(n_paths: int, pairs: int) -> list[tuple[float, float]]:
                     stdout=subprocess.DEVNULL,
                 )
                 seconds.append(time.perf_counter() - started)
-            out.append((seconds[0], seconds[1]))
+            ceiling = 2 * spin_seconds(1) / spin_seconds(2)
+            out.append((seconds[0], seconds[1], ceiling))
     return out
 
 
@@ -279,13 +294,18 @@ def main() -> None:
     if "cli" in parts:
         n_cli = 300
         print(f"\n## The command, {n_cli} paths x {STEPS} bars: synthmarket backtest --jobs 1 and --jobs 2\n")
-        print("| pair | --jobs 1 (s) | --jobs 2 (s) | speed-up |\n|---:|---:|---:|---:|")
+        print(
+            "| pair | --jobs 1 (s) | --jobs 2 (s) | speed-up | machine ceiling (2 CPU-bound processes) |\n"
+            "|---:|---:|---:|---:|---:|"
+        )
         pairs = command_pairs(n_cli, args.pairs)
-        for i, (one, two) in enumerate(pairs, 1):
-            print(f"| {i} | {one:.2f} | {two:.2f} | {one / two:.2f}x |")
-        ones, twos = np.median([p[0] for p in pairs]), np.median([p[1] for p in pairs])
+        for i, (one, two, ceiling) in enumerate(pairs, 1):
+            print(f"| {i} | {one:.2f} | {two:.2f} | {one / two:.2f}x | {ceiling:.2f}x |")
+        ones, twos, ceilings = (np.median([p[k] for p in pairs]) for k in range(3))
         ratios = np.median([p[0] / p[1] for p in pairs])
-        print(f"| median | {ones:.2f} | {twos:.2f} | {ones / twos:.2f}x (pair by pair {ratios:.2f}x) |")
+        print(
+            f"| median | {ones:.2f} | {twos:.2f} | {ones / twos:.2f}x (pair by pair {ratios:.2f}x) | {ceilings:.2f}x |"
+        )
     load_after = os.getloadavg()
     print(f"\nLoad average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min).")
 
