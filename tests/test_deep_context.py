@@ -15,6 +15,7 @@ from synthmarket.calibration.walkforward import calibrate
 from synthmarket.cli import app
 from synthmarket.deep import RegimeChain
 from synthmarket.deep.conditioning import context_noise, filtered_shocks
+from synthmarket.deep.gan import pair_crps
 from synthmarket.errors import ConfigError, ContextUnreadable
 from synthmarket.generator import Generator
 from synthmarket.train_config import TrainConfig
@@ -159,6 +160,33 @@ def test_bounded_shock_inputs_keep_that_gan_readable(bars, contexts):
         RGAN(shock_bound=-1.0).fit(bars, SHORT)
     generator, _ = Conv1DCGAN(shock_bound=3.0).build_pair(n_channels=5, n_regimes=1)
     assert generator.inputs.bound == 3.0
+
+
+def test_pair_crps_is_the_fair_crps_of_a_two_member_ensemble():
+    """The forecast score's CRPS from two samples, checked against scoringrules' fair estimator."""
+    import scoringrules
+
+    rng = np.random.default_rng(0)
+    first, second, outcome = rng.standard_t(4, size=(3, 200))
+    expected = scoringrules.crps_ensemble(outcome, np.stack([first, second], axis=-1), estimator="fair")
+    got = pair_crps(*(torch.as_tensor(a) for a in (first, second, outcome)))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_forecast_score_joins_the_generator_loss_only_with_a_context(bars):
+    """``forecast_weight`` adds the CRPS of two futures of each training context to the
+    generator's loss (logged as ``forecast``); it needs a context to forecast from."""
+    cls, hparams = SMALL["rgan"]
+    model = cls(batch_size=8, **{**hparams, "context_window": 8}, forecast_weight=1.0)
+    logged = []
+    model.callbacks.append(lambda step, losses: logged.append(losses))
+    model.fit(bars, SHORT)
+    assert len(logged) == SHORT.steps and all(np.isfinite(step["forecast"]) for step in logged)
+    assert all(step["forecast"] > 0 for step in logged)  # a CRPS of continuous forecasts
+    with pytest.raises(ConfigError, match="forecast_weight"):
+        Conv1DCGAN(forecast_weight=1.0).fit(bars, SHORT)  # conv1d_cgan trains without a context by default
+    with pytest.raises(ConfigError, match="forecast_weight"):
+        cls(batch_size=8, **hparams, forecast_weight=-1.0).fit(bars, SHORT)
 
 
 def scaled_contexts(model, contexts):

@@ -8,7 +8,10 @@ With ``context_window`` = K > 0 the GAN learns to continue the market's state: e
 window comes with the K real bars before it, the generator's burn-in ends with the shocks
 filtered from them (:mod:`synthmarket.deep.conditioning`), and the critic judges each window
 after reading its context, so a window that ignores a turbulent or calm past is told apart.
-Sampling from a context fills the burn-in the same way.
+Sampling from a context fills the burn-in the same way. With ``forecast_weight`` > 0 the
+generator is also scored as a forecaster: two futures of each context against the real one,
+by the CRPS of their 1- to 5-bar returns (a proper scoring rule, so its minimum is the true
+conditional distribution).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from synthmarket.deep.conditioning import check_readable, context_noise, filtere
 from synthmarket.deep.facts_loss import FACTS_HYPERPARAMETERS
 from synthmarket.deep.layers import pad_labels
 from synthmarket.deep.weights import numpy_noise
+from synthmarket.errors import ConfigError
 from synthmarket.hyperparameters import HyperParameter
 from synthmarket.trainable import Batch, StepContext
 
@@ -48,6 +52,13 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     ),
     HyperParameter("facts_weight", float, 0.0, "weight of the stylized-facts term in the loss (0: none)"),
     HyperParameter(
+        "forecast_weight",
+        float,
+        0.0,
+        "weight of the forecast score in the generator's loss: the CRPS of its 1- to 5-bar returns after each "
+        "training context against the real ones, from two samples per context (0: none; needs context_window)",
+    ),
+    HyperParameter(
         "context_window",
         int,
         0,
@@ -56,6 +67,8 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     ),
     *FACTS_HYPERPARAMETERS,
 )
+#: Horizons, in bars, of the forecast score (``forecast_weight``).
+FORECAST_BARS = 5
 #: The defaults of :data:`GAN_HYPERPARAMETERS`, by name.
 GAN_DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in GAN_HYPERPARAMETERS}
 
@@ -81,6 +94,12 @@ class AdversarialGenerator(TorchGenerator):
         """(generator, discriminator)."""
 
     def build(self, n_channels: int, n_regimes: int) -> dict[str, nn.Module]:
+        weight = float(self.hparams["forecast_weight"])
+        if weight < 0 or (weight > 0 and int(self.hparams["context_window"]) <= 0):
+            raise ConfigError(
+                f"forecast_weight scores forecasts made from a context: it must be 0, or positive with "
+                f"context_window > 0; got forecast_weight={weight:g}, context_window={self.hparams['context_window']}."
+            )
         generator, discriminator = self.build_pair(n_channels, n_regimes)
         ema = copy.deepcopy(generator)
         for p in ema.parameters():
@@ -174,6 +193,10 @@ class AdversarialGenerator(TorchGenerator):
             p.requires_grad_(False)
         with ctx.autocast():
             loss_g = F.softplus(-critic(fake).float()).mean()
+            if k and float(self.hparams["forecast_weight"]) > 0:
+                forecast = self._forecast_score(G, fake, x, noise, labels, ctx)
+                loss_g = loss_g + float(self.hparams["forecast_weight"]) * forecast
+                losses["forecast"] = float(forecast.detach())
         if self.facts is not None:
             facts = self.facts.loss(fake[..., 0], labels)
             loss_g = loss_g + float(self.hparams["facts_weight"]) * facts
@@ -184,6 +207,26 @@ class AdversarialGenerator(TorchGenerator):
         losses["g"] = float(loss_g.detach())
         ema_update(self.nets["generator_ema"], G, float(self.hparams["ema_decay"]))
         return losses
+
+    def _forecast_score(
+        self,
+        G: nn.Module,
+        fake: torch.Tensor,
+        real: torch.Tensor,
+        noise: torch.Tensor,
+        labels: torch.Tensor | None,
+        ctx: StepContext,
+    ) -> torch.Tensor:
+        """Mean CRPS of the 1- to ``FORECAST_BARS``-bar scaled returns after each context: ``fake``
+        and a second future drawn from the same burn-in against the ``real`` one, each horizon
+        divided by its square root so that every horizon weighs alike."""
+        h = min(FORECAST_BARS, real.shape[1])
+        again = noise[:, : G.burn_in + h].clone()
+        again[:, G.burn_in :] = torch.randn(again[:, G.burn_in :].shape, generator=ctx.noise, device=ctx.device)
+        other = self._fake(G, None if labels is None else labels[:, :h], again)
+        scale = torch.arange(1, h + 1, device=real.device, dtype=torch.float32).sqrt()
+        first, second, outcome = (w[:, :h, 0].float().cumsum(dim=1) / scale for w in (fake, other, real))
+        return pair_crps(first, second, outcome).mean()
 
     def context_start(self, context: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The burn-in's noise (B, burn_in, noise_dim): each context's returns run backwards through
@@ -202,6 +245,12 @@ class AdversarialGenerator(TorchGenerator):
         if labels is not None:
             labels = labels.expand(n, n_steps)
         return net.rollout(noise, pad_labels(labels, net.burn_in, None if start is None else start.regime))
+
+
+def pair_crps(first: torch.Tensor, second: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
+    """The CRPS of a forecast known by two samples, elementwise: the unbiased (fair) estimate
+    ``(|X - y| + |X' - y|) / 2 - |X - X'| / 2``, differentiable in both samples."""
+    return 0.5 * ((first - outcome).abs() + (second - outcome).abs()) - 0.5 * (first - second).abs()
 
 
 @torch.no_grad()
