@@ -183,6 +183,7 @@ class Conv1DCGAN(AdversarialGenerator):
         "shock_knots": 0,
         "shock_bound": 0.0,
         "forecast_weight": 0.0,
+        "likelihood_weight": 0.0,
         "vol_factors": 0,
         "tail_floor": 0.0,
         "facts_acf_lags": 0,

@@ -134,7 +134,7 @@ class RGAN(AdversarialGenerator):
         ),
     )
     renamed = {"warmup": "burn_in"}
-    added_later = {"context_window": 0, "shock_bound": 0.0, "forecast_weight": 0.0}
+    added_later = {"context_window": 0, "shock_bound": 0.0, "forecast_weight": 0.0, "likelihood_weight": 0.0}
 
     def build_pair(self, n_channels: int, n_regimes: int) -> tuple[nn.Module, nn.Module]:
         h = self.hparams

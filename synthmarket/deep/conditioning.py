@@ -16,10 +16,15 @@ The net must have ``noise_dim``, ``inputs`` (a ShockInputs), ``head`` (a Volatil
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from synthmarket.errors import ContextUnreadable
+
+#: The largest shock, in standard deviations, a filter reads back (as the head's inverse).
+INVERSE_BOUND = 12.0
 
 
 def context_noise(net: nn.Module, shocks: torch.Tensor, lead: int = 0) -> torch.Tensor:
@@ -45,13 +50,14 @@ def filtered_shocks(
     settles at least one more step per sweep: exact after L sweeps, and in practice after
     a few, as a step's volatility hardly moves with any single earlier shock; the sweeps stop
     when no shock moves by ``tol``. ``labels`` (B, lead + L) are the regimes of those steps,
-    for a conditional model.
+    for a conditional model. Each sweep inverts the shock to a hundredth of ``tol``.
     """
+    bisections = math.ceil(math.log2(2 * INVERSE_BOUND / (tol / 100)))
     shocks = torch.zeros_like(returns)
     for _ in range(returns.shape[1] + 1):
         h, _, _, factors = net.head_inputs(context_noise(net, shocks, lead), labels, lead)
         log_vol, drift = net.head.log_vol_drift(h, factors)
-        new = net.head.inverse_shock((returns - drift[..., 0]) * torch.exp(-log_vol[..., 0]))
+        new = net.head.inverse_shock((returns - drift[..., 0]) * torch.exp(-log_vol[..., 0]), INVERSE_BOUND, bisections)
         moved = float((new - shocks).abs().max())
         shocks = new
         if moved < tol:

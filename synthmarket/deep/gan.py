@@ -11,13 +11,17 @@ after reading its context, so a window that ignores a turbulent or calm past is 
 Sampling from a context fills the burn-in the same way. With ``forecast_weight`` > 0 the
 generator is also scored as a forecaster: two futures of each context against the real one,
 by the CRPS of their 1- to 5-bar returns (a proper scoring rule, so its minimum is the true
-conditional distribution).
+conditional distribution). With ``likelihood_weight`` > 0 it is also fitted as GARCH is: each
+real window is read back through the generator (its filter, as a context is) and scored by the
+density that the generator's volatility, drift and shock give each of its returns, the day
+before's state held fixed.
 """
 
 from __future__ import annotations
 
 import abc
 import copy
+import math
 from typing import Any
 
 import numpy as np
@@ -57,6 +61,13 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
         0.0,
         "weight of the forecast score in the generator's loss: the CRPS of its 1- to 5-bar returns after each "
         "training context against the real ones, from two samples per context (0: none; needs context_window)",
+    ),
+    HyperParameter(
+        "likelihood_weight",
+        float,
+        0.0,
+        "weight of the one-step likelihood in the generator's loss: the mean negative log density of each real "
+        "return of a training window given the generator's state, read back from the bars before it (0: none)",
     ),
     HyperParameter(
         "context_window",
@@ -100,6 +111,10 @@ class AdversarialGenerator(TorchGenerator):
                 f"forecast_weight scores forecasts made from a context: it must be 0, or positive with "
                 f"context_window > 0; got forecast_weight={weight:g}, context_window={self.hparams['context_window']}."
             )
+        if float(self.hparams["likelihood_weight"]) < 0:
+            raise ConfigError(
+                f"likelihood_weight must be 0 (none) or positive; got {self.hparams['likelihood_weight']}."
+            )
         generator, discriminator = self.build_pair(n_channels, n_regimes)
         ema = copy.deepcopy(generator)
         for p in ema.parameters():
@@ -137,19 +152,6 @@ class AdversarialGenerator(TorchGenerator):
     def _fake(self, net: nn.Module, labels: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         return net(noise, pad_labels(labels, net.burn_in))
 
-    def _start_noise(
-        self, net: nn.Module, returns: torch.Tensor, labels: torch.Tensor | None, tol: float, check: bool = False
-    ) -> torch.Tensor:
-        """The burn-in's noise (B, burn_in, noise_dim) that continues the scaled ``returns`` (B, K):
-        zeros, then the shocks filtered from them. ``labels`` (B,) are the regimes of the first step.
-        With ``check``, a context whose filter runs away raises (:func:`check_readable`)."""
-        lead = net.burn_in - returns.shape[1]
-        steps = None if labels is None else labels[:, None].expand(-1, net.burn_in)
-        noise = context_noise(net, filtered_shocks(net, returns, steps, lead=lead, tol=tol), lead)
-        if check:
-            check_readable(net, noise, steps, lead, self.name)
-        return noise
-
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
         G.train()
@@ -160,9 +162,17 @@ class AdversarialGenerator(TorchGenerator):
         x, labels = whole[:, k:], None if all_labels is None else all_labels[:, k:]
         b, steps = x.shape[0], x.shape[1]
         noise = torch.randn((b, G.burn_in + steps, G.noise_dim), generator=ctx.noise, device=ctx.device)
+        # the real bars read back through the generator: the context's shocks end its burn-in, the
+        # window's give the likelihood (likelihood_weight); the burn-in's steps take the first regime
+        likelihood = float(self.hparams["likelihood_weight"]) > 0
+        lead, span = G.burn_in - k, k + steps if likelihood else k
+        real_labels = pad_labels(labels, G.burn_in)
+        if span:
+            read = None if real_labels is None else real_labels[:, : lead + span]
+            shocks = filtered_shocks(G, whole[:, :span, 0].float(), read, lead=lead, tol=1e-2)
+            real_noise = context_noise(G, shocks, lead)
         if k:
-            first = None if labels is None else labels[:, 0]
-            noise[:, : G.burn_in] = self._start_noise(G, whole[:, :k, 0].float(), first, tol=1e-2)
+            noise[:, : G.burn_in] = real_noise[:, : G.burn_in]
 
         def critic(window: torch.Tensor) -> torch.Tensor:
             """Per-step verdicts on the generated stretch, after reading the context."""
@@ -197,6 +207,10 @@ class AdversarialGenerator(TorchGenerator):
                 forecast = self._forecast_score(G, fake, x, noise, labels, ctx)
                 loss_g = loss_g + float(self.hparams["forecast_weight"]) * forecast
                 losses["forecast"] = float(forecast.detach())
+        if likelihood:
+            nll = one_step_nll(G, real_noise, x[..., 0].float(), real_labels)
+            loss_g = loss_g + float(self.hparams["likelihood_weight"]) * nll
+            losses["nll"] = float(nll.detach())
         if self.facts is not None:
             facts = self.facts.loss(fake[..., 0], labels)
             loss_g = loss_g + float(self.hparams["facts_weight"]) * facts
@@ -232,8 +246,12 @@ class AdversarialGenerator(TorchGenerator):
         """The burn-in's noise (B, burn_in, noise_dim): each context's returns run backwards through
         the generator (:func:`~synthmarket.deep.conditioning.filtered_shocks`), in its regime;
         :class:`~synthmarket.errors.ContextUnreadable` where that filter runs away."""
-        regime = None if labels is None else labels[:, 0]
-        return self._start_noise(self.nets["generator_ema"], context[..., 0], regime, tol=1e-5, check=True)
+        net = self.nets["generator_ema"]
+        lead = net.burn_in - context.shape[1]
+        steps = None if labels is None else labels[:, :1].expand(-1, net.burn_in)
+        noise = context_noise(net, filtered_shocks(net, context[..., 0], steps, lead=lead, tol=1e-5), lead)
+        check_readable(net, noise, steps, lead, self.name)
+        return noise
 
     def draw_batch(
         self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, n_steps: int, start=None
@@ -245,6 +263,31 @@ class AdversarialGenerator(TorchGenerator):
         if labels is not None:
             labels = labels.expand(n, n_steps)
         return net.rollout(noise, pad_labels(labels, net.burn_in, None if start is None else start.regime))
+
+
+def one_step_nll(
+    net: nn.Module, real_noise: torch.Tensor, returns: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """Mean negative log density of the scaled ``returns`` (B, S), each given ``net``'s state
+    before it, when the net runs on ``real_noise`` (B, burn_in + S, noise_dim): the shocks filtered
+    from the real bars (:func:`~synthmarket.deep.conditioning.filtered_shocks`), held fixed, and
+    zero latent noise. Each return's density is that of ``exp(log_vol) * shock(eps) + drift``.
+    """
+    h, _, _, factors = net.head_inputs(real_noise, labels, net.burn_in)
+    log_vol, drift = (part[..., 0].float() for part in net.head.log_vol_drift(h, factors))
+    eps = _inverse_with_gradient(net.head, (returns - drift) * torch.exp(-log_vol))
+    (slope,) = torch.autograd.grad(net.head.shock(eps).sum(), eps, create_graph=True)
+    return (0.5 * eps.square() + torch.log(slope) + log_vol).mean() + 0.5 * math.log(2 * math.pi)
+
+
+def _inverse_with_gradient(head: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """``head.inverse_shock(y)``, with the gradient of the inverse: one Newton step from the
+    solution, which leaves its value and carries ``d eps = (dy - d shock) / shock'``."""
+    root = head.inverse_shock(y.detach()).requires_grad_(True)
+    with torch.enable_grad():
+        value = head.shock(root)
+        (slope,) = torch.autograd.grad(value.sum(), root, create_graph=True)
+    return root - (value - y) / slope
 
 
 def pair_crps(first: torch.Tensor, second: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
