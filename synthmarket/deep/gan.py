@@ -12,9 +12,9 @@ Sampling from a context fills the burn-in the same way. With ``forecast_weight``
 generator is also scored as a forecaster: two futures of each context against the real one,
 by the CRPS of their 1- to 5-bar returns (a proper scoring rule, so its minimum is the true
 conditional distribution). With ``likelihood_weight`` > 0 it is also fitted as GARCH is: each
-real window is read back through the generator (its filter, as a context is) and scored by the
-density that the generator's volatility, drift and shock give each of its returns, the day
-before's state held fixed.
+real window is read back through the generator (its filter, as a context is) and its first
+bars are scored by the density that the generator's volatility, drift and shock give each of
+them, the day before's state held fixed.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
         "likelihood_weight",
         float,
         0.0,
-        "weight of the one-step likelihood in the generator's loss: the mean negative log density of each real "
-        "return of a training window given the generator's state, read back from the bars before it (0: none)",
+        "weight of the one-step likelihood in the generator's loss: the mean negative log density of the first 32 "
+        "real returns of each training window, each given the generator's state read back from the bars before it "
+        "(0: none)",
     ),
     HyperParameter(
         "context_window",
@@ -80,6 +81,9 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
 )
 #: Horizons, in bars, of the forecast score (``forecast_weight``).
 FORECAST_BARS = 5
+#: Bars after each training context whose likelihood is scored (``likelihood_weight``): the filter
+#: that reads them back costs about the square of the bars it reads.
+LIKELIHOOD_BARS = 32
 #: The defaults of :data:`GAN_HYPERPARAMETERS`, by name.
 GAN_DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in GAN_HYPERPARAMETERS}
 
@@ -165,7 +169,8 @@ class AdversarialGenerator(TorchGenerator):
         # the real bars read back through the generator: the context's shocks end its burn-in, the
         # window's give the likelihood (likelihood_weight); the burn-in's steps take the first regime
         likelihood = float(self.hparams["likelihood_weight"]) > 0
-        lead, span = G.burn_in - k, k + steps if likelihood else k
+        scored = min(steps, LIKELIHOOD_BARS) if likelihood else 0
+        lead, span = G.burn_in - k, k + scored
         real_labels = pad_labels(labels, G.burn_in)
         if span:
             read = None if real_labels is None else real_labels[:, : lead + span]
@@ -208,7 +213,12 @@ class AdversarialGenerator(TorchGenerator):
                 loss_g = loss_g + float(self.hparams["forecast_weight"]) * forecast
                 losses["forecast"] = float(forecast.detach())
         if likelihood:
-            nll = one_step_nll(G, real_noise, x[..., 0].float(), real_labels)
+            nll = one_step_nll(
+                G,
+                real_noise,
+                x[:, :scored, 0].float(),
+                None if real_labels is None else real_labels[:, : G.burn_in + scored],
+            )
             loss_g = loss_g + float(self.hparams["likelihood_weight"]) * nll
             losses["nll"] = float(nll.detach())
         if self.facts is not None:
