@@ -38,6 +38,11 @@ from synthmarket.errors import ConfigError
 from synthmarket.hyperparameters import HyperParameter
 from synthmarket.trainable import Batch, StepContext
 
+#: Horizons, in bars, of the forecast score (``forecast_weight``).
+FORECAST_BARS = 5
+#: Bars after each training context whose likelihood is scored (``likelihood_weight``): the filter
+#: that reads them back costs about the square of the bars it reads.
+LIKELIHOOD_BARS = 32
 #: Hyper-parameters of the recipe (and of :class:`~synthmarket.deep.VolatilityHead`'s shock), declared once.
 GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     HyperParameter("lr_g", float, 2e-4, "generator learning rate (Adam, betas 0.5, 0.9)"),
@@ -66,8 +71,8 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
         "likelihood_weight",
         float,
         0.0,
-        "weight of the one-step likelihood in the generator's loss: the mean negative log density of the first 32 "
-        "real returns of each training window, each given the generator's state read back from the bars before it "
+        "weight of the one-step likelihood in the generator's loss: the mean negative log density of the first "
+        f"{LIKELIHOOD_BARS} real returns of each training window, each given the generator's state read back from the bars before it "
         "(0: none)",
     ),
     HyperParameter(
@@ -79,11 +84,6 @@ GAN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     ),
     *FACTS_HYPERPARAMETERS,
 )
-#: Horizons, in bars, of the forecast score (``forecast_weight``).
-FORECAST_BARS = 5
-#: Bars after each training context whose likelihood is scored (``likelihood_weight``): the filter
-#: that reads them back costs about the square of the bars it reads.
-LIKELIHOOD_BARS = 32
 #: The defaults of :data:`GAN_HYPERPARAMETERS`, by name.
 GAN_DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in GAN_HYPERPARAMETERS}
 
