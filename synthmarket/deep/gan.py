@@ -171,10 +171,9 @@ class AdversarialGenerator(TorchGenerator):
         likelihood = float(self.hparams["likelihood_weight"]) > 0
         scored = min(steps, LIKELIHOOD_BARS) if likelihood else 0
         lead, span = G.burn_in - k, k + scored
-        real_labels = pad_labels(labels, G.burn_in)
+        real_labels = None if labels is None else pad_labels(labels[:, :scored], G.burn_in, labels[:, 0])
         if span:
-            read = None if real_labels is None else real_labels[:, : lead + span]
-            shocks = filtered_shocks(G, whole[:, :span, 0].float(), read, lead=lead, tol=1e-2)
+            shocks = filtered_shocks(G, whole[:, :span, 0].float(), real_labels, lead=lead, tol=1e-2)
             real_noise = context_noise(G, shocks, lead)
         if k:
             noise[:, : G.burn_in] = real_noise[:, : G.burn_in]
@@ -213,12 +212,7 @@ class AdversarialGenerator(TorchGenerator):
                 loss_g = loss_g + float(self.hparams["forecast_weight"]) * forecast
                 losses["forecast"] = float(forecast.detach())
         if likelihood:
-            nll = one_step_nll(
-                G,
-                real_noise,
-                x[:, :scored, 0].float(),
-                None if real_labels is None else real_labels[:, : G.burn_in + scored],
-            )
+            nll = one_step_nll(G, real_noise, x[:, :scored, 0].float(), real_labels)
             loss_g = loss_g + float(self.hparams["likelihood_weight"]) * nll
             losses["nll"] = float(nll.detach())
         if self.facts is not None:
